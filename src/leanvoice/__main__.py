@@ -1,0 +1,3 @@
+from leanvoice.cli import main
+
+main()

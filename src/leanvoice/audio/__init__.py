@@ -1,0 +1,1 @@
+"""Audio in and out: decode, mono, resample, loudness, silence slicing."""

@@ -1,0 +1,104 @@
+"""Decode any soundfile-readable file to mono float32, resample (soxr), normalise, write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from leanvoice.errors import AudioError
+from leanvoice.fsutil import atomic_write
+
+
+@dataclass
+class Audio:
+    samples: np.ndarray  # (n,) float32 in [-1, 1], mono
+    sample_rate: int
+    source_channels: int = 1
+    source_rate: int = 0
+
+    @property
+    def duration_sec(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def load_audio(path: Path, sample_rate: int | None = None) -> Audio:
+    """Read `path`, average channels to mono and resample to `sample_rate` when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({_first_line(exc)})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: audio file has no samples")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: audio contains NaN or infinite samples")
+    mono = data.mean(axis=1).astype(np.float32)
+    audio = Audio(mono, int(rate), source_channels=data.shape[1], source_rate=int(rate))
+    return resample(audio, sample_rate) if sample_rate else audio
+
+
+def resample(audio: Audio, sample_rate: int) -> Audio:
+    if audio.sample_rate == sample_rate:
+        return audio
+    out = soxr.resample(audio.samples, audio.sample_rate, sample_rate, quality="HQ")
+    return Audio(
+        np.ascontiguousarray(out, dtype=np.float32),
+        sample_rate,
+        source_channels=audio.source_channels,
+        source_rate=audio.source_rate,
+    )
+
+
+def peak_db(samples: np.ndarray) -> float:
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    return 20.0 * np.log10(max(peak, 1e-10))
+
+
+def frame_rms_db(samples: np.ndarray, hop: int, win: int) -> np.ndarray:
+    """RMS level (dBFS) of frames centred every `hop` samples, window `win`."""
+    padded = np.pad(samples, (win // 2, win // 2))
+    count = len(samples) // hop + 1
+    starts = np.arange(count) * hop
+    csum = np.concatenate([[0.0], np.cumsum(padded.astype(np.float64) ** 2)])
+    ends = np.minimum(starts + win, len(padded))
+    energy = (csum[ends] - csum[starts]) / np.maximum(ends - starts, 1)
+    return 10.0 * np.log10(np.maximum(energy, 1e-20))
+
+
+def normalize_loudness(
+    samples: np.ndarray, sample_rate: int, target_rms_db: float, peak_limit: float
+) -> np.ndarray:
+    """Scale so speech frames (within 30 dB of the loudest) sit at `target_rms_db`.
+
+    The gain is capped so no sample exceeds `peak_limit`: loud clips get quieter,
+    quiet ones louder, and nothing clips.
+    """
+    hop = sample_rate // 100
+    levels = frame_rms_db(samples, hop, 2 * hop)
+    speech = levels[levels > levels.max() - 30.0]
+    speech_rms_db = 10.0 * np.log10(np.mean(10.0 ** (speech / 10.0)))
+    gain = 10.0 ** ((target_rms_db - speech_rms_db) / 20.0)
+    peak = float(np.max(np.abs(samples)))
+    if peak * gain > peak_limit:
+        gain = peak_limit / peak
+    return (samples * gain).astype(np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM WAV, written atomically."""
+    clipped = np.clip(samples, -1.0, 1.0)
+    atomic_write(
+        Path(path),
+        lambda tmp: sf.write(str(tmp), clipped, sample_rate, subtype="PCM_16", format="WAV"),
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

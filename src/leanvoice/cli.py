@@ -1,0 +1,121 @@
+"""The `leanvoice` command: thin, calls the Python API; user errors print in one line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from leanvoice import __version__
+from leanvoice.errors import LeanVoiceError
+
+app = typer.Typer(
+    name="leanvoice",
+    help="Train GPT-SoVITS voice models on the GPU you own.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"leanvoice {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def prepare(
+    src: Annotated[Path, typer.Argument(help="A .list file, metadata.csv, or a folder.")],
+    out: Annotated[Path, typer.Argument(help="Folder for the prepared dataset.")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Config overrides such as data.max_sec=12.")
+    ] = None,
+    max_sec: Annotated[float | None, typer.Option(help="Longest clip in seconds.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes for audio work.")] = None,
+    language: Annotated[
+        str, typer.Option(help="Language of metadata.csv/folder sources: auto, zh or en.")
+    ] = "auto",
+) -> None:
+    """Ingest a dataset: 32 kHz mono clips of at most max_sec, phonemes, manifest, report."""
+    from leanvoice.config import load_config
+    from leanvoice.data.prepare import prepare_dataset
+
+    extra = list(overrides or [])
+    if max_sec is not None:
+        extra.append(f"data.max_sec={max_sec}")
+    if workers is not None:
+        extra.append(f"prepare.workers={workers}")
+    cfg = load_config(overrides=extra)
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("preparing", total=None)
+        result = prepare_dataset(
+            src, out, cfg, language=language,
+            on_item=lambda done, total: progress.update(task, completed=done, total=total),
+        )  # fmt: skip
+    print_report(result.report)
+    console.print(f"manifest: {result.out / 'manifest.jsonl'}  report: {result.out / 'report.json'}")
+    if result.clips == 0:
+        err_console.print("error: no usable clips; see the skipped items above")
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path(
+        "leanvoice-demo"
+    ),
+    quick: Annotated[bool, typer.Option(help="Shorter run (for tests).")] = False,
+) -> None:
+    """Run the whole job on the built-in demo corpus with tiny models."""
+    from leanvoice.demo import run_demo
+
+    run_demo(out, console, quick=quick)
+
+
+def print_report(report: dict) -> None:
+    table = Table(title="prepared dataset", show_header=False)
+    table.add_row("clips", str(report["clips"]))
+    table.add_row("hours", f"{report['hours']:.3f} ({report['seconds']:.1f} s)")
+    table.add_row("longest clip", f"{report['max_clip_sec']:.2f} s")
+    for speaker, count in report["clips_per_speaker"].items():
+        table.add_row(f"speaker {speaker}", f"{count} clips")
+    histogram = "  ".join(
+        f"{b['from_sec']}-{b['to_sec']}s:{b['clips']}" for b in report["duration_histogram"]
+    )
+    table.add_row("durations", histogram or "-")
+    table.add_row("skipped", str(len(report["skipped"])))
+    console.print(table)
+    for item in report["skipped"]:
+        console.print(f"  [yellow]skipped[/] {item['origin']}: {item['reason']}")
+
+
+def main() -> None:
+    try:
+        app()
+    except LeanVoiceError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"error: {exc}")
+        sys.exit(2)

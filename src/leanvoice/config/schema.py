@@ -1,0 +1,84 @@
+"""The one config object that flows from the CLI to every part of LeanVoice.
+
+Defaults live here only. Presets (presets/*.yaml) and `key=value` overrides change them;
+unknown keys are errors (see loader.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+OptimizerKind = Literal["adamw", "adamw8bit", "adamw_in_backward", "adamw_cpu_offload"]
+CHECKPOINT_POLICY_PATTERN = re.compile(r"^(none|all|selective|every:[1-9]\d*|count:\d+)$")
+
+
+@dataclass
+class ModelConfig:
+    size: Literal["tiny", "v2"] = "v2"
+
+
+@dataclass
+class DataConfig:
+    max_sec: float = 15.0  # prepare slices clips to at most this; training caps samples to it
+    max_tokens: int = 6000  # GPT batch budget: phonemes + semantic tokens, padding counted
+    max_frames: int = 4000  # SoVITS batch budget: spectrogram frames, padding counted
+
+
+@dataclass
+class SlicerConfig:
+    """Silence slicer; defaults are the official tools/slicer2.py values."""
+
+    threshold_db: float = -34.0  # frames quieter than this (RMS, dBFS) count as silence
+    min_interval_ms: int = 300  # a silence must last this long to be a cut point
+    hop_ms: int = 10
+    max_silence_kept_ms: int = 500  # silence kept around a cut (split between both sides)
+
+
+@dataclass
+class PrepareConfig:
+    sample_rate: int = 32000
+    min_sec: float = 0.5  # shorter clips are skipped: too short to learn from
+    target_rms_db: float = -20.0  # loudness normalisation target for speech frames
+    peak_limit: float = 0.95  # normalisation never pushes a sample above this
+    silence_peak_db: float = -50.0  # a file whose peak is below this is reported as silent
+    workers: int = 1
+    slicer: SlicerConfig = field(default_factory=SlicerConfig)
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 1000
+    lr: float = 1e-4
+    grad_accum: int = 1
+    seed: int = 1234
+    save_every: int = 500
+    audition_every: int = 500
+
+
+@dataclass
+class LoraConfig:
+    rank: int = 0  # 0 = off; 8-32 is typical. LoRA trains a few % of the weights.
+    alpha: float = 16.0
+    dropout: float = 0.0
+
+
+@dataclass
+class MemoryConfig:
+    checkpoint: str = "none"  # none | all | every:K | count:N | selective
+    precision: Precision = "auto"
+    optimizer: OptimizerKind = "adamw"
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    freeze: list[str] = field(default_factory=list)
+    offload_activations: bool = False
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)

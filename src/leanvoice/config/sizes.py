@@ -1,0 +1,67 @@
+"""Model-size schemas (`tiny`, `v2`) loaded from the shipped sizes/*.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from leanvoice.config.loader import build, read_yaml
+from leanvoice.errors import ConfigError
+
+SIZE_NAMES = ("tiny", "v2")
+
+
+@dataclass
+class GPTSize:
+    phoneme_vocab_size: int = 732
+    semantic_vocab_size: int = 1025
+    eos_id: int = 1024
+    model_dim: int = 512
+    num_heads: int = 16
+    num_layers: int = 24
+    ffn_dim: int = 2048
+    dropout: float = 0.1
+    bert_dim: int = 1024
+
+
+@dataclass
+class SoVITSSize:
+    sample_rate: int = 32000
+    n_fft: int = 2048
+    hop_length: int = 640
+    win_length: int = 2048
+    n_mels: int = 128
+    segment_samples: int = 20480
+    ssl_dim: int = 768
+    codebook_size: int = 1024
+    inter_channels: int = 192
+    hidden_channels: int = 192
+    filter_channels: int = 768
+    n_heads: int = 2
+    n_layers: int = 6
+    kernel_size: int = 3
+    dropout: float = 0.1
+    resblock_kernel_sizes: list[int] = field(default_factory=lambda: [3, 7, 11])
+    resblock_dilations: list[int] = field(default_factory=lambda: [1, 3, 5])
+    upsample_rates: list[int] = field(default_factory=lambda: [10, 8, 2, 2, 2])
+    upsample_kernel_sizes: list[int] = field(default_factory=lambda: [16, 16, 8, 2, 2])
+    upsample_initial_channel: int = 512
+    gin_channels: int = 512
+    posterior_layers: int = 16
+    flow_count: int = 4
+    n_speakers: int = 300
+
+
+@dataclass
+class ModelSizes:
+    gpt: GPTSize = field(default_factory=GPTSize)
+    sovits: SoVITSSize = field(default_factory=SoVITSSize)
+
+
+def load_size(name: str) -> ModelSizes:
+    """The hyperparameters of a named model size."""
+    if name not in SIZE_NAMES:
+        raise ConfigError(f"unknown model.size {name!r}; valid sizes: {', '.join(SIZE_NAMES)}")
+    path = Path(str(resources.files("leanvoice.config") / "sizes" / f"{name}.yaml"))
+    return build(ModelSizes, read_yaml(path), prefix=f"sizes/{name}.yaml:")

@@ -1,0 +1,1 @@
+"""Datasets: ingest sources, prepare clips and a manifest, and (later) batches."""
