@@ -22,7 +22,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
 _state = {"debug": False}
 
 
@@ -66,18 +65,26 @@ def prepare(
         extra.append(f"prepare.workers={workers}")
     cfg = load_config(overrides=extra)
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=True,
-    ) as progress:  # fmt: skip
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("preparing", total=None)
         result = prepare_dataset(
-            src, out, cfg, language=language,
+            src,
+            out,
+            cfg,
+            language=language,
             on_item=lambda done, total: progress.update(task, completed=done, total=total),
-        )  # fmt: skip
+        )
     print_report(result.report)
-    console.print(f"manifest: {result.out / 'manifest.jsonl'}  report: {result.out / 'report.json'}")
+    console.print(f"manifest: {result.out / 'manifest.jsonl'}")
+    console.print(f"report: {result.out / 'report.json'}")
     if result.clips == 0:
-        err_console.print("error: no usable clips; see the skipped items above")
+        print("error: no usable clips; see the skipped items above", file=sys.stderr)
         raise typer.Exit(1)
 
 
@@ -117,5 +124,5 @@ def main() -> None:
     except LeanVoiceError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
         sys.exit(2)

@@ -1,4 +1,4 @@
-"""Atomic file writes: an interrupted run never leaves a half-written file that a later run trusts."""
+"""Atomic file writes: an interrupted run never leaves a half-written file a later run trusts."""
 
 from __future__ import annotations
 

@@ -109,8 +109,9 @@ def _cut_at_quietest(
     # Search the middle of the span so both halves can end up no longer than max_len.
     low = span.end - max_len if span.length < 2 * max_len else span.start + span.length // 4
     high = span.start + max_len if span.length < 2 * max_len else span.end - span.length // 4
-    levels = frame_rms_db(samples[low:high], hop, 4 * hop)
-    cut = low + int(np.argmin(levels)) * hop
+    # levels over the whole signal, so the window's own edges do not look quiet
+    levels = frame_rms_db(samples, hop, 4 * hop)[low // hop : high // hop]
+    cut = (low // hop + int(np.argmin(levels))) * hop
     cut = min(max(cut, low + 1), high - 1)
     return _cut_at_quietest(
         samples, Span(span.start, cut), max_len, sample_rate, cfg

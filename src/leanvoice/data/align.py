@@ -9,6 +9,7 @@ When no consistent cut exists, the stretch is reported and left out, never misma
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -49,9 +50,10 @@ def split_transcribed(
         return _drop(region, sample_rate, "no punctuation in the text to split it at pauses")
     weights = [_phoneme_count(p, language) for p in phrases]
     pauses = [
-        p for p in find_pauses(samples, sample_rate, cfg)
+        p
+        for p in find_pauses(samples, sample_rate, cfg)
         if region.start < p.start and p.end < region.end
-    ]  # fmt: skip
+    ]
     matches = _match_boundaries(weights, pauses, region)
     if not matches:
         return _drop(region, sample_rate, "no pause in the audio matches the text's punctuation")
@@ -64,7 +66,9 @@ def split_transcribed(
     return _group(spans, texts, sample_rate, max_sec, language)
 
 
-def _match_boundaries(weights: list[int], pauses: list[Span], region: Span) -> list[tuple[int, int]]:
+def _match_boundaries(
+    weights: list[int], pauses: list[Span], region: Span
+) -> list[tuple[int, int]]:
     """Monotone matching of text boundary j (after phrase j) to pause i.
 
     Maximises the number of pairs, then minimises the total time distance; a pair is
@@ -90,7 +94,7 @@ def _match_boundaries(weights: list[int], pauses: list[Span], region: Span) -> l
 
 def _ranges(cuts: list[int], count: int) -> list[tuple[int, int]]:
     bounds = [0, *cuts, count]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))
 
 
 def _join_groups(phrases: list[str], cuts: list[int], language: str) -> list[str]:
@@ -119,9 +123,11 @@ def _group(
                 pieces.append(open_piece)
                 open_piece = None
             dropped.append(
-                (span.length / sample_rate,
-                 f"a {span.length / sample_rate:.1f} s stretch ({text[:30]!r}) has no pause "
-                 f"matching the text to cut it below max_sec={max_sec}")  # fmt: skip
+                (
+                    span.length / sample_rate,
+                    f"a {span.length / sample_rate:.1f} s stretch ({text[:30]!r}) has no pause "
+                    f"matching the text to cut it below max_sec={max_sec}",
+                )
             )
             continue
         if open_piece and span.end - open_piece.span.start <= max_len:

@@ -25,7 +25,7 @@ from leanvoice.data.report import build_report
 from leanvoice.data.sources import SourceItem, read_source
 from leanvoice.errors import AudioError, InputError, TextError
 from leanvoice.fsutil import atomic_write_json, atomic_write_text
-from leanvoice.text.g2p import g2p
+from leanvoice.text.g2p import Phonemes, g2p
 
 SPEC_HOP_SAMPLES = 640  # one SoVITS spectrogram frame at 32 kHz (two per semantic token)
 RECORDS_DIR = ".items"
@@ -165,9 +165,14 @@ def process_item(
         dropped: list[tuple[float, str]] = []
     else:
         result = split_transcribed(
-            samples, audio.sample_rate, region, item.text, phonemes.language,
-            cfg.data.max_sec, pcfg.slicer,
-        )  # fmt: skip
+            samples,
+            audio.sample_rate,
+            region,
+            item.text,
+            phonemes.language,
+            cfg.data.max_sec,
+            pcfg.slicer,
+        )
         pieces = [(p.span, p.text) for p in result.pieces]
         dropped = result.dropped
 
@@ -181,24 +186,41 @@ def process_item(
         seconds = span.length / audio.sample_rate
         if seconds < pcfg.min_sec:
             skipped.append(
-                {"origin": item.origin, "file": str(item.audio_path),
-                 "reason": f"clip {clip_id} is {seconds:.2f} s, below min_sec={pcfg.min_sec}"}
-            )  # fmt: skip
+                {
+                    "origin": item.origin,
+                    "file": str(item.audio_path),
+                    "reason": f"clip {clip_id} is {seconds:.2f} s, below min_sec={pcfg.min_sec}",
+                }
+            )
             continue
         try:
             piece_phonemes = phonemes if len(pieces) == 1 else g2p(text, phonemes.language)
         except TextError as exc:
-            skipped.append({"origin": item.origin, "file": str(item.audio_path),
-                            "reason": f"clip {clip_id}: {exc}"})  # fmt: skip
+            skipped.append(
+                {
+                    "origin": item.origin,
+                    "file": str(item.audio_path),
+                    "reason": f"clip {clip_id}: {exc}",
+                }
+            )
             continue
         wav_rel = f"wav32k/{clip_id}.wav"
         write_wav(out / wav_rel, samples[span.start : span.end], audio.sample_rate)
-        clips.append(_clip_entry(item, clip_id, text, piece_phonemes, span, audio.sample_rate,
-                                 wav_rel))  # fmt: skip
+        clips.append(
+            _clip_entry(item, clip_id, text, piece_phonemes, span, audio.sample_rate, wav_rel)
+        )
     return clips, skipped
 
 
-def _clip_entry(item, clip_id, text, phonemes, span: Span, sample_rate: int, wav_rel: str):  # noqa: ANN001, ANN202
+def _clip_entry(
+    item: SourceItem,
+    clip_id: str,
+    text: str,
+    phonemes: Phonemes,
+    span: Span,
+    sample_rate: int,
+    wav_rel: str,
+) -> dict[str, Any]:
     samples = span.length
     return {
         "id": clip_id,

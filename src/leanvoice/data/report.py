@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -13,7 +14,7 @@ def build_report(
 ) -> dict[str, Any]:
     durations = [c["duration_sec"] for c in clips]
     histogram = []
-    for low, high in zip(HISTOGRAM_EDGES_SEC[:-1], HISTOGRAM_EDGES_SEC[1:], strict=True):
+    for low, high in itertools.pairwise(HISTOGRAM_EDGES_SEC):
         count = sum(1 for d in durations if low <= d < high)
         if count:
             histogram.append({"from_sec": low, "to_sec": high, "clips": count})

@@ -66,8 +66,9 @@ def read_official_list(path: Path) -> tuple[list[SourceItem], list[SourceProblem
         wav, speaker, lang, text = fields[0], fields[1], fields[2], "|".join(fields[3:])
         audio = _resolve_audio(path.parent, wav.strip())
         items.append(
-            SourceItem(_make_id(speaker, audio), audio, speaker.strip(), lang.strip(),
-                       text.strip(), origin)  # fmt: skip
+            SourceItem(
+                _make_id(speaker, audio), audio, speaker.strip(), lang.strip(), text.strip(), origin
+            )
         )
     return _unique_ids(items), problems
 
@@ -87,8 +88,14 @@ def read_ljspeech(path: Path, language: str) -> tuple[list[SourceItem], list[Sou
         text = (fields[2] if len(fields) > 2 and fields[2].strip() else fields[1]).strip()
         audio = path.parent / "wavs" / f"{fields[0].strip()}.wav"
         items.append(
-            SourceItem(_make_id(speaker, audio), audio, speaker, _language(language, text),
-                       text, f"{path}:{number}")  # fmt: skip
+            SourceItem(
+                _make_id(speaker, audio),
+                audio,
+                speaker,
+                _language(language, text),
+                text,
+                f"{path}:{number}",
+            )
         )
     return _unique_ids(items), problems
 
@@ -113,8 +120,14 @@ def read_audio_folder(root: Path, language: str) -> tuple[list[SourceItem], list
         text = transcript.read_text(encoding="utf-8", errors="replace").strip()
         speaker = audio.parent.name if audio.parent != root else root.name or "speaker"
         items.append(
-            SourceItem(_make_id(speaker, audio), audio, speaker, _language(language, text),
-                       text, str(audio))  # fmt: skip
+            SourceItem(
+                _make_id(speaker, audio),
+                audio,
+                speaker,
+                _language(language, text),
+                text,
+                str(audio),
+            )
         )
     return _unique_ids(items), problems
 
@@ -157,4 +170,3 @@ def _unique_ids(items: list[SourceItem]) -> list[SourceItem]:
             item = dataclasses.replace(item, item_id=f"{item.item_id}-{count}")
         out.append(item)
     return out
-

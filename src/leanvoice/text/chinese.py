@@ -127,9 +127,9 @@ def _apply_sandhi(word: str, pos: str, syllables: list[str]) -> list[str]:
     for i in range(len(tones) - 2, -1, -1):
         if tones[i] == "3" and tones[i + 1] == "3":
             tones[i] = "2"
-    if len(word) > 1 and word[-1] == "儿" and word not in _NOT_ERHUA and pos not in {"nr"}:
-        if syllables[-1].startswith("er"):
-            tones[-1] = tones[-2]
+    is_erhua = len(word) > 1 and word[-1] == "儿" and word not in _NOT_ERHUA and pos != "nr"
+    if is_erhua and syllables[-1].startswith("er"):
+        tones[-1] = tones[-2]
     return [s[:-1] + t for s, t in zip(syllables, tones, strict=True)]
 
 
