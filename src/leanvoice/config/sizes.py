@@ -48,6 +48,7 @@ class SoVITSSize:
     upsample_kernel_sizes: list[int] = field(default_factory=lambda: [16, 16, 8, 2, 2])
     upsample_initial_channel: int = 512
     gin_channels: int = 512
+    style_hidden: int = 128  # fixed inside the official MelStyleEncoder
     posterior_layers: int = 16
     flow_count: int = 4
     n_speakers: int = 300

@@ -1,0 +1,85 @@
+"""`dec`: the HiFi-GAN generator, latent frames → 32 kHz waveform."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+LRELU_SLOPE = 0.1
+
+
+def _init_normal(module: nn.Module) -> None:
+    if isinstance(module, nn.Conv1d | nn.ConvTranspose1d):
+        module.weight.data.normal_(0.0, 0.01)
+
+
+class ResBlock(nn.Module):
+    """Residual block "1": pairs of (dilated conv, conv) with leaky ReLU."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: list[int]) -> None:
+        super().__init__()
+
+        def conv(dilation: int) -> nn.Module:
+            padding = (kernel_size * dilation - dilation) // 2
+            layer = nn.Conv1d(channels, channels, kernel_size, dilation=dilation, padding=padding)
+            _init_normal(layer)
+            return weight_norm(layer)
+
+        self.convs1 = nn.ModuleList(conv(d) for d in dilations)
+        self.convs2 = nn.ModuleList(conv(1) for _ in dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for c1, c2 in zip(self.convs1, self.convs2, strict=True):
+            h = c1(F.leaky_relu(x, LRELU_SLOPE))
+            x = x + c2(F.leaky_relu(h, LRELU_SLOPE))
+        return x
+
+
+class UpsampleStage(nn.Module):
+    """One upsampling step and the average of its resblocks: a checkpointing unit."""
+
+    def __init__(self, upsample: nn.Module, resblocks: list[ResBlock]) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.resblocks = resblocks  # plain list: the parameters live in Generator.resblocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.upsample(F.leaky_relu(x, LRELU_SLOPE))
+        return sum(block(x) for block in self.resblocks) / len(self.resblocks)
+
+
+class Generator(nn.Module):
+    def __init__(
+        self, in_channels: int, kernel_sizes: list[int], dilations: list[int],
+        upsample_rates: list[int], initial_channels: int, upsample_kernel_sizes: list[int],
+        gin_channels: int,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.conv_pre = nn.Conv1d(in_channels, initial_channels, 7, 1, padding=3)
+        self.ups = nn.ModuleList()
+        self.resblocks = nn.ModuleList()
+        channels = initial_channels
+        for rate, kernel in zip(upsample_rates, upsample_kernel_sizes, strict=True):
+            up = nn.ConvTranspose1d(
+                channels, channels // 2, kernel, rate, padding=(kernel - rate) // 2
+            )
+            _init_normal(up)
+            self.ups.append(weight_norm(up))
+            channels //= 2
+            for k in kernel_sizes:
+                self.resblocks.append(ResBlock(channels, k, dilations))
+        self.conv_post = nn.Conv1d(channels, 1, 7, 1, padding=3, bias=False)
+        self.cond = nn.Conv1d(gin_channels, initial_channels, 1)
+        per_stage = len(kernel_sizes)
+        self.stages = [
+            UpsampleStage(up, list(self.resblocks[i * per_stage : (i + 1) * per_stage]))
+            for i, up in enumerate(self.ups)
+        ]
+
+    def forward(self, z: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        x = self.conv_pre(z) + self.cond(style)
+        for stage in self.stages:
+            x = stage(x)
+        return torch.tanh(self.conv_post(F.leaky_relu(x)))  # (B, 1, T · hop)

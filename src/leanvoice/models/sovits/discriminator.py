@@ -1,0 +1,80 @@
+"""Multi-period discriminator: one scale (waveform) and periods 2, 3, 5, 7, 11."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from leanvoice.models.sovits.decoder import LRELU_SLOPE
+
+PERIODS = (2, 3, 5, 7, 11)
+
+
+class ScaleDiscriminator(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        spec = [(1, 16, 15, 1, 1, 7), (16, 64, 41, 4, 4, 20), (64, 256, 41, 4, 16, 20),
+                (256, 1024, 41, 4, 64, 20), (1024, 1024, 41, 4, 256, 20),
+                (1024, 1024, 5, 1, 1, 2)]  # fmt: skip
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv1d(i, o, k, s, groups=g, padding=p)) for i, o, k, s, g, p in spec
+        )
+        self.conv_post = weight_norm(nn.Conv1d(1024, 1, 3, 1, padding=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            features.append(x)
+        x = self.conv_post(x)
+        features.append(x)
+        return x.flatten(1), features
+
+
+class PeriodDiscriminator(nn.Module):
+    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3) -> None:
+        super().__init__()
+        self.period = period
+        channels = [1, 32, 128, 512, 1024, 1024]
+        pad = ((kernel_size - 1) // 2, 0)
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv2d(channels[i], channels[i + 1], (kernel_size, 1),
+                                  (stride if i < 4 else 1, 1), padding=pad))
+            for i in range(5)
+        )  # fmt: skip
+        self.conv_post = weight_norm(nn.Conv2d(1024, 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        b, c, t = x.shape
+        if t % self.period:
+            x = F.pad(x, (0, self.period - t % self.period), "reflect")
+        x = x.view(b, c, -1, self.period)  # (B, 1, T/period, period)
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            features.append(x)
+        x = self.conv_post(x)
+        features.append(x)
+        return x.flatten(1), features
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.discriminators = nn.ModuleList(
+            [ScaleDiscriminator(), *(PeriodDiscriminator(p) for p in PERIODS)]
+        )
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[list, list, list, list]:
+        """Per discriminator: scores and feature maps for the real and the fake waveform."""
+        scores_real, scores_fake, feats_real, feats_fake = [], [], [], []
+        for disc in self.discriminators:
+            s_r, f_r = disc(real)
+            s_f, f_f = disc(fake)
+            scores_real.append(s_r)
+            scores_fake.append(s_f)
+            feats_real.append(f_r)
+            feats_fake.append(f_f)
+        return scores_real, scores_fake, feats_real, feats_fake

@@ -1,0 +1,162 @@
+"""SoVITS v2 generator (`SynthesizerTrn`): semantic codes + phonemes + reference → 32 kHz.
+
+Training: the style vector comes from the target spectrogram; SSL features are
+quantized (the frozen quantizer runs without autograd — the official code builds a
+graph for it anyway), encoded with the phonemes into the prior; the posterior encoder
+reads the linear spectrogram; the flow maps the posterior sample into the prior's
+space; the HiFi-GAN decoder renders a random slice of the latent.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from leanvoice.config.sizes import SoVITSSize
+from leanvoice.models.sovits.decoder import Generator
+from leanvoice.models.sovits.quantizer import ResidualVectorQuantizer
+from leanvoice.models.sovits.style import MelStyleEncoder
+from leanvoice.models.sovits.text_encoder import TextEncoder
+from leanvoice.models.sovits.wavenet import CouplingFlow, PosteriorEncoder
+
+REFERENCE_BINS = 704  # the style encoder reads the lowest 704 linear bins (official v2)
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) → (B, 1, max_len) float mask, 1 at real frames."""
+    real = torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+    return real[:, None].float()
+
+
+class SoVITSGenerator(nn.Module):
+    def __init__(self, size: SoVITSSize, *, freeze_quantizer: bool = True) -> None:
+        super().__init__()
+        self.size = size
+        self.freeze_quantizer = freeze_quantizer
+        self.segment_frames = size.segment_samples // size.hop_length
+        self.enc_p = TextEncoder(size)
+        self.dec = Generator(
+            size.inter_channels, size.resblock_kernel_sizes, size.resblock_dilations,
+            size.upsample_rates, size.upsample_initial_channel, size.upsample_kernel_sizes,
+            size.gin_channels,
+        )  # fmt: skip
+        self.enc_q = PosteriorEncoder(
+            size.n_fft // 2 + 1, size.inter_channels, size.hidden_channels,
+            size.posterior_layers, size.gin_channels,
+        )  # fmt: skip
+        self.flow = CouplingFlow(
+            size.inter_channels, size.hidden_channels, size.flow_count, size.gin_channels
+        )
+        self.ref_enc = MelStyleEncoder(REFERENCE_BINS, size.gin_channels, size.style_hidden)
+        self.ssl_proj = nn.Conv1d(size.ssl_dim, size.ssl_dim, 2, stride=2)  # 50 Hz → 25 Hz
+        self.quantizer = ResidualVectorQuantizer(size.ssl_dim, size.codebook_size)
+
+    def block_names(self) -> dict[str, list[str]]:
+        """Repeatable blocks by group, for the memory engine."""
+        encoders = ("encoder_ssl", "encoder_text", "encoder2")
+        return {
+            "text_encoder": [f"enc_p.{name}" for name in encoders],
+            "posterior_wavenet": ["enc_q.enc"],
+            "flow_wavenets": [f"flow.flows.{i}.enc" for i in range(0, len(self.flow.flows), 2)],
+            "decoder_resblocks": [f"dec.resblocks.{i}" for i in range(len(self.dec.resblocks))],
+        }
+
+    # -- pieces ---------------------------------------------------------------------------
+    def style(self, spec: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.ref_enc(spec[:, :REFERENCE_BINS] * mask, mask)  # (B, gin, 1)
+
+    def quantize(self, ssl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """SSL [B, 768, T] → (quantized at 25 Hz, codes [1, B, T/2], commitment loss)."""
+        if self.freeze_quantizer:
+            self.ssl_proj.eval()
+            self.quantizer.eval()
+            with torch.no_grad():
+                return self.quantizer(self.ssl_proj(ssl.float()))
+        return self.quantizer(self.ssl_proj(ssl.float()))
+
+    def encode_semantic(self, ssl_features: torch.Tensor) -> torch.Tensor:
+        """SSL features [B, 768, T] at 50 Hz → semantic codes [B, T // 2] at 25 Hz."""
+        was_training = self.quantizer.training
+        self.quantizer.eval()
+        with torch.no_grad():
+            _, codes, _ = self.quantizer(self.ssl_proj(ssl_features.float()))
+        self.quantizer.train(was_training)
+        return codes[0]
+
+    # -- training -------------------------------------------------------------------------
+    def forward(
+        self,
+        ssl: torch.Tensor,  # (B, 768, T_ssl) at 50 Hz
+        spec: torch.Tensor,  # (B, n_fft/2+1, T) linear spectrogram at 50 Hz
+        spec_lens: torch.Tensor,  # (B,)
+        phoneme_ids: torch.Tensor,  # (B, T_text)
+        phoneme_lens: torch.Tensor,  # (B,)
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        frames = spec.shape[2]
+        mask = lengths_to_mask(spec_lens, frames)
+        style = self.style(spec, mask)
+        quantized, _, commit_loss = self.quantize(ssl)
+        features = F.interpolate(quantized, scale_factor=2.0, mode="nearest")  # back to 50 Hz
+        features = _fit_length(features, frames)
+        phoneme_mask = lengths_to_mask(phoneme_lens, phoneme_ids.shape[1])
+        m_p, logs_p, _ = self.enc_p(features, mask, phoneme_ids, phoneme_mask, style)
+        z, m_q, logs_q = self.enc_q(spec, mask, style)
+        z_p = self.flow(z, mask, style)
+        starts = random_slice_starts(spec_lens, self.segment_frames, generator)
+        wave = self.dec(slice_frames(z, starts, self.segment_frames), style)
+        return {
+            "wave": wave, "slice_starts": starts, "commit_loss": commit_loss, "mask": mask,
+            "z_p": z_p, "m_p": m_p, "logs_p": logs_p, "m_q": m_q, "logs_q": logs_q,
+        }  # fmt: skip
+
+    # -- inference ------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(
+        self,
+        codes: torch.Tensor,  # (B, T_codes) or official (1, B, T_codes)
+        phoneme_ids: torch.Tensor,  # (B, T_text)
+        reference_spectrogram: torch.Tensor,  # (B, n_fft/2+1, T_ref)
+        noise_scale: float = 0.0,
+        speed: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """→ waveform [B, 1, samples] at 32 kHz (1280 samples per code at speed 1)."""
+        if codes.dim() == 2:
+            codes = codes[None]
+        batch = codes.shape[1]
+        ref_mask = torch.ones(batch, 1, reference_spectrogram.shape[2],
+                              device=codes.device)  # fmt: skip
+        style = self.style(reference_spectrogram, ref_mask)
+        features = F.interpolate(self.quantizer.decode(codes), scale_factor=2.0, mode="nearest")
+        mask = torch.ones(batch, 1, features.shape[2], device=codes.device)
+        phoneme_mask = torch.ones(batch, 1, phoneme_ids.shape[1], device=codes.device)
+        m_p, logs_p, mask = self.enc_p(features, mask, phoneme_ids, phoneme_mask, style, speed)
+        noise = torch.randn(m_p.shape, generator=generator, device=m_p.device, dtype=m_p.dtype)
+        z_p = m_p + noise * torch.exp(logs_p) * noise_scale
+        z = self.flow(z_p, mask, style, reverse=True)
+        return self.dec(z * mask, style)
+
+
+def _fit_length(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """Crop, or repeat the last frame, so the features match the spectrogram length."""
+    if x.shape[2] >= frames:
+        return x[:, :, :frames]
+    return F.pad(x, (0, frames - x.shape[2]), mode="replicate")
+
+
+def random_slice_starts(
+    lengths: torch.Tensor, segment: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Start frame per sample, uniform over the positions where a full slice fits."""
+    room = (lengths - segment + 1).clamp(min=1).float()
+    draw = torch.rand(len(lengths), generator=generator).to(lengths.device)
+    return (draw * room).long()
+
+
+def slice_frames(x: torch.Tensor, starts: torch.Tensor, segment: int) -> torch.Tensor:
+    """[B, C, T] → [B, C, segment] from each start (zero-padded past the end)."""
+    padded = F.pad(x, (0, segment))
+    index = starts[:, None] + torch.arange(segment, device=x.device)[None, :]  # (B, seg)
+    return padded.gather(2, index[:, None, :].expand(-1, x.shape[1], -1))
