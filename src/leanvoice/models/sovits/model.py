@@ -30,7 +30,10 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 
 class SoVITSGenerator(nn.Module):
-    def __init__(self, size: SoVITSSize, *, freeze_quantizer: bool = True) -> None:
+    def __init__(
+        self, size: SoVITSSize, *, freeze_quantizer: bool = True, with_posterior: bool = True
+    ) -> None:
+        """`with_posterior=False` builds the inference model: no `enc_q` (as exported)."""
         super().__init__()
         self.size = size
         self.freeze_quantizer = freeze_quantizer
@@ -41,9 +44,13 @@ class SoVITSGenerator(nn.Module):
             size.upsample_rates, size.upsample_initial_channel, size.upsample_kernel_sizes,
             size.gin_channels,
         )  # fmt: skip
-        self.enc_q = PosteriorEncoder(
-            size.n_fft // 2 + 1, size.inter_channels, size.hidden_channels,
-            size.posterior_layers, size.gin_channels,
+        self.enc_q = (
+            PosteriorEncoder(
+                size.n_fft // 2 + 1, size.inter_channels, size.hidden_channels,
+                size.posterior_layers, size.gin_channels,
+            )
+            if with_posterior
+            else None
         )  # fmt: skip
         self.flow = CouplingFlow(
             size.inter_channels, size.hidden_channels, size.flow_count, size.gin_channels
@@ -57,7 +64,7 @@ class SoVITSGenerator(nn.Module):
         encoders = ("encoder_ssl", "encoder_text", "encoder2")
         return {
             "text_encoder": [f"enc_p.{name}" for name in encoders],
-            "posterior_wavenet": ["enc_q.enc"],
+            "posterior_wavenet": ["enc_q.enc"] if self.enc_q is not None else [],
             "flow_wavenets": [f"flow.flows.{i}.enc" for i in range(0, len(self.flow.flows), 2)],
             "decoder_resblocks": [f"dec.resblocks.{i}" for i in range(len(self.dec.resblocks))],
         }
@@ -102,6 +109,8 @@ class SoVITSGenerator(nn.Module):
         features = _fit_length(features, frames)
         phoneme_mask = lengths_to_mask(phoneme_lens, phoneme_ids.shape[1])
         m_p, logs_p, _ = self.enc_p(features, mask, phoneme_ids, phoneme_mask, style)
+        if self.enc_q is None:
+            raise RuntimeError("built with with_posterior=False: inference only")
         z, m_q, logs_q = self.enc_q(spec, mask, style)
         z_p = self.flow(z, mask, style)
         starts = random_slice_starts(spec_lens, self.segment_frames, generator)
