@@ -1,4 +1,4 @@
-"""The official GPT-SoVITS formats: key mapping here; file loading and export next."""
+"""The official GPT-SoVITS formats: key mapping, safe loading, export."""
 
 from leanvoice.compat.keys import (
     gpt_from_official,
@@ -6,5 +6,22 @@ from leanvoice.compat.keys import (
     sovits_from_official,
     sovits_to_official,
 )
+from leanvoice.compat.official import (
+    export_gpt,
+    export_sovits,
+    load_official_gpt,
+    load_official_sovits,
+)
+from leanvoice.compat.safe_load import read_checkpoint
 
-__all__ = ["gpt_from_official", "gpt_to_official", "sovits_from_official", "sovits_to_official"]
+__all__ = [
+    "export_gpt",
+    "export_sovits",
+    "gpt_from_official",
+    "gpt_to_official",
+    "load_official_gpt",
+    "load_official_sovits",
+    "read_checkpoint",
+    "sovits_from_official",
+    "sovits_to_official",
+]
