@@ -12,6 +12,7 @@ def test_demo_runs_the_existing_stages(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "40 clips" in run.stdout
     assert (tmp_path / "prepared" / "manifest.jsonl").is_file()
+    assert "40 clips with SSL, BERT and semantic features" in run.stdout
     assert "train GPT" in run.stdout  # says what comes next
 
 

@@ -53,6 +53,17 @@ def prepare(
     language: Annotated[
         str, typer.Option(help="Language of metadata.csv/folder sources: auto, zh or en.")
     ] = "auto",
+    hubert: Annotated[Path | None, typer.Option(help="Local chinese-hubert-base folder.")] = None,
+    bert: Annotated[
+        Path | None, typer.Option(help="Local chinese-roberta-wwm-ext-large folder.")
+    ] = None,
+    sovits: Annotated[
+        Path | None, typer.Option(help="SoVITS .pth whose quantizer defines the codes.")
+    ] = None,
+    tiny_features: Annotated[
+        bool, typer.Option(help="Use built-in tiny random feature models (tests, demo).")
+    ] = False,
+    device: Annotated[str, typer.Option(help="Device for feature extraction.")] = "cpu",
 ) -> None:
     """Ingest a dataset: 32 kHz mono clips of at most max_sec, phonemes, manifest, report."""
     from leanvoice.config import load_config
@@ -81,6 +92,20 @@ def prepare(
             on_item=lambda done, total: progress.update(task, completed=done, total=total),
         )
     print_report(result.report)
+    if result.clips and (tiny_features or hubert or bert or sovits):
+        from leanvoice.data.features_step import run_feature_step
+
+        features = run_feature_step(
+            result.out, tiny=tiny_features, hubert=hubert, bert=bert, sovits=sovits,
+            device=device,
+        )  # fmt: skip
+        console.print(
+            f"features: {features.clips} clips ({features.computed} computed now) → "
+            f"ssl/, bert/, semantic/, semantic.tsv"
+        )
+    elif result.clips:
+        console.print("features: not extracted (give --hubert, --bert and --sovits, "
+                      "or --tiny-features for a test run)")  # fmt: skip
     console.print(f"manifest: {result.out / 'manifest.jsonl'}")
     console.print(f"report: {result.out / 'report.json'}")
     if result.clips == 0:

@@ -37,6 +37,11 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> PrepareResu
         f"{report['clips_per_speaker']}, languages {report['clips_per_language']}; "
         f"{result.processed_now} processed now, {len(report['skipped'])} skipped"
     )
+    console.rule("2. features (tiny built-in HuBERT, BERT and SoVITS quantizer)")
+    from leanvoice.data.features_step import run_feature_step
+
+    features = run_feature_step(result.out, tiny=True)
+    console.print(f"{features.clips} clips with SSL, BERT and semantic features")
     console.print(f"manifest: {result.out / 'manifest.jsonl'}")
     console.rule("next")
     console.print("Not built yet in this version (coming with the next releases):")

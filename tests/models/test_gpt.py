@@ -26,7 +26,7 @@ def tiny() -> SemanticGPT:
     return SemanticGPT(load_size("tiny").gpt)
 
 
-def _batch(lengths_x, lengths_y, seed=0, bert_dim=1024):
+def _batch(lengths_x, lengths_y, seed=0, bert_dim=32):  # tiny bert_dim
     g = torch.Generator().manual_seed(seed)
     tx, ty = max(lengths_x), max(lengths_y)
     x = torch.randint(0, 732, (len(lengths_x), tx), generator=g)
@@ -115,12 +115,14 @@ def test_kv_cache_gives_the_same_greedy_tokens(tiny: SemanticGPT) -> None:
 
 def test_sampling_is_seeded_and_stops_at_eos() -> None:
     torch.manual_seed(0)
-    model = SemanticGPT(GPTSize(model_dim=16, num_heads=2, num_layers=1, ffn_dim=32)).eval()
+    model = SemanticGPT(
+        GPTSize(model_dim=16, num_heads=2, num_layers=1, ffn_dim=32, bert_dim=32)
+    ).eval()
     with torch.no_grad():
         model.ar_predict_layer.weight.zero_()
         model.ar_predict_layer.weight[1024] = 1.0  # EOS dominates once allowed
         model.ar_predict_layer.weight[7] = 0.5
-    x, xl, bert, _, _ = _batch([5], [1], bert_dim=1024)
+    x, xl, bert, _, _ = _batch([5], [1])
     empty = torch.zeros(1, 0, dtype=torch.long)
     out = generate(model, x, xl, bert, empty, SamplingConfig(top_k=5, max_new_tokens=50))
     assert len(out[0]) == 1  # first step cannot be EOS, the second is

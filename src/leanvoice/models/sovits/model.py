@@ -91,6 +91,13 @@ class SoVITSGenerator(nn.Module):
         self.quantizer.train(was_training)
         return codes[0]
 
+    @torch.no_grad()
+    def init_codebook(self, ssl_features: list[torch.Tensor]) -> None:
+        """k-means the codebook on projected SSL frames (what the first training batch of
+        an uninitialised quantizer does), e.g. for a fresh tiny model."""
+        frames = [self.ssl_proj(f[None].float())[0].transpose(0, 1) for f in ssl_features]
+        self.quantizer.vq.layers[0]._codebook.kmeans_init(torch.cat(frames))
+
     # -- training -------------------------------------------------------------------------
     def forward(
         self,

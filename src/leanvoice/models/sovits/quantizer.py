@@ -31,7 +31,7 @@ class Codebook(nn.Module):
         return distance.argmin(dim=-1)
 
     @torch.no_grad()
-    def _kmeans_init(self, x: torch.Tensor) -> None:
+    def kmeans_init(self, x: torch.Tensor) -> None:
         means = x[torch.randint(0, len(x), (self.size,), device=x.device)]
         for _ in range(self.kmeans_iters):
             ids = torch.cdist(x, means).argmin(-1)
@@ -58,7 +58,7 @@ class Codebook(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.training and not bool(self.inited):
-            self._kmeans_init(x.detach())
+            self.kmeans_init(x.detach())
         ids = self.encode(x)
         if self.training:
             self._ema_update(x.detach(), ids)

@@ -1,0 +1,1 @@
+"""Feature extractors: HuBERT SSL features, Chinese BERT phoneme features, semantic codes."""

@@ -1,0 +1,47 @@
+"""Chinese BERT features per phoneme: 1024-d (v2) character vectors of the third-to-last
+hidden layer, each repeated by the character's phoneme count (`word2ph`), as the
+official prepare does; other languages get zeros."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from leanvoice.errors import TextError
+from leanvoice.features.local_models import require_model_dir, require_transformers
+
+
+class BertExtractor:
+    def __init__(self, directory: Path, device: str = "cpu") -> None:
+        require_transformers()
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        path = str(require_model_dir("bert", directory))
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModelForMaskedLM.from_pretrained(path, local_files_only=True).to(device)
+        self.model.eval()
+        self.device = device
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @torch.no_grad()
+    def phoneme_features(
+        self, normalized_text: str, word2ph: list[int] | None, n_phonemes: int
+    ) -> np.ndarray:
+        """[dim, n_phonemes]; zeros when there is no `word2ph` (non-Mandarin text)."""
+        if word2ph is None:
+            return np.zeros((self.dim, n_phonemes), dtype=np.float32)
+        inputs = self.tokenizer(normalized_text, return_tensors="pt").to(self.device)
+        hidden = self.model(**inputs, output_hidden_states=True).hidden_states[-3][0, 1:-1]
+        if hidden.shape[0] != len(word2ph):
+            raise TextError(
+                f"BERT tokens ({hidden.shape[0]}) do not match characters ({len(word2ph)}) "
+                f"of {normalized_text!r}"
+            )
+        counts = torch.tensor(word2ph, device=hidden.device)
+        features = hidden.repeat_interleave(counts, dim=0)  # (n_phonemes, dim)
+        return features.transpose(0, 1).float().cpu().numpy()

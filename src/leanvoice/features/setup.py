@@ -1,0 +1,55 @@
+"""Pick the feature models for prepare: real local folders, or the built-in tiny ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from leanvoice.audio.io import load_audio
+from leanvoice.compat.official import export_sovits, load_official_sovits
+from leanvoice.config.sizes import load_size
+from leanvoice.features.bert import BertExtractor
+from leanvoice.features.ssl import SSLExtractor
+from leanvoice.features.tiny import build_tiny_bert, build_tiny_hubert
+from leanvoice.models.sovits import SoVITSGenerator
+
+TINY_DIR = "tiny_models"
+CODEBOOK_CLIPS = 16  # clips whose SSL frames seed the tiny codebook
+
+
+def tiny_feature_models(
+    out: Path, device: str = "cpu"
+) -> tuple[SSLExtractor, BertExtractor, SoVITSGenerator]:
+    """Build (once) and load tiny random HuBERT/BERT and a tiny SoVITS with a k-means
+    codebook, under OUT/tiny_models, so later stages start from the same SoVITS."""
+    root = out / TINY_DIR
+    clips = [json.loads(x) for x in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
+    if not (root / "hubert" / "config.json").is_file():
+        build_tiny_hubert(root / "hubert")
+    if not (root / "bert" / "config.json").is_file():
+        build_tiny_bert(root / "bert", "".join(c["normalized_text"] for c in clips))
+    ssl = SSLExtractor(root / "hubert", device)
+    bert = BertExtractor(root / "bert", device)
+    sovits_path = root / "sovits.pth"
+    if sovits_path.is_file():
+        sovits, _ = load_official_sovits(sovits_path)
+    else:
+        torch.manual_seed(0)
+        sovits = SoVITSGenerator(load_size("tiny").sovits)
+        features = []
+        for clip in clips[:CODEBOOK_CLIPS]:
+            audio = load_audio(out / clip["wav"])
+            features.append(torch.from_numpy(ssl.extract(audio.samples, audio.sample_rate)))
+        sovits.init_codebook(features)
+        export_sovits(sovits, sovits_path)
+        sovits, _ = load_official_sovits(sovits_path)  # the fp16-rounded weights, as saved
+    return ssl, bert, sovits.to(device)
+
+
+def real_feature_models(
+    hubert_dir: Path, bert_dir: Path, sovits_path: Path, device: str = "cpu"
+) -> tuple[SSLExtractor, BertExtractor, SoVITSGenerator]:
+    sovits, _ = load_official_sovits(sovits_path)
+    return SSLExtractor(hubert_dir, device), BertExtractor(bert_dir, device), sovits.to(device)
