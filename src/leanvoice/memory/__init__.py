@@ -1,0 +1,1 @@
+"""Memory techniques and measurement (SPEC §3); each a small module applied from outside."""

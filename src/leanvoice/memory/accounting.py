@@ -1,0 +1,43 @@
+"""Measure what a training step keeps for backward: unique storages of saved tensors.
+
+`torch.autograd.graph.saved_tensors_hooks` sees every tensor autograd saves. Several
+saved tensors often share one storage (views), so bytes are counted once per storage;
+storages of parameters are reported apart, since they are not activation memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+
+class SavedTensorMeter:
+    """Context manager: `with SavedTensorMeter(model.parameters()) as meter: loss = f(x)`."""
+
+    def __init__(self, parameters: Iterable[torch.Tensor] = ()) -> None:
+        self._parameter_storages = {p.untyped_storage().data_ptr() for p in parameters}
+        self._storages: dict[int, int] = {}
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda x: x)
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.device.type != "meta":
+            storage = tensor.untyped_storage()
+            self._storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    def __enter__(self) -> SavedTensorMeter:
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._hooks.__exit__(*exc)
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes of saved tensors that are not parameters."""
+        return sum(n for ptr, n in self._storages.items() if ptr not in self._parameter_storages)
+
+    @property
+    def parameter_bytes_saved(self) -> int:
+        return sum(n for ptr, n in self._storages.items() if ptr in self._parameter_storages)
