@@ -31,17 +31,17 @@ SOVITS_FRAMES, SOVITS_PHONEMES = [200, 160], [60, 45]  # 4 s and 3.2 s clips
 
 
 def _measure(model: torch.nn.Module, step: Callable[[], torch.Tensor], repeats: int = 2):
-    times = []
-    meter = None
+    times, saved = [], 0
     for attempt in range(repeats + 1):
         model.zero_grad(set_to_none=True)
         start = time.perf_counter()
         with SavedTensorMeter(model.parameters()) as meter:
             loss = step()
         loss.backward()
+        saved = meter.activation_bytes
         if attempt:  # the first run warms up
             times.append(time.perf_counter() - start)
-    return statistics.median(times), meter.activation_bytes
+    return statistics.median(times), saved
 
 
 def gpt_case() -> dict:

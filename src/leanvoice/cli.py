@@ -67,7 +67,17 @@ def prepare(
 ) -> None:
     """Ingest a dataset: 32 kHz mono clips of at most max_sec, phonemes, manifest, report."""
     from leanvoice.config import load_config
+    from leanvoice.data.official_import import import_official_experiment, is_official_experiment
     from leanvoice.data.prepare import prepare_dataset
+
+    if is_official_experiment(src):
+        report = import_official_experiment(src, out)
+        print_report(report)
+        console.print(f"imported the official experiment folder into {out}")
+        if report["clips"] == 0:
+            print("error: no usable clips; see the skipped items above", file=sys.stderr)
+            raise typer.Exit(1)
+        return
 
     extra = list(overrides or [])
     if max_sec is not None:
