@@ -192,3 +192,24 @@ def test_tiny_sovits_overfits_one_batch_mel_loss() -> None:
         optimizer.step()
         losses.append(mel_loss.item())
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+
+
+def test_f0_conditioning_extension(tmp_path: Path) -> None:
+    from leanvoice.compat import export_sovits
+    from leanvoice.errors import InputError
+
+    torch.manual_seed(0)
+    model = SoVITSGenerator(load_size("tiny").sovits, f0_conditioning=True).eval()
+    assert "f0_embedding.weight" in model.state_dict() and not model.official_compatible
+    ssl, spec, lens, phonemes, plens = _inputs(model.size)
+    with pytest.raises(ValueError, match="F0 conditioning"):
+        model(ssl, spec, lens, phonemes, plens)
+    low, high = torch.full((2, 1, 60), 110.0), torch.full((2, 1, 60), 330.0)
+    out = model(ssl, spec, lens, phonemes, plens, f0=low)
+    assert out["m_p"].shape == (2, model.size.inter_channels, 60)
+    codes = model.encode_semantic(ssl)
+    assert not torch.equal(
+        model.decode(codes, phonemes, spec, f0=low), model.decode(codes, phonemes, spec, f0=high)
+    )
+    with pytest.raises(InputError, match="F0 conditioning"):
+        export_sovits(model, tmp_path / "x.pth")

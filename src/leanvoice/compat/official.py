@@ -155,6 +155,9 @@ def export_gpt(model: SemanticGPT, path: Path, info: str = "GPT-e1") -> None:
 
 
 def export_sovits(model: SoVITSGenerator, path: Path, info: str = "1epoch_1iteration") -> None:
+    if not model.official_compatible:
+        raise InputError("this SoVITS uses F0 conditioning: the official tools cannot load "
+                         "it; train without it to export")  # fmt: skip
     state = sovits_to_official(model.state_dict())
     state = {k: v.detach().half().cpu() for k, v in state.items() if not k.startswith("enc_q.")}
     payload = {"weight": state, "config": sovits_official_config(model.size), "info": info}

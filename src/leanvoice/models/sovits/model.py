@@ -31,9 +31,17 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 class SoVITSGenerator(nn.Module):
     def __init__(
-        self, size: SoVITSSize, *, freeze_quantizer: bool = True, with_posterior: bool = True
+        self,
+        size: SoVITSSize,
+        *,
+        freeze_quantizer: bool = True,
+        with_posterior: bool = True,
+        f0_conditioning: bool = False,
     ) -> None:
-        """`with_posterior=False` builds the inference model: no `enc_q` (as exported)."""
+        """`with_posterior=False` builds the inference model: no `enc_q` (as exported).
+        `f0_conditioning=True` is an opt-in extension for training from scratch: log-F0
+        per frame is embedded and added to the semantic features (not in official files).
+        """
         super().__init__()
         self.size = size
         self.freeze_quantizer = freeze_quantizer
@@ -58,6 +66,19 @@ class SoVITSGenerator(nn.Module):
         self.ref_enc = MelStyleEncoder(REFERENCE_BINS, size.gin_channels, size.style_hidden)
         self.ssl_proj = nn.Conv1d(size.ssl_dim, size.ssl_dim, 2, stride=2)  # 50 Hz → 25 Hz
         self.quantizer = ResidualVectorQuantizer(size.ssl_dim, size.codebook_size)
+        self.f0_embedding = nn.Conv1d(1, size.hidden_channels, 1) if f0_conditioning else None
+
+    @property
+    def official_compatible(self) -> bool:
+        return self.f0_embedding is None
+
+    def _f0_term(self, f0: torch.Tensor | None, frames: int) -> torch.Tensor | None:
+        """f0 [B, 1, T] in Hz (0 = unvoiced) → [B, hidden, frames], or None when off."""
+        if self.f0_embedding is None:
+            return None
+        if f0 is None:
+            raise ValueError("this SoVITS has F0 conditioning: pass f0 [B, 1, frames] in Hz")
+        return self.f0_embedding(torch.log1p(_fit_length(f0.float(), frames)) / 7.0)
 
     def block_names(self) -> dict[str, list[str]]:
         """Repeatable blocks by group, for the memory engine."""
@@ -107,6 +128,7 @@ class SoVITSGenerator(nn.Module):
         phoneme_ids: torch.Tensor,  # (B, T_text)
         phoneme_lens: torch.Tensor,  # (B,)
         generator: torch.Generator | None = None,
+        f0: torch.Tensor | None = None,  # (B, 1, T) Hz, only with F0 conditioning
     ) -> dict[str, torch.Tensor]:
         frames = spec.shape[2]
         mask = lengths_to_mask(spec_lens, frames)
@@ -115,7 +137,9 @@ class SoVITSGenerator(nn.Module):
         features = F.interpolate(quantized, scale_factor=2.0, mode="nearest")  # back to 50 Hz
         features = _fit_length(features, frames)
         phoneme_mask = lengths_to_mask(phoneme_lens, phoneme_ids.shape[1])
-        m_p, logs_p, _ = self.enc_p(features, mask, phoneme_ids, phoneme_mask, style)
+        m_p, logs_p, _ = self.enc_p(
+            features, mask, phoneme_ids, phoneme_mask, style, extra=self._f0_term(f0, frames)
+        )
         if self.enc_q is None:
             raise RuntimeError("built with with_posterior=False: inference only")
         z, m_q, logs_q = self.enc_q(spec, mask, style)
@@ -137,6 +161,7 @@ class SoVITSGenerator(nn.Module):
         noise_scale: float = 0.0,
         speed: float = 1.0,
         generator: torch.Generator | None = None,
+        f0: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """→ waveform [B, 1, samples] at 32 kHz (1280 samples per code at speed 1)."""
         if codes.dim() == 2:
@@ -148,7 +173,10 @@ class SoVITSGenerator(nn.Module):
         features = F.interpolate(self.quantizer.decode(codes), scale_factor=2.0, mode="nearest")
         mask = torch.ones(batch, 1, features.shape[2], device=codes.device)
         phoneme_mask = torch.ones(batch, 1, phoneme_ids.shape[1], device=codes.device)
-        m_p, logs_p, mask = self.enc_p(features, mask, phoneme_ids, phoneme_mask, style, speed)
+        extra = self._f0_term(f0, features.shape[2])
+        m_p, logs_p, mask = self.enc_p(
+            features, mask, phoneme_ids, phoneme_mask, style, speed, extra=extra
+        )
         noise = torch.randn(m_p.shape, generator=generator, device=m_p.device, dtype=m_p.dtype)
         z_p = m_p + noise * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, mask, style, reverse=True)

@@ -61,9 +61,12 @@ class TextEncoder(nn.Module):
         phoneme_mask: torch.Tensor,  # (B, 1, T_text)
         style: torch.Tensor,  # (B, gin, 1)
         speed: float = 1.0,
+        extra: torch.Tensor | None = None,  # (B, hidden, T) added conditioning (F0)
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(prior mean, prior log-scale, mask), each [B, inter, T']."""
         y = self.ssl_proj(features * feature_mask) * feature_mask
+        if extra is not None:
+            y = y + extra * feature_mask
         y = self.encoder_ssl(y, feature_mask)
         text = self.text_embedding(phoneme_ids).transpose(1, 2)  # (B, hidden, T_text)
         text = self.encoder_text(text * phoneme_mask, phoneme_mask)
