@@ -64,6 +64,7 @@ def prepare(
         bool, typer.Option(help="Use built-in tiny random feature models (tests, demo).")
     ] = False,
     device: Annotated[str, typer.Option(help="Device for feature extraction.")] = "cpu",
+    batch_size: Annotated[int, typer.Option(help="Clips per BERT forward pass.")] = 8,
 ) -> None:
     """Ingest a dataset: 32 kHz mono clips of at most max_sec, phonemes, manifest, report."""
     from leanvoice.config import load_config
@@ -107,7 +108,7 @@ def prepare(
 
         features = run_feature_step(
             result.out, tiny=tiny_features, hubert=hubert, bert=bert, sovits=sovits,
-            device=device,
+            device=device, batch_size=batch_size,
         )  # fmt: skip
         console.print(
             f"features: {features.clips} clips ({features.computed} computed now) → "

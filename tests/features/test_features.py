@@ -69,3 +69,16 @@ def test_bert_features_repeat_each_character_by_its_phoneme_count(tmp_path: Path
     assert features.shape == (TINY_BERT_DIM, 11)
     np.testing.assert_array_equal(features[:, 0], features[:, 1])  # 我 → 2 phonemes
     assert not np.array_equal(features[:, 1], features[:, 2])
+
+
+def test_batched_bert_equals_one_at_a_time(tmp_path: Path) -> None:
+    texts = [g2p(t, "zh") for t in ("我们去公园。", "今天天气很好，我们一起去散步吧！")]
+    english = g2p("Hello there.", "en")
+    extractor = BertExtractor(
+        build_tiny_bert(tmp_path / "bert", "".join(t.normalized_text for t in texts))
+    )
+    items = [(t.normalized_text, t.word2ph, len(t.phonemes)) for t in (*texts, english)]
+    batched = extractor.phoneme_features_batch(items)
+    for item, features in zip(items, batched, strict=True):
+        np.testing.assert_allclose(features, extractor.phoneme_features(*item), atol=1e-5)
+    assert not batched[2].any()

@@ -19,7 +19,7 @@ from leanvoice.audio.io import load_audio
 from leanvoice.errors import InputError, TextError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
-from leanvoice.fsutil import atomic_write, atomic_write_json, atomic_write_text
+from leanvoice.fsutil import atomic_write_json, atomic_write_npy, atomic_write_text
 from leanvoice.models.sovits import SoVITSGenerator
 
 
@@ -30,38 +30,52 @@ class FeatureResult:
     skipped: list[dict]
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda tmp: np.save(tmp.open("wb"), array))
-
-
 def extract_features(
-    out: Path, ssl: SSLExtractor, bert: BertExtractor, sovits: SoVITSGenerator
+    out: Path,
+    ssl: SSLExtractor,
+    bert: BertExtractor,
+    sovits: SoVITSGenerator,
+    *,
+    batch_size: int = 8,
 ) -> FeatureResult:
+    """BERT runs `batch_size` clips per forward pass (padding is masked, so results equal
+    one-at-a-time); HuBERT runs one clip at a time, because the official model's
+    group-normalised feature encoder would see the padding of a batch."""
     manifest_path = out / "manifest.jsonl"
     clips = [json.loads(line) for line in manifest_path.read_text(encoding="utf-8").splitlines()]
-    kept, skipped, computed = [], [], 0
+    paths_of = {c["id"]: {k: f"{k}/{c['id']}.npy" for k in ("ssl", "bert", "semantic")}
+                for c in clips}  # fmt: skip
+    todo = [c for c in clips if not all((out / p).is_file() for p in paths_of[c["id"]].values())]
+    failed: dict[str, str] = {}
     sovits.eval()
-    for clip in clips:
-        paths = {kind: f"{kind}/{clip['id']}.npy" for kind in ("ssl", "bert", "semantic")}
-        if not all((out / p).is_file() for p in paths.values()):
-            try:
-                bert_features = bert.phoneme_features(
-                    clip["normalized_text"], clip["word2ph"], len(clip["phoneme_ids"])
-                )
-            except TextError as exc:
-                skipped.append({"origin": clip["id"], "file": clip["wav"], "reason": str(exc)})
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        berts = bert.phoneme_features_batch(
+            [(c["normalized_text"], c["word2ph"], len(c["phoneme_ids"])) for c in chunk]
+        )
+        for clip, bert_features in zip(chunk, berts, strict=True):
+            if isinstance(bert_features, TextError):
+                failed[clip["id"]] = str(bert_features)
                 continue
+            paths = paths_of[clip["id"]]
             audio = load_audio(out / clip["wav"])
             features = ssl.extract(audio.samples, audio.sample_rate)
             with torch.no_grad():
                 codes = sovits.encode_semantic(torch.from_numpy(features)[None])[0]
-            _save_npy(out / paths["bert"], bert_features.astype(np.float16))
-            _save_npy(out / paths["semantic"], codes.numpy().astype(np.int16))
-            _save_npy(out / paths["ssl"], features.astype(np.float16))  # written last
-            computed += 1
+            atomic_write_npy(out / paths["bert"], bert_features.astype(np.float16))
+            atomic_write_npy(out / paths["semantic"], codes.numpy().astype(np.int16))
+            atomic_write_npy(out / paths["ssl"], features.astype(np.float16))  # written last
+    kept = []
+    skipped = [{"origin": c["id"], "file": c["wav"], "reason": failed[c["id"]]}
+               for c in clips if c["id"] in failed]  # fmt: skip
+    for clip in clips:
+        if clip["id"] in failed:
+            continue
+        paths = paths_of[clip["id"]]
         clip.update({f"{kind}_path": p for kind, p in paths.items()})
         clip["semantic_tokens"] = int(np.load(out / paths["semantic"]).shape[0])
         kept.append(clip)
+    computed = len(todo) - len(failed)
     tsv = "".join(
         f"{c['id']}\t{' '.join(map(str, np.load(out / c['semantic_path']).tolist()))}\n"
         for c in kept
@@ -81,6 +95,7 @@ def run_feature_step(
     bert: Path | None = None,
     sovits: Path | None = None,
     device: str = "cpu",
+    batch_size: int = 8,
 ) -> FeatureResult:
     """Choose the models, extract, and add feature problems to report.json."""
     from leanvoice.features.setup import real_feature_models, tiny_feature_models
@@ -93,7 +108,7 @@ def run_feature_step(
         if missing:
             raise InputError(f"feature extraction needs {', '.join(missing)} too")
         models = real_feature_models(hubert, bert, sovits, device)  # type: ignore[arg-type]
-    result = extract_features(out, *models)
+    result = extract_features(out, *models, batch_size=batch_size)
     report_path = out / "report.json"
     report = json.loads(report_path.read_text(encoding="utf-8"))
     report["skipped"] += result.skipped

@@ -19,7 +19,7 @@ import torch
 
 from leanvoice.data.report import build_report
 from leanvoice.errors import InputError, TextError
-from leanvoice.fsutil import atomic_write, atomic_write_json, atomic_write_text
+from leanvoice.fsutil import atomic_write, atomic_write_json, atomic_write_npy, atomic_write_text
 from leanvoice.text.symbols import phonemes_to_ids
 
 TEXT_FILE, SEMANTIC_FILE = "2-name2text.txt", "6-name2semantic.tsv"
@@ -72,10 +72,6 @@ def _load_tensor(path: Path) -> torch.Tensor:
         raise InputError(f"{path}: not a plain tensor file ({type(exc).__name__})") from None
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda tmp: np.save(tmp.open("wb"), array))
-
-
 def _import_clip(exp: Path, out: Path, line: str, semantic: dict[str, list[int]]) -> dict:
     name, phones_text, word2ph_text, text = line.split("\t")
     phonemes = phones_text.split()
@@ -98,9 +94,9 @@ def _import_clip(exp: Path, out: Path, line: str, semantic: dict[str, list[int]]
     wav_rel = f"wav32k/{clip_id}.wav"
     atomic_write(out / wav_rel, lambda tmp: shutil.copyfile(wav_source, tmp))
     paths = {kind: f"{kind}/{clip_id}.npy" for kind in ("ssl", "bert", "semantic")}
-    _save_npy(out / paths["ssl"], ssl.numpy().astype(np.float16))
-    _save_npy(out / paths["bert"], bert.numpy().astype(np.float16))
-    _save_npy(out / paths["semantic"], np.asarray(semantic[name], dtype=np.int16))
+    atomic_write_npy(out / paths["ssl"], ssl.numpy().astype(np.float16))
+    atomic_write_npy(out / paths["bert"], bert.numpy().astype(np.float16))
+    atomic_write_npy(out / paths["semantic"], np.asarray(semantic[name], dtype=np.int16))
     return {
         "id": clip_id, "speaker": exp.name, "language": "zh" if word2ph is not None else "en",
         "text": text, "normalized_text": text, "phonemes": phonemes, "phoneme_ids": ids,

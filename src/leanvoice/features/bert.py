@@ -29,6 +29,39 @@ class BertExtractor:
         return int(self.model.config.hidden_size)
 
     @torch.no_grad()
+    def phoneme_features_batch(
+        self, items: list[tuple[str, list[int] | None, int]]
+    ) -> list[np.ndarray | TextError]:
+        """Several (text, word2ph, n_phonemes) in one padded forward pass; a mismatch is
+        returned as its TextError in place, so one bad clip does not stop the batch."""
+        results: list[np.ndarray | TextError] = [
+            np.zeros((self.dim, n), dtype=np.float32) for _, _, n in items
+        ]
+        mandarin = [i for i, (_, word2ph, _) in enumerate(items) if word2ph is not None]
+        if not mandarin:
+            return results
+        texts = [items[i][0] for i in mandarin]
+        inputs = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
+        hidden = self.model(**inputs, output_hidden_states=True).hidden_states[-3]
+        lengths = inputs["attention_mask"].sum(1).tolist()
+        for row, index in enumerate(mandarin):
+            text, word2ph, _ = items[index]
+            results[index] = self._repeat(hidden[row, 1 : lengths[row] - 1], text, word2ph)
+        return results
+
+    def _repeat(
+        self, hidden: torch.Tensor, text: str, word2ph: list[int]
+    ) -> np.ndarray | TextError:
+        if hidden.shape[0] != len(word2ph):
+            return TextError(
+                f"BERT tokens ({hidden.shape[0]}) do not match characters ({len(word2ph)}) "
+                f"of {text!r}"
+            )
+        counts = torch.tensor(word2ph, device=hidden.device)
+        features = hidden.repeat_interleave(counts, dim=0)  # (n_phonemes, dim)
+        return features.transpose(0, 1).float().cpu().numpy()
+
+    @torch.no_grad()
     def phoneme_features(
         self, normalized_text: str, word2ph: list[int] | None, n_phonemes: int
     ) -> np.ndarray:
@@ -37,11 +70,7 @@ class BertExtractor:
             return np.zeros((self.dim, n_phonemes), dtype=np.float32)
         inputs = self.tokenizer(normalized_text, return_tensors="pt").to(self.device)
         hidden = self.model(**inputs, output_hidden_states=True).hidden_states[-3][0, 1:-1]
-        if hidden.shape[0] != len(word2ph):
-            raise TextError(
-                f"BERT tokens ({hidden.shape[0]}) do not match characters ({len(word2ph)}) "
-                f"of {normalized_text!r}"
-            )
-        counts = torch.tensor(word2ph, device=hidden.device)
-        features = hidden.repeat_interleave(counts, dim=0)  # (n_phonemes, dim)
-        return features.transpose(0, 1).float().cpu().numpy()
+        result = self._repeat(hidden, normalized_text, word2ph)
+        if isinstance(result, TextError):
+            raise result
+        return result
