@@ -72,9 +72,10 @@ class SelfAttention(nn.MultiheadAttention):
         out = out.transpose(1, 2).reshape(batch, length, self.embed_dim)  # (B, T, dim)
         return self.out_proj(out)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        """(output, None): the `nn.MultiheadAttention` return shape, which peft expects."""
         q, k, v = self.project_qkv(x)
-        return self.attend(q, k, v, allowed)
+        return self.attend(q, k, v, allowed), None
 
 
 class TransformerLayer(nn.Module):
@@ -95,7 +96,7 @@ class TransformerLayer(nn.Module):
         return self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x)))))
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.dropout1(self.self_attn(x, allowed)))
+        x = self.norm1(x + self.dropout1(self.self_attn(x, allowed)[0]))
         return self.norm2(x + self.feed_forward(x))
 
     def forward_cached(

@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from leanvoice.config.sizes import GPTSize, load_size
+from leanvoice.errors import ConfigError
+from leanvoice.memory.freeze import freeze_groups
+from leanvoice.memory.lora import apply_lora, merge_lora, trainable_parameters
+from leanvoice.models.gpt import SemanticGPT
+from leanvoice.models.sovits import SoVITSGenerator
+
+
+def _batch():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 732, (2, 10), generator=g)
+    y = torch.randint(0, 1024, (2, 12), generator=g)
+    return x, torch.tensor([10, 8]), torch.randn(2, 32, 10, generator=g), y, torch.tensor([12, 9])
+
+
+def _optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    return sum(
+        t.nbytes for state in optimizer.state.values() for t in state.values()
+        if torch.is_tensor(t)
+    )  # fmt: skip
+
+
+def test_lora_on_v2_gpt_trains_under_5_percent() -> None:
+    model = apply_lora(SemanticGPT(load_size("v2").gpt), rank=16, alpha=32)
+    assert trainable_parameters(model) <= 0.05 * sum(p.numel() for p in model.parameters())
+
+
+def test_lora_shrinks_gradient_and_optimizer_bytes_and_merges_exactly() -> None:
+    torch.manual_seed(0)
+    size = GPTSize(model_dim=64, num_heads=4, num_layers=4, ffn_dim=256, bert_dim=32)
+    full = SemanticGPT(size).eval()
+    adapted = apply_lora(SemanticGPT(size).eval(), rank=4, alpha=8)
+    measured = {}
+    for key, model in (("full", full), ("lora", adapted)):
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=1e-2)
+        model.loss(*_batch())[0].backward()
+        grads = sum(p.grad.nbytes for p in model.parameters() if p.grad is not None)
+        optimizer.step()
+        measured[key] = (grads, _optimizer_state_bytes(optimizer))
+    assert measured["lora"][0] < 0.25 * measured["full"][0]
+    assert measured["lora"][1] < 0.25 * measured["full"][1]
+    # after a step the adapters are non-zero; merging must not change the outputs
+    with torch.no_grad():
+        before = adapted.teacher_forced_logits(*_batch())
+        merged = merge_lora(adapted)
+        after = merged.teacher_forced_logits(*_batch())
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+    assert set(merged.state_dict()) == set(SemanticGPT(size).state_dict())  # official names
+
+
+def test_freeze_groups() -> None:
+    gpt = SemanticGPT(load_size("tiny").gpt)
+    sovits = SoVITSGenerator(load_size("tiny").sovits)
+    frozen = freeze_groups({"gpt": gpt, "sovits": sovits}, ["sovits", "gpt.embeddings"])
+    assert all(not p.requires_grad for p in sovits.parameters())
+    assert not gpt.ar_text_embedding.word_embeddings.weight.requires_grad
+    assert gpt.h.layers[0].linear1.weight.requires_grad
+    assert frozen == sum(p.numel() for p in sovits.parameters()) + sum(
+        p.numel() for n, p in gpt.named_parameters()
+        if n.startswith(("bert_proj", "ar_text_", "ar_audio_"))
+    )  # fmt: skip
+    assert freeze_groups({"gpt": gpt}, ["sovits"]) == 0  # the other stage's group is skipped
+    with pytest.raises(ConfigError, match=r"unknown group .gpt\.embedding."):
+        freeze_groups({"gpt": gpt}, ["gpt.embedding"])
