@@ -41,3 +41,25 @@ class SavedTensorMeter:
     @property
     def parameter_bytes_saved(self) -> int:
         return sum(n for ptr, n in self._storages.items() if ptr in self._parameter_storages)
+
+
+def tensor_storage_bytes(tensor: torch.Tensor) -> int:
+    """Bytes a tensor really holds: tensor subclasses (8-bit optimizer states) report
+    fp32 through numel()·element_size(); their inner buffers (codes, scales) are counted."""
+    flatten = getattr(type(tensor), "__tensor_flatten__", None)
+    if flatten is not None and type(tensor) is not torch.Tensor:
+        names, _ = tensor.__tensor_flatten__()
+        return sum(tensor_storage_bytes(getattr(tensor, name)) for name in names)
+    return tensor.numel() * tensor.element_size()
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of every tensor in the optimizer state, counted as stored."""
+    seen: set[int] = set()
+    total = 0
+    for state in optimizer.state.values():
+        for value in state.values():
+            if torch.is_tensor(value) and id(value) not in seen:
+                seen.add(id(value))
+                total += tensor_storage_bytes(value)
+    return total

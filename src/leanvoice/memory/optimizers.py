@@ -1,0 +1,67 @@
+"""Optimizers by name (`memory.optimizer`): AdamW (fused/foreach), 8-bit AdamW, step in
+backward, CPU-offloaded states. Official SoVITS hyperparameters as defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from leanvoice.errors import ConfigError
+from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
+
+DEFAULT_BETAS = (0.8, 0.99)
+DEFAULT_EPS = 1e-9
+
+
+def build_optimizer(
+    parameters: Iterable[torch.nn.Parameter],
+    kind: str,
+    lr: float,
+    *,
+    betas: tuple[float, float] = DEFAULT_BETAS,
+    eps: float = DEFAULT_EPS,
+    weight_decay: float = 0.01,
+) -> torch.optim.Optimizer | OptimizerInBackward:
+    params = [p for p in parameters if p.requires_grad]
+    if not params:
+        raise ConfigError("no trainable parameters: check memory.freeze and memory.lora")
+    device = params[0].device
+    options = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+    if kind == "adamw":
+        fused = device.type == "cuda"
+        return torch.optim.AdamW(params, fused=fused, foreach=None if fused else True, **options)
+    if kind == "adamw8bit":
+        return _adamw_8bit(params, device, options)
+    if kind == "adamw_in_backward":
+        return OptimizerInBackward(params, lambda ps: torch.optim.AdamW(ps, **options))
+    if kind == "adamw_cpu_offload":
+        if device.type != "cuda":
+            raise ConfigError(
+                "memory.optimizer=adamw_cpu_offload moves GPU optimizer states to CPU memory; "
+                f"the model is on {device}, so there is nothing to offload: use adamw"
+            )
+        from torchao.optim import CPUOffloadOptimizer
+
+        return CPUOffloadOptimizer(params, torch.optim.AdamW, fused=True, **options)
+    raise ConfigError(
+        f"memory.optimizer={kind!r}: use adamw, adamw8bit, adamw_in_backward or adamw_cpu_offload"
+    )
+
+
+def _adamw_8bit(params: list[torch.nn.Parameter], device: torch.device, options: dict):
+    if device.type == "cuda":
+        try:
+            import bitsandbytes as bnb
+
+            return bnb.optim.AdamW8bit(params, **options)
+        except ImportError:
+            pass
+    try:
+        from torchao.optim import AdamW8bit
+    except ImportError:
+        raise ConfigError(
+            "memory.optimizer=adamw8bit needs torchao (pip install torchao) or, on CUDA, "
+            "bitsandbytes (pip install 'leanvoice[gpu]')"
+        ) from None
+    return AdamW8bit(params, **options)

@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from leanvoice.config.sizes import load_size
+from leanvoice.errors import ConfigError
+from leanvoice.memory.accounting import optimizer_state_bytes, tensor_storage_bytes
+from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
+from leanvoice.memory.optimizers import build_optimizer
+from leanvoice.models.gpt import SemanticGPT
+
+
+def _step(optimizer, params):
+    for p in params:
+        p.grad = torch.randn_like(p)
+    optimizer.step()
+
+
+def test_8bit_states_hold_under_a_third_of_adamw_bytes() -> None:
+    params = [torch.nn.Parameter(torch.randn(256, 1024)) for _ in range(2)]
+    plain = build_optimizer(params, "adamw", 1e-3)
+    _step(plain, params)
+    eight = build_optimizer(params, "adamw8bit", 1e-3)
+    _step(eight, params)
+    state = eight.state[params[0]]["exp_avg"]
+    assert state.numel() * state.element_size() == params[0].nbytes  # what it claims
+    assert tensor_storage_bytes(state) < 0.3 * params[0].nbytes  # what it holds
+    assert optimizer_state_bytes(eight) <= 0.3 * optimizer_state_bytes(plain)
+
+
+@pytest.mark.slow
+def test_tiny_gpt_still_overfits_with_8bit_adamw() -> None:
+    torch.manual_seed(0)
+    model = SemanticGPT(load_size("tiny").gpt)
+    g = torch.Generator().manual_seed(7)
+    x = torch.randint(0, 732, (2, 12), generator=g)
+    y = torch.randint(0, 1024, (2, 30), generator=g)
+    bert = torch.randn(2, 32, 12, generator=g)
+    xl, yl = torch.tensor([12, 9]), torch.tensor([30, 22])
+    optimizer = build_optimizer(model.parameters(), "adamw8bit", 3e-3, betas=(0.9, 0.99))
+    losses = []
+    for _ in range(200):
+        loss, _, tokens = model.loss(x, xl, bert, y, yl, count_padding=False)
+        optimizer.zero_grad()
+        (loss / tokens).backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def test_optimizer_kinds_and_clear_errors() -> None:
+    params = [torch.nn.Parameter(torch.randn(4, 4))]
+    assert isinstance(build_optimizer(params, "adamw_in_backward", 1e-3), OptimizerInBackward)
+    with pytest.raises(ConfigError, match="nothing to offload"):
+        build_optimizer(params, "adamw_cpu_offload", 1e-3)
+    with pytest.raises(ConfigError, match="use adamw"):
+        build_optimizer(params, "sgd", 1e-3)
+    frozen = [torch.nn.Parameter(torch.randn(2), requires_grad=False)]
+    with pytest.raises(ConfigError, match="no trainable parameters"):
+        build_optimizer(frozen, "adamw", 1e-3)
