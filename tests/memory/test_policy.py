@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from leanvoice.config import PRESET_NAMES, load_config
+from leanvoice.config.sizes import load_size
+from leanvoice.memory.policy import apply_memory_policy
+from leanvoice.models.gpt import SemanticGPT
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_each_preset_combination_runs_a_training_step(preset: str) -> None:
+    cfg = load_config(preset, overrides=["model.size=tiny"])
+    torch.manual_seed(0)
+    setup = apply_memory_policy(SemanticGPT(load_size("tiny").gpt), "gpt", cfg.memory, 1e-3)
+    model = setup.model.train()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 732, (2, 10), generator=g)
+    y = torch.randint(0, 1024, (2, 14), generator=g)
+    bert = torch.randn(2, 32, 10, generator=g)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    with setup.precision.autocast():
+        loss, _, _ = model.loss(x, torch.tensor([10, 7]), bert, y, torch.tensor([14, 9]))
+    setup.optimizer.zero_grad()
+    loss.backward()
+    setup.optimizer.step()
+    changed = [n for n, p in model.named_parameters() if p.requires_grad
+               and not torch.equal(p, before[n])]  # fmt: skip
+    assert changed, "the step updated nothing"
+    if cfg.memory.lora.rank:
+        assert all("lora_" in n for n in changed)
+    expected = {"all": 2, "every:2": 1}[cfg.memory.checkpoint]
+    assert len(setup.checkpointed_blocks) == expected
