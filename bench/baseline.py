@@ -13,10 +13,10 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
+from bench.doc import write_section
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
 from leanvoice.config.sizes import load_size
 from leanvoice.memory.accounting import SavedTensorMeter
@@ -24,8 +24,6 @@ from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.sovits import SoVITSGenerator
 from leanvoice.models.sovits.losses import kl_divergence
 
-DOC = Path(__file__).parents[1] / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- baseline:begin -->", "<!-- baseline:end -->"
 GPT_PHONEMES, GPT_CODES = [80, 60, 70, 50], [250, 200, 220, 150]  # ~10, 8, 9, 6 s clips
 SOVITS_FRAMES, SOVITS_PHONEMES = [200, 160], [60, 45]  # 4 s and 3.2 s clips
 
@@ -103,14 +101,7 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def update_doc(table: str) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
-    DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}", encoding="utf-8")
-
-
 if __name__ == "__main__":
     table = render([gpt_case(), sovits_case()])
     print(table)
-    update_doc(table)
+    write_section("baseline", table)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from bench.doc import write_section
 from leanvoice.config import load_config
 from leanvoice.config.schema import MemoryConfig
 from leanvoice.config.sizes import load_size
@@ -31,8 +32,6 @@ from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.gpt import SemanticGPT
 
-DOC = Path(__file__).parents[1] / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- memory:begin -->", "<!-- memory:end -->"
 OFFICIAL = MemoryConfig(checkpoint="none", precision="fp32", optimizer="adamw")
 
 
@@ -123,13 +122,6 @@ def render(results: dict[str, dict[str, float]], tokens: int) -> str:
     return "\n".join(lines)
 
 
-def update_doc(table: str) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
-    DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}", encoding="utf-8")
-
-
 if __name__ == "__main__":
     import tempfile
 
@@ -142,4 +134,4 @@ if __name__ == "__main__":
                      for k, v in results[name].items()}, flush=True)  # fmt: skip
     table = render(results, int(batch[1].sum() + batch[4].sum()))
     print(table)
-    update_doc(table)
+    write_section("memory", table)
