@@ -65,22 +65,20 @@ def extract_features(
             atomic_write_npy(out / paths["bert"], bert_features.astype(np.float16))
             atomic_write_npy(out / paths["semantic"], codes.numpy().astype(np.int16))
             atomic_write_npy(out / paths["ssl"], features.astype(np.float16))  # written last
-    kept = []
+    kept, tsv_lines = [], []
     skipped = [{"origin": c["id"], "file": c["wav"], "reason": failed[c["id"]]}
                for c in clips if c["id"] in failed]  # fmt: skip
     for clip in clips:
         if clip["id"] in failed:
             continue
         paths = paths_of[clip["id"]]
+        codes = np.load(out / paths["semantic"])  # read once: token count and tsv line
         clip.update({f"{kind}_path": p for kind, p in paths.items()})
-        clip["semantic_tokens"] = int(np.load(out / paths["semantic"]).shape[0])
+        clip["semantic_tokens"] = int(codes.shape[0])
         kept.append(clip)
+        tsv_lines.append(f"{clip['id']}\t{' '.join(map(str, codes.tolist()))}\n")
     computed = len(todo) - len(failed)
-    tsv = "".join(
-        f"{c['id']}\t{' '.join(map(str, np.load(out / c['semantic_path']).tolist()))}\n"
-        for c in kept
-    )
-    atomic_write_text(out / "semantic.tsv", tsv)
+    atomic_write_text(out / "semantic.tsv", "".join(tsv_lines))
     atomic_write_text(
         manifest_path, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in kept)
     )
