@@ -1,17 +1,21 @@
 """Each memory technique alone and the preset combinations vs the official recipe's
 settings, on v2 models at the same batch, as ratios.
 
-    python -m bench.memory            # prints the tables and updates docs/benchmarks.md
+    python -m bench.memory [gpt] [sovits]   # prints the tables, updates docs/benchmarks.md
 
-Batch: the 4 longest Mandarin demo clips (their real phoneme counts and 25 Hz code
-lengths; random BERT features and codes, which do not change memory or time). CPU: the
-baseline runs fp32 (fp16 autocast needs CUDA) and no allocator peak exists, so "total"
-is the sum of the measured categories: parameters + gradients + optimizer states +
-tensors saved for backward.
+GPT batch: the 4 longest Mandarin demo clips (their real phoneme counts and 25 Hz code
+lengths; random BERT features and codes, which do not change memory or time). SoVITS
+batch: the 2 longest, at their real frame and phoneme counts (random SSL features and
+waveform), generator losses (mel L1 + KL + commitment). CPU: the baseline runs fp32
+(fp16 autocast needs CUDA). "sum" adds the measured categories (parameters + gradients +
+optimizer states + tensors saved for backward); "peak" is the live-tensor peak of the
+whole step measured by `StepMemory` (MemTracker), which also sees the tensors
+selective checkpointing keeps outside autograd's saved-tensor hooks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import platform
@@ -22,116 +26,183 @@ from pathlib import Path
 import torch
 
 from bench.doc import write_section
+from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
 from leanvoice.config import load_config
 from leanvoice.config.schema import MemoryConfig
 from leanvoice.config.sizes import load_size
 from leanvoice.data.prepare import prepare_dataset
 from leanvoice.demo import demo_corpus_list
-from leanvoice.memory.accounting import SavedTensorMeter, optimizer_state_bytes
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
 from leanvoice.memory.policy import apply_memory_policy
+from leanvoice.memory.report import StepMemory
 from leanvoice.models.gpt import SemanticGPT
+from leanvoice.models.sovits import SoVITSGenerator
+from leanvoice.models.sovits.losses import kl_divergence
 
 OFFICIAL = MemoryConfig(checkpoint="none", precision="fp32", optimizer="adamw")
+SOVITS_CLIPS = 2  # the official SoVITS batch per 8 GB is small; 2 long clips
 
 
-def _cases() -> dict[str, MemoryConfig]:
+def _cases(stage: str) -> dict[str, MemoryConfig]:
+    lora = replace(OFFICIAL.lora, rank=16, alpha=32.0)
     cases = {
         "official recipe (baseline)": OFFICIAL,
         "checkpoint all": replace(OFFICIAL, checkpoint="all"),
+        "checkpoint selective": replace(OFFICIAL, checkpoint="selective"),
         "bf16 autocast": replace(OFFICIAL, precision="bf16"),
         "8-bit AdamW": replace(OFFICIAL, optimizer="adamw8bit"),
         "AdamW in backward": replace(OFFICIAL, optimizer="adamw_in_backward"),
-        "LoRA r16": replace(OFFICIAL, lora=replace(OFFICIAL.lora, rank=16, alpha=32.0)),
+        "LoRA r16": replace(OFFICIAL, lora=lora),
     }
     for preset in ("timbre", "small"):
         cfg = load_config(preset).memory
-        cases[f"preset {preset}"] = replace(cfg, precision="bf16")  # auto = fp32 on CPU
+        if stage == "sovits" and "sovits" in cfg.freeze:
+            continue  # this preset does not train SoVITS
+        cases[f"preset {preset}"] = replace(cfg, precision="bf16", freeze=[])  # auto = fp32 on CPU
     return cases
 
 
-def _demo_batch(tmp: Path) -> tuple[torch.Tensor, ...]:
+def _demo_clips(tmp: Path) -> list[dict]:
     result = prepare_dataset(demo_corpus_list(), tmp, load_config())
     clips = [json.loads(x) for x in (result.out / "manifest.jsonl").read_text().splitlines()]
-    clips = sorted((c for c in clips if c["language"] == "zh"), key=lambda c: -c["samples"])[:4]
+    return sorted((c for c in clips if c["language"] == "zh"), key=lambda c: -c["samples"])
+
+
+def _gpt_batch(clips: list[dict]) -> tuple[torch.Tensor, ...]:
+    clips = clips[:4]
     g = torch.Generator().manual_seed(0)
     x_lens = torch.tensor([len(c["phoneme_ids"]) for c in clips])
     y_lens = torch.tensor([c["frames"] // 2 for c in clips])
-    x = torch.zeros(4, int(x_lens.max()), dtype=torch.long)
-    for row, clip in enumerate(clips):
-        x[row, : len(clip["phoneme_ids"])] = torch.tensor(clip["phoneme_ids"])
-    y = torch.randint(0, 1024, (4, int(y_lens.max())), generator=g)
-    bert = torch.randn(4, 1024, x.shape[1], generator=g)
+    x = _pad([c["phoneme_ids"] for c in clips])
+    y = torch.randint(0, 1024, (len(clips), int(y_lens.max())), generator=g)
+    bert = torch.randn(len(clips), 1024, x.shape[1], generator=g)
     return x, x_lens, bert, y, y_lens
 
 
-def _run(policy: MemoryConfig, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+def _sovits_batch(clips: list[dict]) -> tuple[torch.Tensor, ...]:
+    clips = clips[:SOVITS_CLIPS]
+    size = load_size("v2").sovits
+    g = torch.Generator().manual_seed(0)
+    frames = torch.tensor([c["frames"] for c in clips])
+    ssl = torch.randn(len(clips), size.ssl_dim, int(frames.max()), generator=g)
+    wave = 0.1 * torch.randn(len(clips), int(frames.max()) * size.hop_length, generator=g)
+    spec = linear_spectrogram(wave, size.n_fft, size.hop_length, size.win_length)
+    phonemes = _pad([c["phoneme_ids"] for c in clips])
+    phoneme_lens = torch.tensor([len(c["phoneme_ids"]) for c in clips])
+    return ssl, spec, frames, phonemes, phoneme_lens
+
+
+def _pad(rows: list[list[int]]) -> torch.Tensor:
+    out = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)
+    for index, row in enumerate(rows):
+        out[index, : len(row)] = torch.tensor(row)
+    return out
+
+
+def _model(stage: str) -> torch.nn.Module:
+    size = load_size("v2")
+    return SemanticGPT(size.gpt) if stage == "gpt" else SoVITSGenerator(size.sovits)
+
+
+def _loss(stage: str, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    if stage == "gpt":
+        return model.loss(*batch)[0]  # official: summed, padding counted
+    size = load_size("v2").sovits
+    out = model(*batch, generator=torch.Generator().manual_seed(1))
+    with torch.autocast(out["wave"].device.type, enabled=False):  # spectra stay fp32
+        fake = linear_to_log_mel(
+            linear_spectrogram(out["wave"].float(), size.n_fft, size.hop_length, size.win_length),
+            mel_filterbank(size.sample_rate, size.n_fft, size.n_mels),
+        )
+        kl = kl_divergence(*(out[k].float() for k in ("z_p", "logs_q", "m_p", "logs_p", "mask")))
+    return 45 * fake.abs().mean() + kl + out["commit_loss"]
+
+
+def _run(stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
     torch.manual_seed(0)
-    setup = apply_memory_policy(SemanticGPT(load_size("v2").gpt), "gpt", policy, 1e-4)
+    setup = apply_memory_policy(_model(stage), stage, policy, 1e-4)
     model = setup.model.train()
-    parameters = sum(p.nbytes for p in model.parameters())
-    times, grad_peak = [], [0]
+    grad_peak = [0]
     if isinstance(setup.optimizer, OptimizerInBackward):
         setup.optimizer.observers.append(
             lambda _p: grad_peak.__setitem__(0, max(grad_peak[0], _grad_bytes(model)))
         )
-    for attempt in range(3):  # the first run warms up; the best of two is timed
+    probe = StepMemory(model, setup.optimizer)
+    times = []
+    for attempt in range(4):  # 0 warms up (optimizer states appear), 1 is measured, 2-3 timed
         start = time.perf_counter()
-        with SavedTensorMeter(model.parameters()) as meter, setup.precision.autocast():
-            loss, _, _ = model.loss(*batch)  # official: summed, padding counted
-        saved = meter.activation_bytes
-        loss.float().backward()
-        grads = max(_grad_bytes(model), grad_peak[0])
-        if not isinstance(setup.optimizer, OptimizerInBackward):
-            setup.optimizer.step()
-            setup.optimizer.zero_grad(set_to_none=True)
-        if attempt:
+        measured = attempt == 1
+        with probe if measured else contextlib.nullcontext():
+            counting = probe.forward() if measured else contextlib.nullcontext()
+            with counting, setup.precision.autocast():
+                loss = _loss(stage, model, batch)
+            loss.float().backward()
+            if measured:
+                probe.after_backward()
+            if not isinstance(setup.optimizer, OptimizerInBackward):
+                untraced = measured and policy.optimizer == "adamw8bit"
+                with probe.untraced() if untraced else contextlib.nullcontext():
+                    setup.optimizer.step()
+                setup.optimizer.zero_grad(set_to_none=True)
+        if attempt > 1:
             times.append(time.perf_counter() - start)
-    optimizer = (
-        sum(optimizer_state_bytes(o) for o in setup.optimizer.optimizers.values())
-        if isinstance(setup.optimizer, OptimizerInBackward)
-        else optimizer_state_bytes(setup.optimizer)
-    )
-    return {"parameters": parameters, "gradients": grads, "optimizer": optimizer,
-            "activations": saved, "seconds": min(times)}  # fmt: skip
+    report = probe.report()
+    return {"parameters": report.parameters_bytes,
+            "gradients": max(report.gradients_bytes, grad_peak[0]),
+            "optimizer": report.optimizer_bytes, "activations": report.activations_bytes,
+            "peak": report.peak_bytes, "seconds": min(times)}  # fmt: skip
 
 
 def _grad_bytes(model: torch.nn.Module) -> int:
     return sum(p.grad.nbytes for p in model.parameters() if p.grad is not None)
 
 
-def render(results: dict[str, dict[str, float]], tokens: int) -> str:
+def render(stage: str, results: dict[str, dict[str, float]], what: str) -> str:
     base = results["official recipe (baseline)"]
     base_total = sum(base[k] for k in ("parameters", "gradients", "optimizer", "activations"))
     lines = [
-        f"GPT v2, {tokens} real tokens (4 demo clips), {datetime.date.today()}, "
+        f"{'GPT' if stage == 'gpt' else 'SoVITS'} v2, {what}, {datetime.date.today()}, "
         f"{platform.machine()} CPU ({torch.get_num_threads()} threads), torch "
-        f"{torch.__version__}, `python -m bench.memory`. MiB; ratios vs the baseline.",
+        f"{torch.__version__}, `python -m bench.memory`. MiB; ratios vs the baseline; "
+        "peak = live-tensor peak of the step (MemTracker).",
         "",
-        "| case | params | grads | optimizer | saved activations | total | total × | step × |",
-        "|---|---|---|---|---|---|---|---|",
+        "| case | params | grads | optimizer | saved activations | sum | sum × | peak | peak × "
+        "| step × |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         total = sum(r[k] for k in ("parameters", "gradients", "optimizer", "activations"))
         mib = [r[k] / 2**20 for k in ("parameters", "gradients", "optimizer", "activations")]
         lines.append(
             f"| {name} | {mib[0]:.0f} | {mib[1]:.0f} | {mib[2]:.0f} | {mib[3]:.0f} | "
-            f"{total / 2**20:.0f} | {total / base_total:.2f} | "
-            f"{r['seconds'] / base['seconds']:.2f} |"
+            f"{total / 2**20:.0f} | {total / base_total:.2f} | {r['peak'] / 2**20:.0f} | "
+            f"{r['peak'] / base['peak']:.2f} | {r['seconds'] / base['seconds']:.2f} |"
         )
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
+def main(stages: tuple[str, ...] = ("gpt", "sovits")) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        batch = _demo_batch(Path(tmp))
-    results = {}
-    for name, policy in _cases().items():
-        results[name] = _run(policy, batch)
-        print(name, {k: round(v / 2**20) if k != "seconds" else round(v, 2)
-                     for k, v in results[name].items()}, flush=True)  # fmt: skip
-    table = render(results, int(batch[1].sum() + batch[4].sum()))
-    print(table)
-    write_section("memory", table)
+        clips = _demo_clips(Path(tmp))
+    for stage in stages:
+        batch = _gpt_batch(clips) if stage == "gpt" else _sovits_batch(clips)
+        if stage == "gpt":
+            what = f"{int(batch[1].sum() + batch[4].sum())} real tokens (4 demo clips)"
+        else:
+            what = f"{int(batch[2].sum())} frames ({SOVITS_CLIPS} demo clips), generator losses"
+        results = {}
+        for name, policy in _cases(stage).items():
+            results[name] = _run(stage, policy, batch)
+            print(stage, name, {k: round(v / 2**20) if k != "seconds" else round(v, 2)
+                                for k, v in results[name].items()}, flush=True)  # fmt: skip
+        table = render(stage, results, what)
+        print(table)
+        write_section(f"memory-{stage}", table)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(tuple(sys.argv[1:]) or ("gpt", "sovits"))

@@ -4,7 +4,12 @@ import torch
 from leanvoice.config.sizes import GPTSize, load_size
 from leanvoice.errors import ConfigError
 from leanvoice.memory.freeze import freeze_groups
-from leanvoice.memory.lora import apply_lora, merge_lora, trainable_parameters
+from leanvoice.memory.lora import (
+    SOVITS_LORA_TARGETS,
+    apply_lora,
+    merge_lora,
+    trainable_parameters,
+)
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.sovits import SoVITSGenerator
 
@@ -66,3 +71,55 @@ def test_freeze_groups() -> None:
     assert freeze_groups({"gpt": gpt}, ["sovits"]) == 0  # the other stage's group is skipped
     with pytest.raises(ConfigError, match=r"unknown group .gpt\.embedding."):
         freeze_groups({"gpt": gpt}, ["gpt.embedding"])
+
+
+def test_lora_on_sovits_text_encoder_trains_few_weights_and_merges_exactly() -> None:
+    torch.manual_seed(0)
+    size = load_size("tiny").sovits
+    model = apply_lora(SoVITSGenerator(size).eval(), 4, 8, targets=SOVITS_LORA_TARGETS)
+    total = sum(p.numel() for p in model.parameters())
+    assert 0 < trainable_parameters(model) <= 0.1 * total
+    assert all(n.startswith("enc_p.") and "lora_" in n
+               for n, p in model.named_parameters() if p.requires_grad)  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    ssl = torch.randn(2, size.ssl_dim, 40, generator=g)
+    spec = torch.rand(2, 1025, 40, generator=g)
+    phonemes = torch.randint(0, 732, (2, 12), generator=g)
+
+    def prior_mean(m):  # the text encoder's output
+        lens = torch.tensor([40, 32]), torch.tensor([12, 9])
+        out = m(ssl, spec, lens[0], phonemes, lens[1], generator=torch.Generator().manual_seed(3))
+        return out["m_p"]
+
+    prior_mean(model).pow(2).mean().backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0).step()
+    with torch.no_grad():
+        before = prior_mean(model)
+        merged = merge_lora(model)
+        after = prior_mean(merged)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+    assert set(merged.state_dict()) == set(SoVITSGenerator(size).state_dict())
+
+
+def test_qlora_stores_frozen_ffn_in_4_bits_trains_adapters_and_merges() -> None:
+    pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes (dev extra)")
+    torch.manual_seed(0)
+    size = GPTSize(model_dim=64, num_heads=4, num_layers=2, ffn_dim=256, bert_dim=32)
+    plain = SemanticGPT(size).named_parameters()
+    ffn_bytes = sum(p.nbytes for n, p in plain if ".linear" in n and "weight" in n)
+    model = apply_lora(SemanticGPT(size).eval(), 4, 8, quantize_base=True)
+    stored = sum(
+        p.untyped_storage().nbytes() for n, p in model.named_parameters()
+        if ".linear" in n and "base_layer.weight" in n
+    )  # fmt: skip
+    assert stored <= 0.3 * ffn_bytes  # NF4: half a byte per weight
+    model.loss(*_batch())[0].backward()
+    updated = [n for n, p in model.named_parameters() if p.grad is not None]
+    assert updated and all("lora_" in n for n in updated)
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0).step()
+    with torch.no_grad():
+        before = model.teacher_forced_logits(*_batch())
+        merged = merge_lora(model)
+        after = merged.teacher_forced_logits(*_batch())
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+    assert set(merged.state_dict()) == set(SemanticGPT(size).state_dict())

@@ -30,3 +30,24 @@ def test_each_preset_combination_runs_a_training_step(preset: str) -> None:
         assert all("lora_" in n for n in changed)
     expected = {"all": 2, "every:2": 1}[cfg.memory.checkpoint]
     assert len(setup.checkpointed_blocks) == expected
+
+
+@pytest.mark.parametrize("checkpoint", ["all", "selective"])
+def test_sovits_policy_with_lora_and_checkpointing_runs_a_step(checkpoint: str) -> None:
+    from leanvoice.config.schema import LoraConfig, MemoryConfig
+    from leanvoice.models.sovits import SoVITSGenerator
+
+    size = load_size("tiny").sovits
+    policy = MemoryConfig(checkpoint=checkpoint, lora=LoraConfig(rank=4, alpha=8.0))
+    torch.manual_seed(0)
+    setup = apply_memory_policy(SoVITSGenerator(size), "sovits", policy, 1e-2)
+    g = torch.Generator().manual_seed(1)
+    out = setup.model.train()(
+        torch.randn(2, size.ssl_dim, 40, generator=g), torch.rand(2, 1025, 40, generator=g),
+        torch.tensor([40, 30]), torch.randint(0, 732, (2, 12), generator=g), torch.tensor([12, 8]),
+        generator=torch.Generator().manual_seed(2),
+    )  # fmt: skip
+    (out["wave"].pow(2).mean() + out["m_p"].pow(2).mean()).backward()
+    setup.optimizer.step()
+    assert len(setup.checkpointed_blocks) == sum(map(len, setup.model.block_names().values()))
+    assert all("lora_" in n for n, p in setup.model.named_parameters() if p.grad is not None)

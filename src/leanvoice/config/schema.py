@@ -63,6 +63,7 @@ class LoraConfig:
     rank: int = 0  # 0 = off; 8-32 is typical. LoRA trains a few % of the weights.
     alpha: float = 16.0
     dropout: float = 0.0
+    quantize_base: bool = False  # QLoRA: frozen GPT FFN weights in 4-bit NF4 (bitsandbytes)
 
 
 @dataclass
@@ -72,7 +73,7 @@ class MemoryConfig:
     optimizer: OptimizerKind = "adamw"
     lora: LoraConfig = field(default_factory=LoraConfig)
     freeze: list[str] = field(default_factory=list)
-    offload_activations: bool = False
+    offload_activations: bool = False  # saved tensors to pinned host memory (CUDA only)
 
 
 @dataclass

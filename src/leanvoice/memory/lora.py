@@ -1,4 +1,10 @@
-"""LoRA through peft: low-rank adapters on the GPT's packed attention and FFN.
+"""LoRA through peft: low-rank adapters on the GPT's packed attention and FFN, and on the
+SoVITS text encoder's attention and FFN convolutions (phonemes → prosody/content; the
+HiFi-GAN decoder's transposed convolutions are not LoRA targets in peft).
+
+QLoRA (`quantize_base`): the frozen FFN linears of the GPT are stored as bitsandbytes
+4-bit NF4 (`Linear4bit`) under the adapters; merging dequantizes them first. The packed
+attention projection stays in full precision (it is not an `nn.Linear`).
 
 peft wraps `nn.MultiheadAttention` (our `SelfAttention` subclasses it), merging the
 adapter into `in_proj_weight`/`out_proj` functionally during each forward, so gradients
@@ -14,6 +20,8 @@ from torch import nn
 from leanvoice.errors import ConfigError
 
 GPT_LORA_TARGETS = ("self_attn", "linear1", "linear2")
+SOVITS_LORA_TARGETS = r"enc_p\..*\.(conv_q|conv_k|conv_v|conv_o|conv_1|conv_2)"
+QUANTIZABLE = ("linear1", "linear2")
 
 
 def _peft():
@@ -26,22 +34,84 @@ def _peft():
 
 def apply_lora(
     model: nn.Module, rank: int, alpha: float, dropout: float = 0.0,
-    targets: tuple[str, ...] = GPT_LORA_TARGETS,
+    targets: tuple[str, ...] | str = GPT_LORA_TARGETS, quantize_base: bool = False,
 ) -> nn.Module:  # fmt: skip
     """Inject adapters in place; every non-adapter parameter is frozen."""
     if rank <= 0:
         raise ConfigError("memory.lora.rank must be positive to apply LoRA")
     peft = _peft()
+    if quantize_base:
+        quantize_frozen_linears(model, QUANTIZABLE)
     config = peft.LoraConfig(
-        r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets)
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=targets if isinstance(targets, str) else list(targets),
     )
     return peft.inject_adapter_in_model(config, model)
+
+
+def _bitsandbytes():
+    try:
+        import bitsandbytes
+    except ImportError:
+        raise ConfigError(
+            "memory.lora.quantize_base (QLoRA) needs bitsandbytes: "
+            "pip install 'leanvoice[gpu]' (or pip install bitsandbytes)"
+        ) from None
+    return bitsandbytes
+
+
+def quantize_frozen_linears(model: nn.Module, names: tuple[str, ...]) -> int:
+    """Replace `nn.Linear` modules whose last name is in `names` by frozen 4-bit NF4
+    `Linear4bit` on the same device; returns how many were replaced."""
+    bnb = _bitsandbytes()
+    replaced = 0
+    for name, module in list(model.named_modules()):
+        if name.rpartition(".")[2] not in names or type(module) is not nn.Linear:
+            continue
+        device = module.weight.device
+        quantized = bnb.nn.Linear4bit(
+            module.in_features, module.out_features, bias=module.bias is not None,
+            compute_dtype=module.weight.dtype, quant_type="nf4", device="meta",
+        )  # fmt: skip
+        quantized.weight = bnb.nn.Params4bit(
+            module.weight.data.cpu(), requires_grad=False, quant_type="nf4"
+        )
+        if module.bias is not None:
+            quantized.bias = nn.Parameter(module.bias.data, requires_grad=False)
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, quantized.to(device))  # moving quantizes the weight
+        replaced += 1
+    return replaced
+
+
+def _dequantize_linears(model: nn.Module) -> None:
+    """4-bit bases back to plain `nn.Linear` (for merging and export)."""
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, bnb.nn.Linear4bit):
+            continue
+        weight = bnb.functional.dequantize_4bit(module.weight.data, module.weight.quant_state)
+        plain = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
+        plain = plain.to(device=weight.device, dtype=weight.dtype)
+        plain.weight.data.copy_(weight)
+        if module.bias is not None:
+            plain.bias.data.copy_(module.bias.data)
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, plain)
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
     """Fold adapters into the base weights and unwrap the peft layers, in place."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
+    _dequantize_linears(model)
     tuned = [(name, m) for name, m in model.named_modules() if isinstance(m, BaseTunerLayer)]
     for _, module in tuned:
         if not module.merged:

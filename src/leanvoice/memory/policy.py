@@ -10,9 +10,11 @@ import torch
 from torch import nn
 
 from leanvoice.config.schema import MemoryConfig
+from leanvoice.errors import ConfigError
 from leanvoice.memory.checkpointing import apply_activation_checkpointing
 from leanvoice.memory.freeze import freeze_groups
-from leanvoice.memory.lora import apply_lora
+from leanvoice.memory.lora import GPT_LORA_TARGETS, SOVITS_LORA_TARGETS, apply_lora
+from leanvoice.memory.offload import apply_activation_offload
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
 from leanvoice.memory.optimizers import build_optimizer
 from leanvoice.memory.precision import PrecisionPlan, resolve_precision
@@ -24,6 +26,7 @@ class MemorySetup:
     optimizer: torch.optim.Optimizer | OptimizerInBackward
     precision: PrecisionPlan
     checkpointed_blocks: list[str]
+    offloaded_blocks: list[str]
 
 
 def apply_memory_policy(
@@ -33,10 +36,26 @@ def apply_memory_policy(
     lr: float,
     device: torch.device | str = "cpu",
 ) -> MemorySetup:
+    device = torch.device(device)
+    if policy.offload_activations and device.type != "cuda":
+        raise ConfigError(
+            "memory.offload_activations moves saved tensors from the GPU to host memory; "
+            f"on {device.type} they are already there: set it to false"
+        )
+    if policy.lora.quantize_base and policy.lora.rank <= 0:
+        raise ConfigError("memory.lora.quantize_base (QLoRA) needs memory.lora.rank > 0")
+    if policy.lora.quantize_base and stage != "gpt":
+        raise ConfigError("memory.lora.quantize_base applies to the GPT stage only")
     freeze_groups({stage: model}, policy.freeze)
     if policy.lora.rank > 0:
-        model = apply_lora(model, policy.lora.rank, policy.lora.alpha, policy.lora.dropout)
+        targets = GPT_LORA_TARGETS if stage == "gpt" else SOVITS_LORA_TARGETS
+        model = apply_lora(
+            model, policy.lora.rank, policy.lora.alpha, policy.lora.dropout,
+            targets=targets, quantize_base=policy.lora.quantize_base,
+        )  # fmt: skip
     blocks = [name for names in model.block_names().values() for name in names]
     checkpointed = apply_activation_checkpointing(model, blocks, policy.checkpoint)
+    offloaded = apply_activation_offload(model, blocks, True) if policy.offload_activations else []
     optimizer = build_optimizer(model.parameters(), policy.optimizer, lr)
-    return MemorySetup(model, optimizer, resolve_precision(policy.precision, device), checkpointed)
+    precision = resolve_precision(policy.precision, device)
+    return MemorySetup(model, optimizer, precision, checkpointed, offloaded)

@@ -1,0 +1,191 @@
+"""One training step's memory by category, measured, and printed as one table.
+
+    probe = StepMemory(model, optimizer, device)
+    with probe:
+        for micro_batch in batches:
+            with probe.forward():          # counts tensors saved for backward
+                loss = model.loss(...)
+            loss.backward()
+        probe.after_backward()              # gradients as they stand before the step
+        optimizer.step()
+    report = probe.report()
+
+Peak: on CUDA the allocator's `max_memory_allocated`; elsewhere the live-tensor peak of
+PyTorch's `MemTracker` (every tensor storage created during the step, freed when its
+last reference goes), which is what an allocator would need without fragmentation.
+Activations are the unique storages saved for backward (`SavedTensorMeter`); tensors
+kept by selective checkpointing or moved by activation offload live outside autograd's
+saved-tensor hooks and show up in the peak only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from leanvoice.memory.accounting import SavedTensorMeter, optimizer_state_bytes
+
+
+@dataclass
+class MemoryReport:
+    parameters_bytes: int
+    gradients_bytes: int
+    optimizer_bytes: int
+    activations_bytes: int
+    peak_bytes: int
+    device: str
+    peak_source: str
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+    def table(self, title: str = "Memory of one training step"):
+        """A rich table: each category, its bytes and its share of the summed categories."""
+        from rich.table import Table
+
+        rows = [
+            ("parameters", self.parameters_bytes),
+            ("gradients", self.gradients_bytes),
+            ("optimizer states", self.optimizer_bytes),
+            ("saved activations", self.activations_bytes),
+        ]
+        total = sum(value for _, value in rows) or 1
+        table = Table(title=f"{title} ({self.device})")
+        table.add_column("category")
+        table.add_column("size", justify="right")
+        table.add_column("share", justify="right")
+        for name, value in rows:
+            table.add_row(name, format_bytes(value), f"{100 * value / total:.0f} %")
+        table.add_row("peak", format_bytes(self.peak_bytes), self.peak_source, style="bold")
+        return table
+
+
+def format_bytes(value: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def parameter_bytes(model: nn.Module) -> int:
+    seen: set[int] = set()
+    total = 0
+    for parameter in model.parameters():
+        key = parameter.untyped_storage().data_ptr()
+        if key not in seen:
+            seen.add(key)
+            total += parameter.untyped_storage().nbytes()
+    return total
+
+
+def gradient_bytes(model: nn.Module) -> int:
+    return sum(p.grad.nbytes for p in model.parameters() if p.grad is not None)
+
+
+class StepMemory:
+    """Context manager measuring one full training step (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer | object,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.device = torch.device(device)
+        self._activations = 0
+        self._gradients = 0
+        self._tracker = None
+        self._peak = 0
+
+    def __enter__(self) -> StepMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self._start_tracker()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self._peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._stop_tracker(*exc)
+
+    def _start_tracker(self) -> None:
+        from torch.distributed._tools.mem_tracker import MemTracker
+
+        self._tracker = MemTracker()
+        if isinstance(self.optimizer, torch.optim.Optimizer):
+            self._tracker.track_external(self.model, self.optimizer)
+        else:
+            self._tracker.track_external(self.model)
+        self._tracker.__enter__()
+
+    def _stop_tracker(self, *exc: object) -> None:
+        self._tracker.__exit__(*exc)
+        peak = self._tracker.get_tracker_snapshot("peak")
+        self._peak = max(self._peak, sum(int(snap["Total"]) for snap in peak.values()))
+
+    @contextlib.contextmanager
+    def untraced(self) -> Iterator[None]:
+        """Run code the live-tensor tracker cannot trace (torchao's 8-bit step is a
+        full-graph `torch.compile`, which refuses to run under a dispatch mode); on CUDA
+        the allocator still counts it."""
+        if self.device.type == "cuda":
+            yield
+            return
+        self._stop_tracker(None, None, None)
+        try:
+            yield
+        finally:
+            self._start_tracker()
+
+    @contextlib.contextmanager
+    def forward(self) -> Iterator[SavedTensorMeter]:
+        """Wrap one forward pass; may be entered once per micro-batch."""
+        if self._tracker is not None:
+            self._tracker.reset_mod_stats()  # MemTracker refuses a second forward otherwise
+        with SavedTensorMeter(self.model.parameters()) as meter:
+            yield meter
+        self._activations = max(self._activations, meter.activation_bytes)
+
+    def after_backward(self) -> None:
+        self._gradients = max(self._gradients, gradient_bytes(self.model))
+
+    def report(self) -> MemoryReport:
+        optimizer_bytes = (
+            optimizer_state_bytes(self.optimizer)
+            if isinstance(self.optimizer, torch.optim.Optimizer)
+            else _inner_state_bytes(self.optimizer)
+        )
+        return MemoryReport(
+            parameters_bytes=parameter_bytes(self.model),
+            gradients_bytes=self._gradients,
+            optimizer_bytes=optimizer_bytes,
+            activations_bytes=self._activations,
+            peak_bytes=self._peak,
+            device=_device_name(self.device),
+            peak_source="cuda allocator" if self.device.type == "cuda" else "live tensors",
+        )
+
+
+def _inner_state_bytes(optimizer: object) -> int:
+    """Optimizers that are not `torch.optim.Optimizer` (step in backward) hold one
+    optimizer per parameter in `.optimizers`."""
+    inner = getattr(optimizer, "optimizers", {})
+    values = inner.values() if isinstance(inner, dict) else inner
+    return sum(optimizer_state_bytes(o) for o in values)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type
