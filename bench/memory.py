@@ -9,7 +9,7 @@ batch: the 2 longest, at their real frame and phoneme counts (random SSL feature
 waveform), generator losses (mel L1 + KL + commitment). CPU: the baseline runs fp32
 (fp16 autocast needs CUDA). "sum" adds the measured categories (parameters + gradients +
 optimizer states + tensors saved for backward); "peak" is the live-tensor peak of the
-whole step measured by `StepMemory` (MemTracker), which also sees the tensors
+whole step measured by `StepMemory` (live tensors), which also sees the tensors
 selective checkpointing keeps outside autograd's saved-tensor hooks.
 """
 
@@ -164,7 +164,7 @@ def render(stage: str, results: dict[str, dict[str, float]], what: str) -> str:
         f"{'GPT' if stage == 'gpt' else 'SoVITS'} v2, {what}, {datetime.date.today()}, "
         f"{platform.machine()} CPU ({torch.get_num_threads()} threads), torch "
         f"{torch.__version__}, `python -m bench.memory`. MiB; ratios vs the baseline; "
-        "peak = live-tensor peak of the step (MemTracker).",
+        "peak = live-tensor peak of the step.",
         "",
         "| case | params | grads | optimizer | saved activations | sum | sum × | peak | peak × "
         "| step × |",

@@ -125,6 +125,36 @@ def prepare(
 
 
 @app.command()
+def train(
+    stage: Annotated[str, typer.Argument(help="gpt (stage 1) or sovits (stage 2).")],
+    data: Annotated[Path, typer.Option(help="A prepared dataset folder (leanvoice prepare).")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, TensorBoard, summary.")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Config overrides such as train.max_steps=100.")
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="timbre, small or scratch (see docs/guide.md).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="A YAML config file.")] = None,
+    resume: Annotated[
+        str, typer.Option(help="auto (newest checkpoint in --out), none, or a path.")
+    ] = "auto",
+) -> None:
+    """Train one stage; run it under torchrun for several GPUs or nodes."""
+    from leanvoice.config import load_config
+    from leanvoice.train import train_stage
+
+    cfg = load_config(preset, config, list(overrides or []))
+    summary = train_stage(stage, data, out, cfg, resume=resume, console=console)
+    if summary is not None:
+        console.print(
+            f"{stage}: {summary['steps']} steps, final loss {summary['final_loss']:.4g}, "
+            f"{summary['tokens_per_second']:.0f} tokens/s, padding efficiency "
+            f"{summary['padding_efficiency']:.2f} → {out / 'summary.json'}"
+        )
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path(
         "leanvoice-demo"

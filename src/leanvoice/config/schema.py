@@ -18,6 +18,9 @@ CHECKPOINT_POLICY_PATTERN = re.compile(r"^(none|all|selective|every:[1-9]\d*|cou
 @dataclass
 class ModelConfig:
     size: Literal["tiny", "v2"] = "v2"
+    gpt_init: str = ""  # official GPT .ckpt (or exported) to start from; "" = random init
+    sovits_init: str = ""  # official SoVITS .pth (s2G) to start from; "" = the dataset's
+    # own (prepared with --tiny-features) or random init
 
 
 @dataclass
@@ -56,6 +59,14 @@ class TrainConfig:
     seed: int = 1234
     save_every: int = 500
     audition_every: int = 500
+    keep_checkpoints: int = 3  # the newest N step checkpoints, plus best.pt
+    device: str = "auto"  # auto = cuda:LOCAL_RANK when CUDA exists, else cpu
+    world_size: int = 0  # 0 = whatever torchrun started; else must match it
+    distributed: Literal["ddp", "fsdp"] = "ddp"
+    buckets: int = 10  # length buckets of the batch sampler
+    tail: Literal["pad", "drop"] = "pad"  # how the last batches are evened out across ranks
+    loss_norm: Literal["sum", "mean"] = "sum"  # GPT: official summed loss, or per real token
+    max_oom_retries: int = 3  # out-of-memory retries in a row before the run stops
 
 
 @dataclass

@@ -52,6 +52,7 @@ class SoVITSSize:
     posterior_layers: int = 16
     flow_count: int = 4
     n_speakers: int = 300
+    discriminator_divisor: int = 1  # training only: >1 narrows the discriminator (tiny)
 
 
 @dataclass

@@ -10,9 +10,9 @@
         optimizer.step()
     report = probe.report()
 
-Peak: on CUDA the allocator's `max_memory_allocated`; elsewhere the live-tensor peak of
-PyTorch's `MemTracker` (every tensor storage created during the step, freed when its
-last reference goes), which is what an allocator would need without fragmentation.
+Peak: on CUDA the allocator's `max_memory_allocated`; elsewhere the live-tensor peak
+(`LiveTensorPeak`: every tensor storage alive during the step, counted from creation to
+release), which is what an allocator would need without fragmentation.
 Activations are the unique storages saved for backward (`SavedTensorMeter`); tensors
 kept by selective checkpointing or moved by activation offload live outside autograd's
 saved-tensor hooks and show up in the peak only.
@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from leanvoice.memory.accounting import SavedTensorMeter, optimizer_state_bytes
+from leanvoice.memory.live_peak import LiveTensorPeak
 
 
 @dataclass
@@ -119,20 +120,37 @@ class StepMemory:
         else:
             self._stop_tracker(*exc)
 
-    def _start_tracker(self) -> None:
-        from torch.distributed._tools.mem_tracker import MemTracker
+    def _existing_tensors(self) -> list[torch.Tensor]:
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        tensors += [p.grad for p in self.model.parameters() if p.grad is not None]
+        for optimizer in self._plain_optimizers():
+            for state in optimizer.state.values():
+                tensors += [v for v in state.values() if torch.is_tensor(v)]
+        return tensors
 
-        self._tracker = MemTracker()
-        if isinstance(self.optimizer, torch.optim.Optimizer):
-            self._tracker.track_external(self.model, self.optimizer)
-        else:
-            self._tracker.track_external(self.model)
+    def _plain_optimizers(self) -> list[torch.optim.Optimizer]:
+        """`optimizer` may be one optimizer, a list (the GAN's two), or a step-in-backward
+        wrapper holding one optimizer per parameter in `.optimizers`."""
+        given = self.optimizer if isinstance(self.optimizer, list | tuple) else [self.optimizer]
+        plain = []
+        for optimizer in given:
+            if isinstance(optimizer, torch.optim.Optimizer):
+                plain.append(optimizer)
+            elif optimizer is not None:
+                plain.extend(getattr(optimizer, "optimizers", {}).values())
+        return plain
+
+    def _start_tracker(self) -> None:
+        if self._tracker is None:
+            self._tracker = LiveTensorPeak(self._existing_tensors())
+        else:  # resuming after an untraced stretch: count what appeared meanwhile
+            for tensor in self._existing_tensors():
+                self._tracker.track(tensor)
         self._tracker.__enter__()
 
     def _stop_tracker(self, *exc: object) -> None:
         self._tracker.__exit__(*exc)
-        peak = self._tracker.get_tracker_snapshot("peak")
-        self._peak = max(self._peak, sum(int(snap["Total"]) for snap in peak.values()))
+        self._peak = max(self._peak, self._tracker.peak)
 
     @contextlib.contextmanager
     def untraced(self) -> Iterator[None]:
@@ -151,8 +169,6 @@ class StepMemory:
     @contextlib.contextmanager
     def forward(self) -> Iterator[SavedTensorMeter]:
         """Wrap one forward pass; may be entered once per micro-batch."""
-        if self._tracker is not None:
-            self._tracker.reset_mod_stats()  # MemTracker refuses a second forward otherwise
         with SavedTensorMeter(self.model.parameters()) as meter:
             yield meter
         self._activations = max(self._activations, meter.activation_bytes)
@@ -161,11 +177,7 @@ class StepMemory:
         self._gradients = max(self._gradients, gradient_bytes(self.model))
 
     def report(self) -> MemoryReport:
-        optimizer_bytes = (
-            optimizer_state_bytes(self.optimizer)
-            if isinstance(self.optimizer, torch.optim.Optimizer)
-            else _inner_state_bytes(self.optimizer)
-        )
+        optimizer_bytes = sum(optimizer_state_bytes(o) for o in self._plain_optimizers())
         return MemoryReport(
             parameters_bytes=parameter_bytes(self.model),
             gradients_bytes=self._gradients,
@@ -175,14 +187,6 @@ class StepMemory:
             device=_device_name(self.device),
             peak_source="cuda allocator" if self.device.type == "cuda" else "live tensors",
         )
-
-
-def _inner_state_bytes(optimizer: object) -> int:
-    """Optimizers that are not `torch.optim.Optimizer` (step in backward) hold one
-    optimizer per parameter in `.optimizers`."""
-    inner = getattr(optimizer, "optimizers", {})
-    values = inner.values() if isinstance(inner, dict) else inner
-    return sum(optimizer_state_bytes(o) for o in values)
 
 
 def _device_name(device: torch.device) -> str:

@@ -1,0 +1,145 @@
+"""Prepared clips as training samples for each stage, with per-sample length caps.
+
+GPT samples: phoneme ids, BERT features [bert_dim, phonemes], semantic codes (25 Hz).
+SoVITS samples: SSL features [ssl_dim, frames], the 32 kHz waveform (its linear
+spectrogram is computed in collate, in fp32), phoneme ids. A clip whose feature file is
+missing is a clear error naming the file; clips past the caps are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from leanvoice.audio.io import load_audio
+from leanvoice.errors import InputError
+
+CODES_PER_SECOND = 25
+SSL_FRAMES_PER_SECOND = 50
+
+
+@dataclass
+class ClipSet:
+    root: Path
+    clips: list[dict[str, Any]]
+    lengths: list[int]  # batch-budget cost per clip
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+
+def read_manifest(root: Path) -> list[dict[str, Any]]:
+    manifest = root / "manifest.jsonl"
+    if not manifest.is_file():
+        raise InputError(f"{manifest}: not found; run `leanvoice prepare SRC {root}` first")
+    clips = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines()]
+    for clip in clips:
+        for key in ("bert_path", "semantic_path", "ssl_path"):
+            if key not in clip:
+                raise InputError(
+                    f"{manifest}: clip {clip['id']} has no {key}; run prepare with feature "
+                    "extraction (--tiny-features, or --hubert/--bert/--sovits)"
+                )
+    return clips
+
+
+def gpt_clip_set(root: Path, max_sec: float) -> ClipSet:
+    """Official caps: at most `max_sec` of codes, phonemes ≤ codes / 2.5, and a plausible
+    phonemes-per-second ratio (3..25)."""
+    kept, lengths, dropped = [], [], {}
+    for clip in read_manifest(root):
+        phonemes, codes = len(clip["phoneme_ids"]), int(clip["semantic_tokens"])
+        seconds = codes / CODES_PER_SECOND
+        reason = None
+        if codes > max_sec * CODES_PER_SECOND:
+            reason = f"longer than data.max_sec={max_sec}"
+        elif phonemes > max_sec * CODES_PER_SECOND / 2.5:
+            reason = "too many phonemes"
+        elif seconds <= 0 or not 3 <= phonemes / seconds <= 25:
+            reason = "phonemes per second outside 3..25"
+        if reason:
+            dropped[reason] = dropped.get(reason, 0) + 1
+            continue
+        kept.append(clip)
+        lengths.append(phonemes + codes)
+    return ClipSet(root, kept, lengths, dropped)
+
+
+def sovits_clip_set(root: Path, max_sec: float) -> ClipSet:
+    kept, lengths, dropped = [], [], {}
+    for clip in read_manifest(root):
+        frames = int(clip["frames"])
+        if frames > max_sec * SSL_FRAMES_PER_SECOND:
+            reason = f"longer than data.max_sec={max_sec}"
+            dropped[reason] = dropped.get(reason, 0) + 1
+            continue
+        kept.append(clip)
+        lengths.append(frames)
+    return ClipSet(root, kept, lengths, dropped)
+
+
+def _load_npy(root: Path, relative: str) -> np.ndarray:
+    path = root / relative
+    try:
+        return np.load(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: feature file missing; re-run `leanvoice prepare`") from None
+    except ValueError as error:
+        raise InputError(f"{path}: unreadable feature file ({error})") from None
+
+
+def _pad_stack(arrays: list[torch.Tensor], value: float = 0) -> torch.Tensor:
+    """Right-pad the last dimension to the batch maximum and stack."""
+    longest = max(a.shape[-1] for a in arrays)
+    return torch.stack([torch.nn.functional.pad(a, (0, longest - a.shape[-1]), value=value)
+                        for a in arrays])  # fmt: skip
+
+
+def collate_gpt(clip_set: ClipSet, indices: list[int]) -> dict[str, torch.Tensor]:
+    clips = [clip_set.clips[i] for i in indices]
+    phonemes = [torch.tensor(c["phoneme_ids"], dtype=torch.long) for c in clips]
+    bert = [torch.from_numpy(_load_npy(clip_set.root, c["bert_path"]).astype(np.float32))
+            for c in clips]  # fmt: skip
+    codes = [torch.from_numpy(_load_npy(clip_set.root, c["semantic_path"]).astype(np.int64))
+             for c in clips]  # fmt: skip
+    codes = [c.reshape(-1) for c in codes]
+    for clip, features, ids in zip(clips, bert, phonemes, strict=True):
+        if features.shape[-1] != len(ids):
+            raise InputError(
+                f"{clip_set.root / clip['bert_path']}: {features.shape[-1]} BERT frames for "
+                f"{len(ids)} phonemes; re-run `leanvoice prepare`"
+            )
+    return {
+        "phoneme_ids": _pad_stack(phonemes),
+        "phoneme_lens": torch.tensor([len(p) for p in phonemes]),
+        "bert": _pad_stack(bert),
+        "codes": _pad_stack(codes),
+        "code_lens": torch.tensor([len(c) for c in codes]),
+    }
+
+
+def collate_sovits(
+    clip_set: ClipSet, indices: list[int], hop_length: int, sample_rate: int
+) -> dict[str, torch.Tensor]:
+    clips = [clip_set.clips[i] for i in indices]
+    ssl = [torch.from_numpy(_load_npy(clip_set.root, c["ssl_path"]).astype(np.float32))
+           for c in clips]  # fmt: skip
+    waves = []
+    for clip in clips:
+        path = clip_set.root / clip["wav"]
+        audio = load_audio(path, sample_rate)
+        waves.append(torch.from_numpy(np.asarray(audio.samples, dtype=np.float32)))
+    frames = [min(s.shape[-1], len(w) // hop_length) for s, w in zip(ssl, waves, strict=True)]
+    ssl = [s[:, :n] for s, n in zip(ssl, frames, strict=True)]
+    waves = [w[: n * hop_length] for w, n in zip(waves, frames, strict=True)]
+    phonemes = [torch.tensor(c["phoneme_ids"], dtype=torch.long) for c in clips]
+    return {
+        "ssl": _pad_stack(ssl),
+        "wave": _pad_stack(waves),
+        "frames": torch.tensor(frames),
+        "phoneme_ids": _pad_stack(phonemes),
+        "phoneme_lens": torch.tensor([len(p) for p in phonemes]),
+    }

@@ -1,0 +1,85 @@
+"""What a run shows and leaves behind: a rich progress bar, TensorBoard scalars and audio,
+`metrics.jsonl` (one line per step, cut back to the resumed step on resume) and
+`summary.json`. Only rank 0 writes; the other ranks get a monitor that does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from leanvoice.fsutil import atomic_write_json, atomic_write_text
+from leanvoice.memory.report import format_bytes
+
+
+class Monitor:
+    def __init__(self, run: Path, enabled: bool, console: Console, total_steps: int) -> None:
+        self.run, self.enabled, self.console = run, enabled, console
+        self.total_steps = total_steps
+        self._writer = None
+        self._progress: Progress | None = None
+        self._task = None
+        self._metrics = run / "metrics.jsonl"
+
+    def start(self, step: int) -> None:
+        if not self.enabled:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(str(self.run / "tensorboard"), purge_step=step or None)
+        self._truncate_metrics(step)
+        self._progress = Progress(
+            TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+            console=self.console, transient=False, disable=not self.console.is_terminal,
+        )  # fmt: skip
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=self.total_steps, completed=step,
+                                             status="")  # fmt: skip
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop lines written after the checkpoint we resume from (the run will redo them)."""
+        if not self._metrics.exists():
+            return
+        kept = [line for line in self._metrics.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line)["step"] <= step]  # fmt: skip
+        atomic_write_text(self._metrics, "".join(line + "\n" for line in kept))
+
+    def step(self, step: int, scalars: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self._metrics.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": step, **scalars}) + "\n")
+        for name, value in scalars.items():
+            self._writer.add_scalar(f"train/{name}", value, step)
+        status = (
+            f"loss {scalars['loss']:.4g} · {scalars['tokens_per_second']:.0f} tok/s · "
+            f"pad eff {scalars['padding_efficiency']:.2f} · "
+            f"peak {format_bytes(scalars.get('peak_bytes', 0))}"
+        )
+        self._progress.update(self._task, completed=step, status=status)
+
+    def log(self, message: str) -> None:
+        if self.enabled:
+            self.console.print(message)
+
+    def audio(self, tag: str, wave: np.ndarray, sample_rate: int, step: int) -> None:
+        if self.enabled:
+            self._writer.add_audio(tag, np.asarray(wave, dtype=np.float32).reshape(1, -1),
+                                   step, sample_rate=sample_rate)  # fmt: skip
+
+    def close(self, summary: dict[str, Any] | None) -> None:
+        if not self.enabled:
+            return
+        if self._progress is not None:
+            self._progress.stop()
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+        if summary is not None:
+            atomic_write_json(self.run / "summary.json", summary)

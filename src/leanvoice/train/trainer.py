@@ -1,0 +1,264 @@
+"""The training loop both stages share: setup → loop → save.
+
+A stage (GPT, SoVITS) says how to build its models and optimizers, how to train on a
+list of micro-batches, and how to make an audition sample; everything else is here:
+the bucketing sampler, accumulation, the OOM guard, checkpoints and exact resume,
+distributed setup, the memory report of the first step and the run summary.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from torch import nn
+
+from leanvoice.config.loader import to_dict
+from leanvoice.config.schema import Config
+from leanvoice.data.sampler import BucketBatchSampler, padding_efficiency
+from leanvoice.data.training_sets import ClipSet
+from leanvoice.errors import ConfigError
+from leanvoice.memory.report import MemoryReport, StepMemory
+from leanvoice.train import checkpoint as ckpt
+from leanvoice.train.distributed import (
+    DistContext,
+    any_rank,
+    barrier,
+    init_distributed,
+    shutdown,
+)
+from leanvoice.train.monitor import Monitor
+from leanvoice.train.oom import OOMGuard, free_memory, is_out_of_memory, split_by_budget
+
+
+class RetryStep(Exception):
+    """Some rank ran out of memory in this step: every rank retries it."""
+
+
+@dataclass
+class StepResult:
+    loss: float  # the step's loss as the stage defines it (per real token for the GPT)
+    real: int  # real (non-pad) tokens or frames trained on
+    padded: int  # tokens or frames in the padded tensors
+
+
+class StageTrainer(ABC):
+    stage: str
+    budget_key: str
+
+    def __init__(
+        self, cfg: Config, data: Path, run: Path, *, resume: str = "auto",
+        console: Console | None = None, fault_injector: Any = None,
+    ) -> None:  # fmt: skip
+        self.cfg, self.data, self.run = cfg, Path(data), Path(run)
+        self.resume = resume
+        self.console = console or Console(stderr=True)
+        self.fault_injector = fault_injector  # tests: called before each micro-batch
+        self.step = 0
+        self.ctx: DistContext | None = None
+
+    # -- what a stage provides -----------------------------------------------------------
+    @abstractmethod
+    def load_clips(self) -> ClipSet: ...
+
+    @abstractmethod
+    def budget(self) -> int: ...
+
+    @abstractmethod
+    def build(self) -> None:
+        """Create models, optimizers and scalers on `self.ctx.device`."""
+
+    @abstractmethod
+    def train_parts(self, parts: list[list[int]], probe: StepMemory | None) -> StepResult:
+        """Forward/backward over micro-batches (clip indices) and the optimizer step(s)."""
+
+    @abstractmethod
+    def zero_grad(self) -> None: ...
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """Models, optimizers, scalers as tensors/plain containers."""
+
+    @abstractmethod
+    def load_state(self, state: dict[str, Any]) -> None: ...
+
+    def audition(self) -> tuple[np.ndarray, int] | None:
+        return None
+
+    # -- shared helpers for stages -------------------------------------------------------
+    def before_micro_batch(self, index: int) -> None:
+        """Fault injection point (tests raise `torch.OutOfMemoryError` here)."""
+        if self.fault_injector is not None:
+            self.fault_injector(self.step + 1, index)
+
+    def guarded_forward(self, forward):
+        """Run one micro-batch's forward; if any rank ran out of memory, all retry."""
+        try:
+            result, failed = forward(), False
+        except torch.OutOfMemoryError:
+            result, failed = None, True
+        if any_rank(failed, self.ctx):
+            raise RetryStep
+        return result
+
+    # -- the loop ------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        cfg = self.cfg
+        self.ctx = init_distributed(cfg.train.device, cfg.train.world_size)
+        if self.ctx.active and cfg.memory.optimizer == "adamw_in_backward":
+            raise ConfigError(
+                "memory.optimizer=adamw_in_backward steps before DDP has averaged the "
+                "gradients; use adamw or adamw8bit with more than one process"
+            )
+        _seed_everything(cfg.train.seed)
+        self.clips = self.load_clips()
+        self.sampler = BucketBatchSampler(
+            self.clips.lengths, self.budget(), seed=cfg.train.seed,
+            num_buckets=cfg.train.buckets, world_size=self.ctx.world_size,
+            rank=self.ctx.rank, tail=cfg.train.tail,
+        )  # fmt: skip
+        self.build()
+        _seed_everything(cfg.train.seed + self.ctx.rank)  # dropout differs per rank
+        self.guard = OOMGuard(self.budget(), max_in_a_row=cfg.train.max_oom_retries)
+        monitor = Monitor(self.run, self.ctx.is_main, self.console, cfg.train.max_steps)
+        loaded = ckpt.load_for_resume(self.run, self.resume, monitor.log)
+        if loaded is not None:
+            self._restore(loaded.state)
+            monitor.log(f"resumed from {loaded.path} at step {self.step}")
+        if self.ctx.is_main:
+            self.run.mkdir(parents=True, exist_ok=True)
+        monitor.start(self.step)
+        summary = None
+        try:
+            summary = self._loop(monitor)
+        finally:
+            monitor.close(summary)
+            barrier(self.ctx)
+            shutdown(self.ctx)
+        return summary
+
+    def _loop(self, monitor: Monitor) -> dict[str, Any]:
+        cfg = self.cfg
+        batches = iter(self.sampler)
+        report: MemoryReport | None = None
+        real_total, padded_total, seconds_total, loss = 0, 0, 0.0, math.nan
+        best = math.inf
+        start_step = self.step
+        while self.step < cfg.train.max_steps:
+            group = [next(batches) for _ in range(cfg.train.grad_accum)]
+            started = time.perf_counter()
+            probe = None
+            if report is None:
+                probe = StepMemory(self.primary_model(), self.primary_optimizer(), self.ctx.device)
+            result = self._guarded_step(group, probe, monitor)
+            seconds = time.perf_counter() - started
+            if probe is not None:
+                report = probe.report()
+                if self.ctx.is_main:
+                    self.console.print(report.table(f"{self.stage} training step"))
+            self.step += 1
+            real_total += result.real
+            padded_total += result.padded
+            seconds_total += seconds
+            loss = result.loss
+            monitor.step(self.step, {
+                "loss": loss, "tokens_per_second": result.real / max(seconds, 1e-9),
+                "padding_efficiency": result.real / max(result.padded, 1),
+                "peak_bytes": report.peak_bytes, "micro_batch_budget": self.guard.budget,
+            })  # fmt: skip
+            last = self.step == cfg.train.max_steps
+            if cfg.train.save_every and (self.step % cfg.train.save_every == 0 or last):
+                is_best = loss < best
+                best = min(best, loss)
+                self._save(is_best)
+            if cfg.train.audition_every and (self.step % cfg.train.audition_every == 0 or last):
+                sample = self.audition()
+                if sample is not None:
+                    monitor.audio(f"audition/{self.stage}", sample[0], sample[1], self.step)
+        return {
+            "stage": self.stage,
+            "steps": self.step,
+            "steps_this_run": self.step - start_step,
+            "final_loss": loss,
+            "tokens_per_second": real_total / max(seconds_total, 1e-9),
+            "padding_efficiency": real_total / max(padded_total, 1),
+            "epoch_padding_efficiency": padding_efficiency(
+                self.sampler.rank_batches(0), self.clips.lengths
+            ),
+            "dropped_clips": self.clips.dropped,
+            "clips": len(self.clips.clips),
+            "out_of_memory_retries": self.guard.total,
+            "world_size": self.ctx.world_size,
+            "memory": {k: v for k, v in report.as_dict().items() if k != "peak_source"},
+            "config": to_dict(self.cfg),
+        }
+
+    def _guarded_step(self, group, probe, monitor: Monitor) -> StepResult:
+        while True:
+            parts = [
+                part
+                for batch in group
+                for part in split_by_budget(batch, self.clips.lengths, self.guard.budget)
+            ]
+            try:
+                result = self.train_parts(parts, probe)
+            except RetryStep:
+                pass
+            except Exception as error:  # OOM outside a guarded forward (backward, step)
+                if not is_out_of_memory(error) or self.ctx.active:
+                    raise
+            else:
+                self.guard.succeeded()
+                return result
+            self.zero_grad()
+            free_memory()
+            monitor.log(self.guard.failed(self.step + 1, self.budget_key))
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def _save(self, best: bool) -> None:
+        state = {
+            "step": self.step, "stage": self.stage, **self.state(),
+            "sampler": self.sampler.state_dict(), "oom_guard": self.guard.state_dict(),
+            "rng": ckpt.rng_state(), "config": to_dict(self.cfg),
+        }  # fmt: skip
+        if self.ctx.is_main:
+            ckpt.save_checkpoint(self.run, self.step, state, keep=self.cfg.train.keep_checkpoints,
+                                 best=best)  # fmt: skip
+        barrier(self.ctx)
+        if self.ctx.active:  # ranks' RNG streams restart here, so a resume can repeat them
+            _seed_everything(self.cfg.train.seed + self.ctx.rank + 7919 * self.step)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state.get("stage") != self.stage:
+            raise ConfigError(
+                f"the checkpoint is from the {state.get('stage')} stage, not {self.stage}"
+            )
+        self.load_state(state)
+        self.sampler.load_state_dict(state["sampler"])
+        self.guard.load_state_dict(state["oom_guard"])
+        self.step = int(state["step"])
+        if self.ctx.world_size == 1:
+            ckpt.restore_rng_state(state["rng"])
+        else:  # each rank had its own dropout stream; a fresh one per rank and step
+            _seed_everything(self.cfg.train.seed + self.ctx.rank + 7919 * self.step)
+
+    # -- for the memory report -----------------------------------------------------------
+    @abstractmethod
+    def primary_model(self) -> nn.Module: ...
+
+    @abstractmethod
+    def primary_optimizer(self) -> Any: ...
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
