@@ -40,3 +40,15 @@ def corpus_copy(tmp_path: Path, demo_list: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(demo_list.parent, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def featured_demo(tmp_path_factory: pytest.TempPathFactory, prepared_demo) -> Path:
+    """The demo corpus prepared with the built-in tiny feature models: what the trainers
+    read. Read-only for tests (trainers write into their run folders)."""
+    from leanvoice.data.features_step import run_feature_step
+
+    out = tmp_path_factory.mktemp("featured_demo") / "prepared"
+    shutil.copytree(prepared_demo.out, out)
+    run_feature_step(out, tiny=True)
+    return out

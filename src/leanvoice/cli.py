@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -146,7 +147,7 @@ def train(
 
     cfg = load_config(preset, config, list(overrides or []))
     summary = train_stage(stage, data, out, cfg, resume=resume, console=console)
-    if summary is not None:
+    if summary is not None and os.environ.get("RANK", "0") == "0":
         console.print(
             f"{stage}: {summary['steps']} steps, final loss {summary['final_loss']:.4g}, "
             f"{summary['tokens_per_second']:.0f} tokens/s, padding efficiency "

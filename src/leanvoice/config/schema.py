@@ -67,6 +67,7 @@ class TrainConfig:
     tail: Literal["pad", "drop"] = "pad"  # how the last batches are evened out across ranks
     loss_norm: Literal["sum", "mean"] = "sum"  # GPT: official summed loss, or per real token
     max_oom_retries: int = 3  # out-of-memory retries in a row before the run stops
+    check_replicas: bool = False  # debug: compare every rank's weights after each step
 
 
 @dataclass

@@ -16,13 +16,13 @@ class SavedTensorMeter:
     """Context manager: `with SavedTensorMeter(model.parameters()) as meter: loss = f(x)`."""
 
     def __init__(self, parameters: Iterable[torch.Tensor] = ()) -> None:
-        self._parameter_storages = {p.untyped_storage().data_ptr() for p in parameters}
+        self._parameter_storages = {local(p).untyped_storage().data_ptr() for p in parameters}
         self._storages: dict[int, int] = {}
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda x: x)
 
     def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
         if tensor.device.type != "meta":
-            storage = tensor.untyped_storage()
+            storage = local(tensor).untyped_storage()
             self._storages[storage.data_ptr()] = storage.nbytes()
         return tensor
 
@@ -43,13 +43,20 @@ class SavedTensorMeter:
         return sum(n for ptr, n in self._storages.items() if ptr in self._parameter_storages)
 
 
+def local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a sharded (FSDP2 `DTensor`) tensor; other tensors as they are."""
+    to_local = getattr(tensor, "to_local", None)
+    return to_local() if callable(to_local) else tensor
+
+
 def tensor_storage_bytes(tensor: torch.Tensor) -> int:
     """Bytes a tensor really holds: tensor subclasses (8-bit optimizer states) report
     fp32 through numel()·element_size(); their inner buffers (codes, scales) are counted."""
     flatten = getattr(type(tensor), "__tensor_flatten__", None)
     if flatten is not None and type(tensor) is not torch.Tensor:
         names, _ = tensor.__tensor_flatten__()
-        return sum(tensor_storage_bytes(getattr(tensor, name)) for name in names)
+        inner = [getattr(tensor, name) for name in names]
+        return sum(tensor_storage_bytes(t) for t in inner if isinstance(t, torch.Tensor))
     return tensor.numel() * tensor.element_size()
 
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from leanvoice.memory.accounting import SavedTensorMeter, optimizer_state_bytes
+from leanvoice.memory.accounting import SavedTensorMeter, local, optimizer_state_bytes
 from leanvoice.memory.live_peak import LiveTensorPeak
 
 
@@ -77,15 +77,15 @@ def parameter_bytes(model: nn.Module) -> int:
     seen: set[int] = set()
     total = 0
     for parameter in model.parameters():
-        key = parameter.untyped_storage().data_ptr()
-        if key not in seen:
-            seen.add(key)
-            total += parameter.untyped_storage().nbytes()
+        storage = local(parameter).untyped_storage()
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
     return total
 
 
 def gradient_bytes(model: nn.Module) -> int:
-    return sum(p.grad.nbytes for p in model.parameters() if p.grad is not None)
+    return sum(local(p.grad).nbytes for p in model.parameters() if p.grad is not None)
 
 
 class StepMemory:

@@ -8,7 +8,9 @@ nothing here depends on the node count.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,6 +82,22 @@ def wrap_model(
         fully_shard(model)
         return model
     raise ConfigError(f"train.distributed={strategy!r}: use ddp or fsdp")
+
+
+@contextlib.contextmanager
+def full_parameters(wrapped: nn.Module) -> Iterator[None]:
+    """Gather FSDP2-sharded parameters for code outside the root forward (auditions);
+    every rank must enter it. Anything else: nothing to do."""
+    from torch.distributed.fsdp import FSDPModule
+
+    if not isinstance(wrapped, FSDPModule):
+        yield
+        return
+    wrapped.unshard()
+    try:
+        yield
+    finally:
+        wrapped.reshard()
 
 
 def all_reduce_sum(value: float, ctx: DistContext) -> float:

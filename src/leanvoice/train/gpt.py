@@ -27,7 +27,7 @@ from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.memory.report import StepMemory
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.gpt.sampling import SamplingConfig, generate
-from leanvoice.train.distributed import all_reduce_sum, wrap_model
+from leanvoice.train.distributed import all_reduce_sum, full_parameters, wrap_model
 from leanvoice.train.state import (
     load_model_state,
     load_optimizer_state,
@@ -105,30 +105,37 @@ class GPTTrainer(StageTrainer):
             p.grad = None
 
     def train_parts(self, parts: list[list[int]], probe: StepMemory | None) -> StepResult:
-        device = self.ctx.device
         batches = [collate_gpt(self.clips, part) for part in parts]
         real = sum(int(b["phoneme_lens"].sum() + b["code_lens"].sum()) for b in batches)
-        targets = sum(int(b["code_lens"].sum()) + len(b["code_lens"]) for b in batches)
         padded = sum(b["phoneme_ids"].numel() + b["codes"].numel() for b in batches)
-        scale = 1.0
-        if self.cfg.train.loss_norm == "mean":  # DDP averages over ranks: undo, then /tokens
-            scale = self.ctx.world_size / all_reduce_sum(targets, self.ctx)
-        total = 0.0
         with probe if probe is not None else contextlib.nullcontext():
-            for index, batch in enumerate(batches):
-                self.before_micro_batch(index)
-                batch = {k: v.to(device) for k, v in batch.items()}
-                sync = index == len(batches) - 1
-                no_sync = getattr(self.wrapped, "no_sync", None)
-                with no_sync() if (no_sync and not sync) else contextlib.nullcontext():
-                    loss = self.guarded_forward(lambda b=batch: self._forward(b, probe))
-                    scaled = loss.float() * scale
-                    (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-                total += float(loss.detach())
+            total, targets = self.accumulate(batches, probe)
             if probe is not None:
                 probe.after_backward()
             self._optimizer_step(probe)
         return StepResult(loss=total / max(targets, 1), real=real, padded=padded)
+
+    def accumulate(
+        self, batches: list[dict[str, torch.Tensor]], probe: StepMemory | None = None
+    ) -> tuple[float, int]:
+        """Forward and backward over micro-batches, gradients summed as for one batch of
+        the same clips; returns (summed loss, real target tokens)."""
+        targets = sum(int(b["code_lens"].sum()) + len(b["code_lens"]) for b in batches)
+        scale = 1.0
+        if self.cfg.train.loss_norm == "mean":  # DDP averages over ranks: undo, then /tokens
+            scale = self.ctx.world_size / all_reduce_sum(targets, self.ctx)
+        total = 0.0
+        no_sync = getattr(self.wrapped, "no_sync", None)
+        for index, batch in enumerate(batches):
+            self.before_micro_batch(index)
+            batch = {k: v.to(self.ctx.device) for k, v in batch.items()}
+            last = index == len(batches) - 1
+            with no_sync() if (no_sync and not last) else contextlib.nullcontext():
+                loss = self.guarded_forward(lambda b=batch: self._forward(b, probe))
+                scaled = loss.float() * scale
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            total += float(loss.detach())
+        return total, targets
 
     def _forward(self, batch: dict[str, torch.Tensor], probe: StepMemory | None) -> torch.Tensor:
         counting = probe.forward() if probe is not None else contextlib.nullcontext()
@@ -171,7 +178,8 @@ class GPTTrainer(StageTrainer):
                 if path is None:
                     return None
                 self._sovits = load_official_sovits(path)[0].to(self.ctx.device)
-            return gpt_audition(self.model, self._sovits, self.clips, self.ctx.device)
+            with full_parameters(self.wrapped):
+                return gpt_audition(self.model, self._sovits, self.clips, self.ctx.device)
 
 
 def gpt_audition(

@@ -40,7 +40,7 @@ from leanvoice.models.sovits.losses import (
     kl_divergence,
 )
 from leanvoice.models.sovits.model import slice_frames
-from leanvoice.train.distributed import wrap_model
+from leanvoice.train.distributed import full_parameters, wrap_model
 from leanvoice.train.gpt import find_sovits
 from leanvoice.train.state import (
     load_model_state,
@@ -270,7 +270,7 @@ class SoVITSTrainer(StageTrainer):
         device = self.ctx.device
         was_training = self.generator.training
         self.generator.eval()
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), full_parameters(self.g_wrapped):
             audio = self.generator.decode(codes.to(device), batch["phoneme_ids"].to(device),
                                           spec.to(device))  # fmt: skip
         self.generator.train(was_training)

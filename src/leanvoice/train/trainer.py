@@ -30,6 +30,7 @@ from leanvoice.memory.report import MemoryReport, StepMemory
 from leanvoice.train import checkpoint as ckpt
 from leanvoice.train.distributed import (
     DistContext,
+    all_reduce_sum,
     any_rank,
     barrier,
     init_distributed,
@@ -63,6 +64,7 @@ class StageTrainer(ABC):
         self.console = console or Console(stderr=True)
         self.fault_injector = fault_injector  # tests: called before each micro-batch
         self.step = 0
+        self.replicas_checked = 0
         self.ctx: DistContext | None = None
 
     # -- what a stage provides -----------------------------------------------------------
@@ -174,6 +176,8 @@ class StageTrainer(ABC):
                 "padding_efficiency": result.real / max(result.padded, 1),
                 "peak_bytes": report.peak_bytes, "micro_batch_budget": self.guard.budget,
             })  # fmt: skip
+            if cfg.train.check_replicas and self.ctx.active and cfg.train.distributed == "ddp":
+                self._check_replicas()
             last = self.step == cfg.train.max_steps
             if cfg.train.save_every and (self.step % cfg.train.save_every == 0 or last):
                 is_best = loss < best
@@ -183,13 +187,15 @@ class StageTrainer(ABC):
                 sample = self.audition()
                 if sample is not None:
                     monitor.audio(f"audition/{self.stage}", sample[0], sample[1], self.step)
+        world = self.ctx.world_size  # totals over all ranks; ranks run in lockstep
+        real_all = all_reduce_sum(real_total, self.ctx)
         return {
             "stage": self.stage,
             "steps": self.step,
             "steps_this_run": self.step - start_step,
-            "final_loss": loss,
-            "tokens_per_second": real_total / max(seconds_total, 1e-9),
-            "padding_efficiency": real_total / max(padded_total, 1),
+            "final_loss": all_reduce_sum(loss, self.ctx) / world,
+            "tokens_per_second": real_all / max(seconds_total, 1e-9),
+            "padding_efficiency": real_all / max(all_reduce_sum(padded_total, self.ctx), 1),
             "epoch_padding_efficiency": padding_efficiency(
                 self.sampler.rank_batches(0), self.clips.lengths
             ),
@@ -197,6 +203,7 @@ class StageTrainer(ABC):
             "clips": len(self.clips.clips),
             "out_of_memory_retries": self.guard.total,
             "world_size": self.ctx.world_size,
+            "replicas_checked": self.replicas_checked,
             "memory": {k: v for k, v in report.as_dict().items() if k != "peak_source"},
             "config": to_dict(self.cfg),
         }
@@ -221,6 +228,21 @@ class StageTrainer(ABC):
             self.zero_grad()
             free_memory()
             monitor.log(self.guard.failed(self.step + 1, self.budget_key))
+
+    def _check_replicas(self) -> None:
+        """Debug check: every rank's trainable weights must be identical after a step."""
+        import torch.distributed as dist
+
+        from leanvoice.memory.accounting import local
+
+        params = [local(p.detach()).double() for p in self.primary_model().parameters()
+                  if p.requires_grad]  # fmt: skip
+        mine = torch.stack([p.sum() for p in params] + [p.abs().sum() for p in params]).cpu()
+        gathered = [torch.empty_like(mine) for _ in range(self.ctx.world_size)]
+        dist.all_gather(gathered, mine)
+        if any(not torch.equal(other, gathered[0]) for other in gathered):
+            raise RuntimeError(f"rank weights differ after step {self.step}")
+        self.replicas_checked += 1
 
     # -- checkpoints ---------------------------------------------------------------------
     def _save(self, best: bool) -> None:

@@ -67,6 +67,9 @@ class SoVITSGenerator(nn.Module):
         self.ssl_proj = nn.Conv1d(size.ssl_dim, size.ssl_dim, 2, stride=2)  # 50 Hz → 25 Hz
         self.quantizer = ResidualVectorQuantizer(size.ssl_dim, size.codebook_size)
         self.f0_embedding = nn.Conv1d(1, size.hidden_channels, 1) if f0_conditioning else None
+        if freeze_quantizer:  # official: the codes must stay those the GPT was trained on
+            self.ssl_proj.requires_grad_(False)
+            self.quantizer.requires_grad_(False)
 
     @property
     def official_compatible(self) -> bool:
