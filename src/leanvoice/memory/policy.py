@@ -46,6 +46,12 @@ def apply_memory_policy(
         raise ConfigError("memory.lora.quantize_base (QLoRA) needs memory.lora.rank > 0")
     if policy.lora.quantize_base and stage != "gpt":
         raise ConfigError("memory.lora.quantize_base applies to the GPT stage only")
+    if stage in policy.freeze:
+        raise ConfigError(
+            f"memory.freeze contains {stage!r}: the whole {stage} stage is frozen, so there "
+            f"is nothing to train (the timbre preset keeps the pretrained SoVITS as it is); "
+            f"remove it from memory.freeze to train this stage"
+        )
     freeze_groups({stage: model}, policy.freeze)
     if policy.lora.rank > 0:
         targets = GPT_LORA_TARGETS if stage == "gpt" else SOVITS_LORA_TARGETS

@@ -1,0 +1,56 @@
+"""Kill -9 in the middle of an epoch, resume: the run continues exactly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from leanvoice.train.checkpoint import checkpoint_path
+
+ARGS = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600",
+        "train.max_steps=40", "train.save_every=4", "train.audition_every=0"]  # fmt: skip
+
+
+def _command(data, run) -> list[str]:
+    return [sys.executable, "-m", "leanvoice", "train", "gpt", "--data", str(data),
+            "--out", str(run), *ARGS]  # fmt: skip
+
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _curve(run) -> list[tuple[int, float]]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [(x["step"], x["loss"]) for x in map(json.loads, lines)]
+
+
+def test_kill_9_mid_epoch_then_resume_equals_the_uninterrupted_run(featured_demo, tmp_path):
+    reference = tmp_path / "reference"
+    subprocess.run(_command(featured_demo, reference), check=True, env=ENV,
+                   capture_output=True, timeout=300)  # fmt: skip
+
+    run = tmp_path / "killed"
+    process = subprocess.Popen(_command(featured_demo, run), env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not checkpoint_path(run, 8).exists():  # 11 batches per epoch: step 8 is mid-epoch
+        assert process.poll() is None and time.monotonic() < deadline, "run ended too soon"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "summary.json").exists()  # it really died before the end
+    steps_done = len(_curve(run))
+    assert steps_done < 40
+
+    resumed = subprocess.run(_command(featured_demo, run), env=ENV, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout + resumed.stderr
+    assert _curve(run) == _curve(reference)  # every step's loss, bit for bit
+    final = torch.load(checkpoint_path(run, 40), weights_only=True)["model"]
+    expected = torch.load(checkpoint_path(reference, 40), weights_only=True)["model"]
+    assert all(torch.equal(final[k], expected[k]) for k in expected)
