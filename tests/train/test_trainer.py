@@ -79,7 +79,7 @@ def test_oom_three_in_a_row_stops_cleanly_with_a_message(featured_demo, tmp_path
 
     cfg = _cfg("train.max_steps=5", "train.save_every=1", "train.audition_every=0")
     trainer = GPTTrainer(cfg, featured_demo, tmp_path / "run", fault_injector=inject)
-    with pytest.raises(OutOfMemoryStop, match="3 times in a row at step 3.*data.max_tokens"):
+    with pytest.raises(OutOfMemoryStop, match=r"3 times in a row at step 3.*data\.max_tokens"):
         trainer.train()
     assert [p.name for p in list_checkpoints(tmp_path / "run")][-1] == "step-00000002.pt"
 
