@@ -156,6 +156,97 @@ def train(
 
 
 @app.command()
+def synthesize(
+    gpt: Annotated[
+        Path, typer.Option(help="GPT: training checkpoint, exported or official .ckpt.")
+    ],
+    sovits: Annotated[Path, typer.Option(help="SoVITS: training checkpoint or .pth.")],
+    ref: Annotated[Path, typer.Option(help="Reference audio of the voice, 3-10 s.")],
+    ref_text: Annotated[str, typer.Option(help="What the reference audio says.")],
+    out: Annotated[Path, typer.Option(help="Output .wav/.flac, or a folder with --text-file.")],
+    text: Annotated[str | None, typer.Option(help="Text to speak.")] = None,
+    text_file: Annotated[
+        Path | None, typer.Option(help="Batch mode: one text per line, one file each.")
+    ] = None,
+    language: Annotated[str, typer.Option(help="auto (zh/en runs), zh or en.")] = "auto",
+    ref_language: Annotated[str, typer.Option(help="Language of --ref-text.")] = "auto",
+    hubert: Annotated[Path | None, typer.Option(help="Local chinese-hubert-base folder.")] = None,
+    bert: Annotated[Path | None, typer.Option(help="Local chinese-roberta folder.")] = None,
+    feature_models: Annotated[
+        Path | None, typer.Option(help="Folder with hubert/ and bert/ (e.g. DATA/tiny_models).")
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Sample among the k likeliest codes.")] = 15,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling threshold.")] = 1.0,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    repetition_penalty: Annotated[float, typer.Option(help="Penalty on repeated codes.")] = 1.35,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same audio).")] = 0,
+    speed: Annotated[float, typer.Option(help="Speaking speed factor.")] = 1.0,
+    audio_format: Annotated[
+        str, typer.Option("--format", help="wav or flac (batch mode; else from --out).")
+    ] = "wav",
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    precision: Annotated[str, typer.Option(help="fp32, bf16 or fp16.")] = "fp32",
+) -> None:
+    """Speak text in the reference voice: 32 kHz mono audio."""
+    from leanvoice.audio.io import write_audio
+    from leanvoice.errors import InputError
+    from leanvoice.infer import SynthesisOptions, load_synthesizer
+    from leanvoice.models.gpt.sampling import SamplingConfig
+
+    if audio_format not in ("wav", "flac"):
+        raise InputError(f"--format {audio_format}: use wav or flac")
+    if (text is None) == (text_file is None):
+        raise InputError("give either --text or --text-file")
+    texts = [text] if text is not None else [
+        line.strip() for line in Path(text_file).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]  # fmt: skip
+    synth = load_synthesizer(
+        gpt,
+        sovits,
+        hubert=hubert,
+        bert=bert,
+        feature_models=feature_models,
+        device=device,
+        precision=precision,
+    )
+    options = SynthesisOptions(
+        language=language, reference_language=ref_language, seed=seed, speed=speed,
+        sampling=SamplingConfig(top_k=top_k, top_p=top_p, temperature=temperature,
+                                repetition_penalty=repetition_penalty),
+    )  # fmt: skip
+    targets = [out] if text is not None else [
+        out / f"{index:04d}.{audio_format}" for index in range(1, len(texts) + 1)
+    ]  # fmt: skip
+    for target_text, target in zip(texts, targets, strict=True):
+        samples = synth.synthesize(ref, ref_text, target_text, options)
+        write_audio(target, samples, synth.sample_rate)
+        console.print(f"{target}: {len(samples) / synth.sample_rate:.1f} s")
+
+
+@app.command(name="export")
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A training checkpoint (step-N.pt).")],
+    out: Annotated[Path, typer.Argument(help="GPT → .ckpt, SoVITS → .pth (official format).")],
+) -> None:
+    """Write a trained stage in the official v2 format (LoRA adapters merged)."""
+    from leanvoice.infer.export import export_checkpoint
+
+    console.print(export_checkpoint(checkpoint, out))
+
+
+@app.command(name="import")
+def import_command(
+    official: Annotated[Path, typer.Argument(help="An official GPT .ckpt or SoVITS .pth.")],
+    out: Annotated[Path, typer.Argument(help="LeanVoice checkpoint to write (.pt).")],
+) -> None:
+    """Read an official file (safely) and write it as a LeanVoice checkpoint."""
+    from leanvoice.infer.export import import_official
+
+    console.print(import_official(official, out))
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path(
         "leanvoice-demo"

@@ -99,6 +99,18 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     )
 
 
+def write_audio(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    """16-bit WAV, or FLAC when the name ends in .flac; written atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".flac":
+        write_wav(path, samples, sample_rate)
+        return
+    clipped = np.clip(samples, -1.0, 1.0)
+    atomic_write(
+        path, lambda tmp: sf.write(str(tmp), clipped, sample_rate, subtype="PCM_16", format="FLAC")
+    )
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -10,6 +10,7 @@ accumulated step across all ranks.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,7 @@ class GPTTrainer(StageTrainer):
     # -- checkpoint state ----------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {
+            "size": dataclasses.asdict(self.model.size),
             "model": model_state(self.model, self.wrapped, self.ctx),
             "optimizer": optimizer_state(self.optimizer, self.wrapped, self.ctx),
             "scaler": self.scaler.state_dict() if self.scaler else {},

@@ -14,6 +14,7 @@ losses are weighted by their share of the step's clips (the losses are per-clip 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,7 @@ class SoVITSTrainer(StageTrainer):
     # -- checkpoint state ----------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {
+            "size": dataclasses.asdict(self.size),  # what the generator was built with
             "model": model_state(self.generator, self.g_wrapped, self.ctx),
             "discriminator": model_state(self.discriminator, self.d_wrapped, self.ctx),
             "optimizer": optimizer_state(self.g_optimizer, self.g_wrapped, self.ctx),

@@ -1,0 +1,36 @@
+"""Synthesis API.
+
+from leanvoice.infer import load_synthesizer, SynthesisOptions
+synth = load_synthesizer("gpt.ckpt", "sovits.pth", hubert="chinese-hubert-base",
+                         bert="chinese-roberta-wwm-ext-large")
+samples = synth.synthesize("ref.wav", "参考音频的文字。", "要说的话。", SynthesisOptions())
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leanvoice.errors import InputError
+from leanvoice.features.bert import BertExtractor
+from leanvoice.features.ssl import SSLExtractor
+from leanvoice.infer.models import load_gpt, load_sovits
+from leanvoice.infer.synthesize import SynthesisOptions, Synthesizer
+
+__all__ = ["SynthesisOptions", "Synthesizer", "load_gpt", "load_sovits", "load_synthesizer"]
+
+
+def load_synthesizer(
+    gpt: Path, sovits: Path, *, hubert: Path | None = None, bert: Path | None = None,
+    feature_models: Path | None = None, device: str = "cpu", precision: str = "fp32",
+) -> Synthesizer:  # fmt: skip
+    """`feature_models`: a folder holding `hubert/` and `bert/` (as `prepare
+    --tiny-features` writes under DATA/tiny_models); or give `hubert` and `bert`."""
+    if feature_models is not None:
+        hubert = hubert or Path(feature_models) / "hubert"
+        bert = bert or Path(feature_models) / "bert"
+    if hubert is None or bert is None:
+        raise InputError("synthesis needs the HuBERT and BERT models: give --hubert and "
+                         "--bert, or --feature-models DIR")  # fmt: skip
+    return Synthesizer(load_gpt(Path(gpt)), load_sovits(Path(sovits)),
+                       SSLExtractor(Path(hubert), device), BertExtractor(Path(bert), device),
+                       device=device, precision=precision)  # fmt: skip

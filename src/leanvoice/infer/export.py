@@ -1,0 +1,61 @@
+"""`leanvoice export` / `import`: training checkpoints ↔ the official v2 files."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import torch
+
+from leanvoice.compat.official import (
+    export_gpt,
+    export_sovits,
+    load_official_gpt,
+    load_official_sovits,
+)
+from leanvoice.compat.safe_load import read_checkpoint
+from leanvoice.errors import InputError
+from leanvoice.fsutil import atomic_write
+from leanvoice.infer.models import _stage_of, load_gpt, load_sovits
+
+
+def export_checkpoint(checkpoint: Path, out: Path) -> str:
+    """A training (or imported) checkpoint → official file; returns what was written."""
+    data, _ = read_checkpoint(checkpoint)
+    stage = _stage_of(data)
+    lora = any("lora_" in key for key in data.get("model", {}))
+    if stage == "gpt":
+        model = load_gpt(checkpoint)
+        export_gpt(model, out, info=f"LeanVoice step {data.get('step', 0)}")
+        kind = "GPT (stage 1) .ckpt, official v2 layout (fp16, no version header)"
+    elif stage == "sovits":
+        model = load_sovits(checkpoint)
+        export_sovits(model, out, info=f"LeanVoice step {data.get('step', 0)}")
+        kind = "SoVITS (stage 2) .pth, official v2 layout (fp16, version header 01 = v2)"
+    else:
+        raise InputError(f"{checkpoint}: neither a GPT nor a SoVITS checkpoint")
+    params = sum(p.numel() for p in model.parameters())
+    merged = "LoRA adapters merged" if lora else "no LoRA adapters"
+    return f"wrote {out}: {kind}; {params:,} parameters; {merged}"
+
+
+def import_official(official: Path, out: Path) -> str:
+    """An official file → a LeanVoice checkpoint (`stage`, `size`, `model`) that
+    synthesis, export and `model.gpt_init`-style loading read."""
+    data, version = read_checkpoint(official)
+    stage = _stage_of(data)
+    if stage == "gpt":
+        model = load_official_gpt(official)[0]
+    elif stage == "sovits":
+        model = load_official_sovits(official)[0]
+    else:
+        raise InputError(f"{official}: neither a GPT nor a SoVITS checkpoint")
+    payload = {"stage": stage, "step": 0, "size": dataclasses.asdict(model.size),
+               "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+               "config": {"memory": {"lora": {"rank": 0}}}}  # fmt: skip
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(Path(out), lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    tag = f"official version tag {version}" if version else "no version header"
+    return f"wrote {out}: {stage} from {official} ({tag}); {len(payload['model'])} tensors"

@@ -1,0 +1,77 @@
+"""Load either stage from any file a user has: a LeanVoice training checkpoint (LoRA
+adapters merged on load), a file exported by `leanvoice export`, or an official
+GPT `.ckpt` / SoVITS `.pth`. A file of the other stage is a one-line error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from leanvoice.compat.official import load_official_gpt, load_official_sovits
+from leanvoice.compat.safe_load import read_checkpoint
+from leanvoice.config.sizes import GPTSize, SoVITSSize
+from leanvoice.errors import InputError
+from leanvoice.models.gpt import SemanticGPT
+from leanvoice.models.sovits import SoVITSGenerator
+
+
+def _stage_of(data: dict[str, Any]) -> str | None:
+    if "stage" in data:
+        return str(data["stage"])
+    weight = data.get("weight", {})
+    if any(k.startswith("model.") for k in weight):
+        return "gpt"
+    if "enc_p.text_embedding.weight" in weight:
+        return "sovits"
+    return None
+
+
+def _check_stage(path: Path, data: dict[str, Any], wanted: str) -> None:
+    stage = _stage_of(data)
+    names = {"gpt": "GPT (stage 1)", "sovits": "SoVITS (stage 2)"}
+    if stage is None:
+        raise InputError(f"{path}: neither a GPT nor a SoVITS checkpoint")
+    if stage != wanted:
+        raise InputError(f"{path}: this is a {names[stage]} checkpoint; a {names[wanted]} one "
+                         "is needed here")  # fmt: skip
+
+
+def _merged_from_training(model, data: dict[str, Any], stage: str, path: Path):
+    """Our training checkpoint: rebuild the adapters it was trained with, load, merge."""
+    from leanvoice.memory.lora import GPT_LORA_TARGETS, SOVITS_LORA_TARGETS, apply_lora, merge_lora
+
+    lora = data.get("config", {}).get("memory", {}).get("lora", {})
+    state = data["model"]
+    if any("lora_" in key for key in state):
+        if lora.get("quantize_base"):
+            raise InputError(f"{path}: QLoRA checkpoints (4-bit base) cannot be loaded for "
+                             "synthesis yet; export them on the training machine")  # fmt: skip
+        targets = GPT_LORA_TARGETS if stage == "gpt" else SOVITS_LORA_TARGETS
+        model = apply_lora(model, int(lora["rank"]), float(lora["alpha"]), targets=targets)
+        model.load_state_dict(state, strict=stage == "gpt")
+        return merge_lora(model).eval()
+    missing = model.load_state_dict(state, strict=False)
+    if missing.unexpected_keys and stage == "gpt":
+        raise InputError(f"{path}: weights do not fit ({missing.unexpected_keys[:3]})")
+    return model.eval()
+
+
+def load_gpt(path: Path) -> SemanticGPT:
+    path = Path(path)
+    data, _ = read_checkpoint(path)
+    _check_stage(path, data, "gpt")
+    if "stage" not in data:
+        return load_official_gpt(path)[0]
+    return _merged_from_training(SemanticGPT(GPTSize(**data["size"])), data, "gpt", path)
+
+
+def load_sovits(path: Path) -> SoVITSGenerator:
+    path = Path(path)
+    data, _ = read_checkpoint(path)
+    _check_stage(path, data, "sovits")
+    if "stage" not in data:
+        return load_official_sovits(path)[0]
+    size = SoVITSSize(**data["size"])
+    model = _merged_from_training(SoVITSGenerator(size), data, "sovits", path)
+    model.enc_q = None  # inference needs no posterior encoder
+    return model

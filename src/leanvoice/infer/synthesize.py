@@ -1,0 +1,120 @@
+"""Reference voice + text → 32 kHz speech through the two stages.
+
+Per the official inference: the reference audio's SSL features give the prompt's
+semantic codes (with 0.3 s of silence appended, at 16 kHz); its linear spectrogram
+conditions the SoVITS decoder's timbre; the reference transcript's phonemes precede
+each target sentence's phonemes so the GPT continues the prompt in the same voice.
+Sentences are generated one at a time and joined with 0.3 s of silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from leanvoice.audio.io import load_audio
+from leanvoice.audio.spectrogram import linear_spectrogram
+from leanvoice.errors import InputError, TextError
+from leanvoice.features.bert import BertExtractor
+from leanvoice.features.ssl import SSLExtractor
+from leanvoice.infer.text import phonemes_and_bert, split_sentences
+from leanvoice.memory.precision import resolve_precision
+from leanvoice.models.gpt import SemanticGPT
+from leanvoice.models.gpt.sampling import SamplingConfig, generate
+from leanvoice.models.sovits import SoVITSGenerator
+
+REFERENCE_SECONDS = (3.0, 10.0)  # the official limits
+PAUSE_SECONDS = 0.3
+
+
+@dataclass
+class SynthesisOptions:
+    language: str = "auto"  # of the target text: auto (zh/en runs), zh or en
+    reference_language: str = "auto"
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    seed: int = 0
+    speed: float = 1.0
+    noise_scale: float = 0.5
+    # a sentence stops after this many codes per phoneme (+1 s): ~2-6 are normal speech;
+    # the cap ends the endless repetition an undertrained GPT can fall into
+    max_codes_per_phoneme: float = 10.0
+
+
+class Synthesizer:
+    def __init__(
+        self, gpt: SemanticGPT, sovits: SoVITSGenerator, ssl: SSLExtractor, bert: BertExtractor,
+        device: str = "cpu", precision: str = "fp32",
+    ) -> None:  # fmt: skip
+        self.device = torch.device(device)
+        self.gpt = gpt.to(self.device).eval()
+        self.sovits = sovits.to(self.device).eval()
+        self.ssl, self.bert = ssl, bert
+        self.precision = resolve_precision(precision, self.device)
+        if ssl.dim != sovits.size.ssl_dim:
+            raise InputError(
+                f"the SSL model gives {ssl.dim}-d features but the SoVITS model expects "
+                f"{sovits.size.ssl_dim}-d: use the matching HuBERT"
+            )
+        if bert.dim != gpt.size.bert_dim:
+            raise InputError(
+                f"the BERT model gives {bert.dim}-d features but the GPT expects "
+                f"{gpt.size.bert_dim}-d: use the matching BERT"
+            )
+
+    @property
+    def sample_rate(self) -> int:
+        return self.sovits.size.sample_rate
+
+    @torch.no_grad()
+    def synthesize(
+        self, reference: Path, reference_text: str, text: str, options: SynthesisOptions
+    ) -> np.ndarray:
+        """→ mono float32 samples at `sample_rate`."""
+        if not text.strip():
+            raise TextError("the text to speak is empty")
+        if not reference_text.strip():
+            raise TextError("the reference transcript is empty")
+        audio = load_audio(Path(reference), self.sample_rate)
+        low, high = REFERENCE_SECONDS
+        if not low <= audio.duration_sec <= high:
+            raise InputError(f"{reference}: reference audio is {audio.duration_sec:.1f} s; "
+                             f"use a clip of {low:.0f}-{high:.0f} s")  # fmt: skip
+        size = self.sovits.size
+        samples = audio.samples.astype(np.float32)
+        padded = np.concatenate([samples, np.zeros(int(PAUSE_SECONDS * self.sample_rate),
+                                                   dtype=np.float32)])  # fmt: skip
+        ssl = torch.from_numpy(self.ssl.extract(padded, self.sample_rate))[None].to(self.device)
+        prompt = self.sovits.encode_semantic(ssl)  # (1, T/2)
+        wave = torch.from_numpy(samples)[None].to(self.device)
+        spec = linear_spectrogram(wave, size.n_fft, size.hop_length, size.win_length)
+        ref_ids, ref_bert = phonemes_and_bert(reference_text, options.reference_language,
+                                              self.bert)  # fmt: skip
+        generator = torch.Generator(device=self.device).manual_seed(options.seed)
+        pieces = []
+        pause = np.zeros(int(PAUSE_SECONDS * self.sample_rate), dtype=np.float32)
+        for sentence in split_sentences(text):
+            ids, bert = phonemes_and_bert(sentence, options.language, self.bert)
+            phonemes = torch.tensor([ref_ids + ids], device=self.device)
+            features = torch.from_numpy(np.concatenate([ref_bert, bert], axis=1))[None]
+            limit = int(options.max_codes_per_phoneme * len(ids)) + 25
+            sampling = replace(
+                options.sampling, max_new_tokens=min(options.sampling.max_new_tokens, limit)
+            )
+            with self.precision.autocast():
+                codes = generate(
+                    self.gpt, phonemes, torch.tensor([phonemes.shape[1]], device=self.device),
+                    features.to(self.device), prompt, sampling, generator=generator,
+                )[0]  # fmt: skip
+            if len(codes) == 0:
+                continue
+            decoded = self.sovits.decode(
+                codes[None], torch.tensor([ids], device=self.device), spec,
+                noise_scale=options.noise_scale, speed=options.speed, generator=generator,
+            )  # fmt: skip
+            pieces += [decoded.reshape(-1).float().cpu().numpy(), pause]
+        if not pieces:
+            raise TextError("the GPT produced no speech for this text")
+        return np.concatenate(pieces[:-1])
