@@ -276,7 +276,15 @@ def print_report(report: dict) -> None:
         console.print(f"  [yellow]skipped[/] {item['origin']}: {item['reason']}")
 
 
+# optional libraries log warnings about kernels this machine does not need at import
+QUIET_LOGGERS = ("torchao", "bitsandbytes", "torch.utils._pytree")
+
+
 def main() -> None:
+    import logging
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         app()
     except LeanVoiceError as exc:

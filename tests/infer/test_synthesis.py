@@ -1,0 +1,137 @@
+"""Synthesis from trained, exported, imported and official-layout files (tiny, CPU)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from leanvoice.audio.io import write_wav
+from leanvoice.compat.official import export_gpt, export_sovits
+from leanvoice.config import load_config
+from leanvoice.config.sizes import load_size
+from leanvoice.errors import AudioError, InputError, TextError
+from leanvoice.infer import SynthesisOptions, load_synthesizer
+from leanvoice.infer.export import export_checkpoint, import_official
+from leanvoice.models.gpt import SemanticGPT
+from leanvoice.train import train_stage
+from leanvoice.train.checkpoint import list_checkpoints
+
+TINY = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600",
+        "data.max_frames=800", "train.audition_every=0"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(featured_demo, tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    for stage, steps in (("gpt", 4), ("sovits", 2)):
+        cfg = load_config(overrides=[*TINY, f"train.max_steps={steps}",
+                                     f"train.save_every={steps}"])  # fmt: skip
+        train_stage(stage, featured_demo, root / stage, cfg)
+    gpt, sovits = (list_checkpoints(root / s)[-1] for s in ("gpt", "sovits"))
+    clips = [json.loads(x) for x in (featured_demo / "manifest.jsonl").read_text().splitlines()]
+    reference = next(c for c in clips if c["language"] == "zh" and c["duration_sec"] >= 3)
+    return {"gpt": gpt, "sovits": sovits, "models": featured_demo / "tiny_models",
+            "ref": featured_demo / reference["wav"], "ref_text": reference["text"],
+            "root": root}  # fmt: skip
+
+
+def _speak(gpt, sovits, trained, text="今天天气很好。", **options) -> np.ndarray:
+    synth = load_synthesizer(gpt, sovits, feature_models=trained["models"])
+    return synth.synthesize(trained["ref"], trained["ref_text"], text, SynthesisOptions(**options))
+
+
+def test_trained_checkpoints_speak_and_longer_text_gives_longer_audio(trained) -> None:
+    short = _speak(trained["gpt"], trained["sovits"], trained, "你好。")
+    long = _speak(trained["gpt"], trained["sovits"], trained,
+                  "今天天气很好，我们一起去公园散步吧。然后去看电影，好不好？")  # fmt: skip
+    assert len(long) > len(short) > 0.2 * 32000
+    assert np.sqrt(np.mean(long**2)) > 1e-3  # not silence
+    assert np.isfinite(long).all()
+
+
+def test_export_import_synthesize_gives_the_same_waveform(trained) -> None:
+    root = trained["root"]
+    export_checkpoint(trained["gpt"], root / "gpt.ckpt")
+    export_checkpoint(trained["sovits"], root / "sovits.pth")
+    assert (root / "sovits.pth").read_bytes()[:2] == b"01"  # official v2 header
+    import_official(root / "gpt.ckpt", root / "gpt_imported.pt")
+    import_official(root / "sovits.pth", root / "sovits_imported.pt")
+    exported = _speak(root / "gpt.ckpt", root / "sovits.pth", trained, seed=7)
+    imported = _speak(root / "gpt_imported.pt", root / "sovits_imported.pt", trained, seed=7)
+    np.testing.assert_array_equal(exported, imported)
+    again = export_checkpoint(root / "gpt_imported.pt", root / "gpt_again.ckpt")
+    assert "official v2 layout" in again
+
+
+def test_official_layout_files_with_random_weights_synthesize(trained, tmp_path) -> None:
+    """Random tiny weights saved in the official layout (the dicts the official code
+    writes: `weight` + `config` + `info`, fp16, SoVITS with the v2 header)."""
+    from leanvoice.models.sovits import SoVITSGenerator
+
+    sizes = load_size("tiny")
+    export_gpt(SemanticGPT(sizes.gpt), tmp_path / "official.ckpt")
+    export_sovits(SoVITSGenerator(sizes.sovits), tmp_path / "official.pth")
+    samples = _speak(tmp_path / "official.ckpt", tmp_path / "official.pth", trained, "Hello.",
+                     language="en")  # fmt: skip
+    assert len(samples) > 0 and np.isfinite(samples).all()
+
+
+def test_bad_inputs_are_one_line_errors(trained, tmp_path) -> None:
+    synth = load_synthesizer(trained["gpt"], trained["sovits"], feature_models=trained["models"])
+    options = SynthesisOptions()
+    cases = []
+    with pytest.raises(AudioError, match="not found") as missing:
+        synth.synthesize(tmp_path / "nope.wav", "你好。", "你好。", options)
+    cases.append(missing)
+    short = tmp_path / "short.wav"
+    write_wav(short, 0.1 * np.sin(np.arange(32000) / 10.0), 32000)
+    with pytest.raises(InputError, match=r"1\.0 s; use a clip of 3-10 s") as too_short:
+        synth.synthesize(short, "你好。", "你好。", options)
+    cases.append(too_short)
+    long = tmp_path / "long.wav"
+    write_wav(long, 0.1 * np.sin(np.arange(32000 * 12) / 10.0), 32000)
+    with pytest.raises(InputError, match=r"12\.0 s") as too_long:
+        synth.synthesize(long, "你好。", "你好。", options)
+    cases.append(too_long)
+    with pytest.raises(TextError, match="empty") as empty:
+        synth.synthesize(trained["ref"], trained["ref_text"], "  ", options)
+    cases.append(empty)
+    with pytest.raises(TextError, match="not supported yet") as language:
+        synth.synthesize(trained["ref"], trained["ref_text"], "こんにちは。",
+                         SynthesisOptions(language="ja"))  # fmt: skip
+    cases.append(language)
+    with pytest.raises(InputError, match="SoVITS \\(stage 2\\) checkpoint; a GPT") as stage:
+        load_synthesizer(trained["sovits"], trained["sovits"], feature_models=trained["models"])
+    cases.append(stage)
+    assert all("\n" not in str(case.value) for case in cases)
+
+
+def test_cli_synthesize_writes_flac_and_reports_errors_in_one_line(trained, tmp_path) -> None:
+    base = [sys.executable, "-m", "leanvoice", "synthesize", "--gpt", str(trained["gpt"]),
+            "--sovits", str(trained["sovits"]), "--ref-text", trained["ref_text"],
+            "--feature-models", str(trained["models"])]  # fmt: skip
+    out = tmp_path / "hello.flac"
+    ok = subprocess.run([*base, "--ref", str(trained["ref"]), "--text", "你好，世界。",
+                         "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    info = sf.info(str(out))
+    assert info.format == "FLAC" and info.samplerate == 32000 and info.channels == 1
+    bad = subprocess.run(
+        [
+            *base,
+            "--ref",
+            str(tmp_path / "missing.wav"),
+            "--text",
+            "你好。",
+            "--out",
+            str(tmp_path / "x.wav"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "missing.wav: audio file not found" in errors[0]
