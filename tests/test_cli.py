@@ -17,7 +17,7 @@ def test_demo_quick_runs_end_to_end_and_speaks(tmp_path: Path) -> None:
     assert "saved activations" in run.stdout  # the memory report of each stage
     for language in ("zh", "en"):
         samples, rate = sf.read(tmp_path / f"voice.{language}.wav")
-        assert rate == 32000 and len(samples) > rate  # more than a second of audio
+        assert rate == 32000 and len(samples) > 0.4 * rate  # several words, not a click
         assert np.sqrt(np.mean(samples**2)) > 1e-3  # not silence
     for name in ("gpt.ckpt", "sovits.pth"):
         assert (tmp_path / "export" / name).stat().st_size > 0

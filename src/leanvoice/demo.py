@@ -18,8 +18,9 @@ SENTENCES = {
     "zh": "今天天气很好，我们一起去公园散步吧。",
     "en": "LeanVoice trains a voice on the card you already own.",
 }
-# steps per stage: full demo / --quick (the test suite)
-STEPS = {"gpt": (400, 12), "sovits": (120, 4)}
+# steps per stage: full demo / --quick (the test suite); tiny models take a high rate
+STEPS = {"gpt": (600, 300), "sovits": (120, 4)}
+LEARNING_RATE = {"gpt": 3e-3, "sovits": 2e-4}
 
 
 @dataclass
@@ -63,6 +64,7 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
         stage_cfg = load_config(overrides=[
             "model.size=tiny", f"train.max_steps={steps}", f"train.save_every={steps}",
             f"train.audition_every={steps}", "memory.checkpoint=all",
+            f"train.lr={LEARNING_RATE[stage]}",
         ])  # fmt: skip
         runs[stage] = out / "runs" / stage
         summary = train_stage(stage, result.out, runs[stage], stage_cfg, console=console)
