@@ -156,6 +156,48 @@ def train(
 
 
 @app.command()
+def plan(
+    stage: Annotated[str, typer.Option(help="gpt or sovits.")],
+    vram: Annotated[str | None, typer.Option(help="Memory budget, e.g. 6GB or 64MB.")] = None,
+    gpu: Annotated[str | None, typer.Option(help="A card name instead of --vram.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Prepared data (its longest clip).")] = None,
+    size: Annotated[str | None, typer.Option(help="Model size: tiny or v2.")] = None,
+    preset: Annotated[str | None, typer.Option(help="Start from a preset.")] = None,
+    headroom: Annotated[float, typer.Option(help="Fraction kept free (fragmentation).")] = 0.1,
+    device: Annotated[str, typer.Option(help="Where to measure: cpu or cuda.")] = "cpu",
+    plot: Annotated[Path | None, typer.Option(help="PNG to write.")] = Path("plan.png"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Config overrides.")] = None,
+) -> None:
+    """Predict peak training memory and choose settings that fit a card."""
+    import json
+
+    from leanvoice.config import load_config
+    from leanvoice.errors import ConfigError
+    from leanvoice.memory.plan_output import plan_plot, plan_table
+    from leanvoice.memory.planner import card_bytes, make_plan, parse_size
+
+    if (vram is None) == (gpu is None):
+        raise ConfigError("give the budget as --vram SIZE or --gpu NAME")
+    budget = parse_size(vram) if vram is not None else card_bytes(gpu)
+    extra = list(overrides or []) + ([f"model.size={size}"] if size else [])
+    cfg = load_config(preset, None, extra)
+    result = make_plan(stage, cfg, budget, headroom=headroom, data=data, device=device)
+    if plot is not None:
+        plan_plot(result, plot)
+    if as_json:
+        print(json.dumps(result.as_json()))
+        return
+    console.print(plan_table(result))
+    if result.chosen is None:
+        console.print(f"[bold red]{result.shortfall()}")
+    else:
+        console.print("fits with: " + " ".join(result.overrides()))
+    if plot is not None:
+        console.print(f"plot: {plot}")
+
+
+@app.command()
 def synthesize(
     gpt: Annotated[
         Path, typer.Option(help="GPT: training checkpoint, exported or official .ckpt.")

@@ -1,0 +1,249 @@
+"""`leanvoice plan`: predict a training step's peak memory and pick settings that fit.
+
+The model is measured, not guessed. For each candidate setting (checkpoint policy ×
+optimizer, with the config's LoRA/freeze/precision) the real trainer runs real steps on
+a batch of N copies of the worst-case clip (the longest the data holds, or `max_sec` of
+speech), at two batch sizes, on the device at hand (CPU: live-tensor peak; CUDA: the
+allocator peak). Peak memory is linear in N at a fixed clip length — parameters,
+gradients and optimizer states are the constant part, activations the slope — so two
+points give the line, and the largest N under the budget gives the token budget
+(`data.max_tokens` / `data.max_frames` = N × the clip's cost; the bucketing sampler never
+exceeds it, and shorter clips cost less). A stated margin (`headroom`, default 10 %)
+covers allocator fragmentation and workspace the measurement does not see.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leanvoice.config.schema import Config
+from leanvoice.config.sizes import load_size
+from leanvoice.errors import ConfigError
+from leanvoice.memory.report import MemoryReport, StepMemory
+
+CHECKPOINTS = ("none", "every:2", "all")
+OPTIMIZERS = ("adamw", "adamw8bit")
+RECOMPUTE = {"none": 0.0, "every:2": 0.17, "all": 0.33}  # extra forward work, fraction
+CALIBRATION = (1, 3)  # batch sizes (copies of the worst-case clip) that are measured
+USEFUL_TOKENS = {"gpt": 12000, "sovits": 8000}  # beyond this a bigger batch adds no speed
+CARDS_GB = {
+    "gtx-1650": 4, "rtx-3050": 6, "rtx-2060": 6, "rtx-3060": 12, "rtx-3070": 8,
+    "rtx-3080": 10, "rtx-3090": 24, "rtx-4060": 8, "rtx-4070": 12, "rtx-4080": 16,
+    "rtx-4090": 24, "a4000": 16, "a5000": 24, "a100-40gb": 40, "a100-80gb": 80, "h100": 80,
+}  # fmt: skip
+
+
+def parse_size(text: str) -> int:
+    """ "64MB", "6GB", "6G", "512MiB" → bytes (GB and GiB both mean 2**30 here, as cards
+    are sold)."""
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    cleaned = text.strip().lower().replace("ib", "").replace("b", "")
+    if cleaned and cleaned[-1] in units:
+        number, unit = cleaned[:-1], units[cleaned[-1]]
+    else:
+        number, unit = cleaned, 1
+    try:
+        value = float(number) * unit
+    except ValueError:
+        raise ConfigError(f"--vram {text!r}: write a size such as 64MB or 6GB") from None
+    if value <= 0:
+        raise ConfigError(f"--vram {text!r} must be positive")
+    return int(value)
+
+
+def card_bytes(name: str) -> int:
+    key = name.strip().lower().replace(" ", "-")
+    if key not in CARDS_GB:
+        raise ConfigError(f"unknown card {name!r}; known: {', '.join(sorted(CARDS_GB))}")
+    return CARDS_GB[key] * 2**30
+
+
+@dataclass
+class Candidate:
+    checkpoint: str
+    optimizer: str
+
+    def overrides(self) -> list[str]:
+        return [f"memory.checkpoint={self.checkpoint}", f"memory.optimizer={self.optimizer}"]
+
+
+@dataclass
+class Line:
+    """Measured peak = intercept + slope × batch size, with the measured breakdown."""
+
+    candidate: Candidate
+    intercept: float
+    slope: float
+    states: dict[str, int]  # parameters / gradients / optimizer bytes (constant)
+    activations_per_sample: float
+    points: dict[int, int]  # batch size → measured peak
+
+    def peak(self, samples: int) -> int:
+        return int(self.intercept + self.slope * samples)
+
+    def largest_batch(self, budget: int) -> int:
+        return max(0, int((budget - self.intercept) // self.slope)) if self.slope > 0 else 0
+
+
+@dataclass
+class Plan:
+    stage: str
+    budget_bytes: int
+    usable_bytes: int
+    clip_cost: int  # tokens (GPT) or frames (SoVITS) of the worst-case clip
+    lines: list[Line]
+    chosen: Line | None
+    samples: int  # batch size (copies of the worst-case clip) for the chosen line
+
+    @property
+    def budget_key(self) -> str:
+        return "data.max_tokens" if self.stage == "gpt" else "data.max_frames"
+
+    def overrides(self) -> list[str]:
+        if self.chosen is None:
+            return []
+        return [*self.chosen.candidate.overrides(),
+                f"{self.budget_key}={self.samples * self.clip_cost}"]  # fmt: skip
+
+    def breakdown(self, line: Line, samples: int) -> dict[str, int]:
+        return {
+            "parameters_bytes": line.states["parameters"],
+            "gradients_bytes": line.states["gradients"],
+            "optimizer_bytes": line.states["optimizer"],
+            "activations_bytes": int(line.peak(samples) - sum(line.states.values())),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        line = self.chosen or min(self.lines, key=lambda x: x.peak(1))
+        samples = self.samples if self.chosen else 1
+        return {
+            "stage": self.stage,
+            "predicted_peak_bytes": line.peak(samples),
+            "breakdown": self.breakdown(line, samples),
+            "fits": self.chosen is not None,
+            "overrides": self.overrides(),
+            "budget_bytes": self.budget_bytes,
+            "usable_bytes": self.usable_bytes,
+        }
+
+    def shortfall(self) -> str:
+        leanest = min(self.lines, key=lambda x: x.peak(1))
+        need = leanest.peak(1) / 2**30
+        return (f"nothing fits in {self.usable_bytes / 2**30:.2f} GB usable: one "
+                f"worst-case clip needs {need:.2f} GB even with "
+                f"memory.checkpoint={leanest.candidate.checkpoint} and "
+                f"memory.optimizer={leanest.candidate.optimizer}")  # fmt: skip
+
+
+# -- measuring -------------------------------------------------------------------------
+def worst_case_clip(stage: str, cfg: Config, data: Path | None) -> dict[str, int]:
+    """Lengths of the costliest clip: from the prepared data, or `data.max_sec` of speech
+    (phonemes at the official cap of codes / 2.5)."""
+    if data is not None:
+        clips = [json.loads(x) for x in (Path(data) / "manifest.jsonl").read_text().splitlines()]
+        if stage == "gpt":
+            worst = max(clips, key=lambda c: len(c["phoneme_ids"]) + c["semantic_tokens"])
+            return {"phonemes": len(worst["phoneme_ids"]), "codes": worst["semantic_tokens"],
+                    "frames": worst["frames"]}  # fmt: skip
+        worst = max(clips, key=lambda c: c["frames"])
+        return {"phonemes": len(worst["phoneme_ids"]), "codes": worst["frames"] // 2,
+                "frames": worst["frames"]}  # fmt: skip
+    codes = int(cfg.data.max_sec * 25)
+    return {"phonemes": int(codes / 2.5), "codes": codes, "frames": codes * 2}
+
+
+def _write_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None:
+    """A one-clip prepared dataset with those lengths (random features): the trainers
+    then run their real step on it."""
+    from leanvoice.audio.io import write_wav
+    from leanvoice.fsutil import atomic_write_text
+
+    sizes = load_size(cfg.model.size)
+    rng = np.random.default_rng(0)
+    for name in ("bert", "semantic", "ssl", "wav32k"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    np.save(root / "bert" / "c.npy", rng.standard_normal(
+        (sizes.gpt.bert_dim, clip["phonemes"])).astype(np.float16))  # fmt: skip
+    np.save(root / "semantic" / "c.npy", rng.integers(0, 1024, clip["codes"]).astype(np.int16))
+    np.save(root / "ssl" / "c.npy", rng.standard_normal(
+        (sizes.sovits.ssl_dim, clip["frames"])).astype(np.float16))  # fmt: skip
+    write_wav(
+        root / "wav32k" / "c.wav",
+        0.1 * rng.standard_normal(clip["frames"] * 640).astype(np.float32),
+        32000,
+    )
+    entry = {"id": "c", "language": "zh", "phoneme_ids": [1 + i % 700 for i in
+             range(clip["phonemes"])], "semantic_tokens": clip["codes"],
+             "frames": clip["frames"], "wav": "wav32k/c.wav", "bert_path": "bert/c.npy",
+             "semantic_path": "semantic/c.npy", "ssl_path": "ssl/c.npy"}  # fmt: skip
+    atomic_write_text(root / "manifest.jsonl", json.dumps(entry) + "\n")
+
+
+def measure(stage: str, cfg: Config, data: Path, samples: int, device: str) -> MemoryReport:
+    """Peak of one real training step (the second: optimizer states exist) on a batch of
+    `samples` copies of the clip in `data`."""
+    from leanvoice.train.distributed import init_distributed
+    from leanvoice.train.gpt import GPTTrainer
+    from leanvoice.train.sovits import SoVITSTrainer
+
+    trainer_class = GPTTrainer if stage == "gpt" else SoVITSTrainer
+    cfg = replace(cfg, train=replace(cfg.train, device=device))
+    trainer = trainer_class(cfg, data, data / "run")
+    trainer.ctx = init_distributed(device)
+    trainer.clips = trainer_class.load_clips(trainer)
+    trainer.build()
+    part = [0] * samples
+    trainer.train_parts([part], None)  # warm-up: optimizer states come to exist
+    probe = StepMemory(trainer.primary_model(), trainer.primary_optimizer(), trainer.ctx.device)
+    trainer.train_parts([part], probe)
+    return probe.report()
+
+
+def calibrate(stage: str, cfg: Config, data: Path, candidate: Candidate, device: str) -> Line:
+    memory = replace(cfg.memory, checkpoint=candidate.checkpoint, optimizer=candidate.optimizer)
+    cfg = replace(cfg, memory=memory)
+    reports = {n: measure(stage, cfg, data, n, device) for n in CALIBRATION}
+    (n1, r1), (n2, r2) = sorted(reports.items())
+    slope = (r2.peak_bytes - r1.peak_bytes) / (n2 - n1)
+    intercept = r1.peak_bytes - slope * n1
+    states = {"parameters": r1.parameters_bytes, "gradients": r1.gradients_bytes,
+              "optimizer": r1.optimizer_bytes}  # fmt: skip
+    return Line(
+        candidate, intercept, slope, states, slope, {n: r.peak_bytes for n, r in reports.items()}
+    )
+
+
+def make_plan(
+    stage: str, cfg: Config, budget_bytes: int, *, headroom: float = 0.1,
+    data: Path | None = None, device: str = "cpu",
+    candidates: list[Candidate] | None = None,
+) -> Plan:  # fmt: skip
+    if stage not in ("gpt", "sovits"):
+        raise ConfigError(f"--stage {stage}: use gpt or sovits")
+    if not 0 <= headroom < 1:
+        raise ConfigError(f"--headroom {headroom}: use a fraction such as 0.1")
+    clip = worst_case_clip(stage, cfg, data)
+    cost = clip["phonemes"] + clip["codes"] if stage == "gpt" else clip["frames"]
+    candidates = candidates or [Candidate(c, o) for c in CHECKPOINTS for o in OPTIMIZERS]
+    with tempfile.TemporaryDirectory(prefix="leanvoice-plan-") as tmp:
+        _write_clip(Path(tmp), cfg, clip)
+        lines = [calibrate(stage, cfg, Path(tmp), c, device) for c in candidates]
+    usable = int(budget_bytes * (1 - headroom))
+    best, best_score, best_samples = None, -1.0, 0
+    for line in lines:
+        samples = line.largest_batch(usable)
+        if samples < 1:
+            continue
+        useful = min(samples * cost, USEFUL_TOKENS[stage])
+        slowdown = 1 + RECOMPUTE[line.candidate.checkpoint] + (
+            0.05 if line.candidate.optimizer == "adamw8bit" else 0.0)  # fmt: skip
+        score = useful / slowdown
+        if score > best_score:
+            best, best_score, best_samples = line, score, samples
+    return Plan(stage, budget_bytes, usable, cost, lines, best, best_samples)

@@ -1,0 +1,84 @@
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from leanvoice.config import load_config
+from leanvoice.errors import ConfigError
+from leanvoice.memory.plan_output import plan_plot, plan_table
+from leanvoice.memory.planner import (
+    Candidate,
+    _write_clip,
+    calibrate,
+    card_bytes,
+    make_plan,
+    measure,
+    parse_size,
+    worst_case_clip,
+)
+
+
+def test_sizes_and_cards() -> None:
+    assert parse_size("64MB") == 64 * 2**20
+    assert parse_size("6GB") == parse_size("6g") == parse_size("6GiB") == 6 * 2**30
+    assert card_bytes("RTX 4090") == 24 * 2**30
+    with pytest.raises(ConfigError, match="size such as"):
+        parse_size("lots")
+    with pytest.raises(ConfigError, match="unknown card"):
+        card_bytes("voodoo-2")
+
+
+@pytest.mark.parametrize(("stage", "preset"), [
+    ("gpt", None), ("gpt", "small"), ("sovits", None), ("sovits", "small"),
+])  # fmt: skip
+def test_predicted_peak_is_within_10_percent_at_unseen_batch_sizes(stage, preset) -> None:
+    cfg = load_config(preset, overrides=["model.size=tiny", "memory.precision=fp32",
+                                         "data.max_sec=8"])  # fmt: skip
+    candidate = Candidate(cfg.memory.checkpoint, cfg.memory.optimizer)
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_clip(Path(tmp), cfg, worst_case_clip(stage, cfg, None))
+        line = calibrate(stage, cfg, Path(tmp), candidate, "cpu")  # measured at 1 and 3
+        for samples in (2, 5, 7):
+            measured = measure(stage, cfg, Path(tmp), samples, "cpu").peak_bytes
+            predicted = line.peak(samples)
+            print(f"{stage} {preset} n={samples}: predicted {predicted} measured {measured}")
+            assert abs(predicted - measured) <= 0.10 * measured
+
+
+def test_plan_fits_a_budget_and_its_overrides_are_accepted(tmp_path) -> None:
+    cfg = load_config(overrides=["model.size=tiny", "memory.precision=fp32", "data.max_sec=8"])
+    plan = make_plan(
+        "gpt", cfg, 64 * 2**20, candidates=[Candidate("none", "adamw"), Candidate("all", "adamw")]
+    )
+    result = plan.as_json()
+    assert result["fits"] and result["predicted_peak_bytes"] <= plan.usable_bytes
+    assert set(result["breakdown"]) == {"parameters_bytes", "gradients_bytes",
+                                        "optimizer_bytes", "activations_bytes"}  # fmt: skip
+    tuned = load_config(overrides=["model.size=tiny", *result["overrides"]])
+    assert tuned.data.max_tokens == plan.samples * plan.clip_cost
+    plan_table(plan)
+    png = plan_plot(plan, tmp_path / "plan.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_budget_nothing_fits_says_what_is_missing() -> None:
+    cfg = load_config(overrides=["model.size=tiny", "memory.precision=fp32", "data.max_sec=8"])
+    plan = make_plan("gpt", cfg, 2**20, candidates=[Candidate("all", "adamw8bit")])
+    assert plan.chosen is None and not plan.as_json()["fits"]
+    assert "needs" in plan.shortfall() and "even with" in plan.shortfall()
+
+
+def test_cli_plan_json(tmp_path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "leanvoice", "plan", "--stage", "gpt", "--size", "tiny",
+         "--vram", "64MB", "--json", "--plot", str(tmp_path / "p.png"),
+         "memory.precision=fp32", "data.max_sec=6"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["fits"] and any(o.startswith("data.max_tokens=") for o in result["overrides"])
+    assert (tmp_path / "p.png").is_file()
