@@ -140,12 +140,21 @@ def train(
     resume: Annotated[
         str, typer.Option(help="auto (newest checkpoint in --out), none, or a path.")
     ] = "auto",
+    auto_fit: Annotated[
+        bool, typer.Option(help="Let the planner choose settings that fit the card.")
+    ] = False,
+    vram: Annotated[
+        str | None, typer.Option(help="With --auto-fit: budget (default: the GPU's memory).")
+    ] = None,
 ) -> None:
     """Train one stage; run it under torchrun for several GPUs or nodes."""
     from leanvoice.config import load_config
     from leanvoice.train import train_stage
 
     cfg = load_config(preset, config, list(overrides or []))
+    if auto_fit:
+        fitted = _auto_fit(stage, cfg, data, vram)
+        cfg = load_config(preset, config, [*(overrides or []), *fitted])
     summary = train_stage(stage, data, out, cfg, resume=resume, console=console)
     if summary is not None and os.environ.get("RANK", "0") == "0":
         console.print(
@@ -153,6 +162,28 @@ def train(
             f"{summary['tokens_per_second']:.0f} tokens/s, padding efficiency "
             f"{summary['padding_efficiency']:.2f} → {out / 'summary.json'}"
         )
+
+
+def _auto_fit(stage: str, cfg, data: Path, vram: str | None) -> list[str]:
+    """The planner's overrides for this stage and data on this card (or `vram`)."""
+    import torch
+
+    from leanvoice.errors import ConfigError
+    from leanvoice.memory.planner import make_plan, parse_size
+    from leanvoice.train.distributed import resolve_device
+
+    device = resolve_device(cfg.train.device)
+    if vram is not None:
+        budget = parse_size(vram)
+    elif device.type == "cuda":
+        budget = torch.cuda.get_device_properties(device).total_memory
+    else:
+        raise ConfigError("--auto-fit on a CPU needs --vram SIZE (the budget to plan for)")
+    result = make_plan(stage, cfg, budget, data=data, device=str(device))
+    if result.chosen is None:
+        raise ConfigError(result.shortfall())
+    console.print("auto-fit: " + " ".join(result.overrides()))
+    return result.overrides()
 
 
 @app.command()

@@ -107,3 +107,21 @@ def test_timbre_preset_refuses_to_train_the_frozen_sovits(featured_demo, tmp_pat
 
     with pytest.raises(ConfigError, match="nothing to train"):
         train_stage("sovits", featured_demo, tmp_path / "s", _cfg(preset="timbre"))
+
+
+def test_cli_train_auto_fit_uses_the_planners_settings(featured_demo, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "leanvoice", "train", "gpt", "--data", str(featured_demo),
+         "--out", str(tmp_path / "run"), "--auto-fit", "--vram", "48MB", *TINY,
+         "train.max_steps=2", "train.audition_every=0"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    fitted = next(line for line in run.stdout.splitlines() if line.startswith("auto-fit:"))
+    budget = int(fitted.split("data.max_tokens=")[1].split()[0])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["config"]["data"]["max_tokens"] == budget
+    assert summary["memory"]["peak_bytes"] <= 48 * 2**20
