@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +136,42 @@ def test_cli_synthesize_writes_flac_and_reports_errors_in_one_line(trained, tmp_
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "missing.wav: audio file not found" in errors[0]
+
+
+def gpt_weight(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, weights_only=True)["weight"]
+
+
+def test_official_v2_files_from_reference_shapes_synthesize(trained, tmp_path) -> None:
+    """v2-size GPT and SoVITS with random weights, saved the way the official code saves
+    them (GPT: fp16 `weight`/`config`/`info` dict; SoVITS: config pickled as
+    `utils.HParams`), every key and shape checked against reference/, spoken through
+    official-width (shallow) HuBERT and BERT."""
+    from leanvoice.compat.keys import sovits_to_official
+    from leanvoice.compat.official import gpt_official_config, sovits_official_config
+    from leanvoice.features.tiny import build_tiny_bert, build_tiny_hubert
+    from leanvoice.models.sovits import SoVITSGenerator
+    from tests.compat.test_official import _save_like_official
+
+    reference = Path(__file__).parents[1] / "fixtures" / "reference"
+    sizes = load_size("v2")
+    gpt, sovits = SemanticGPT(sizes.gpt), SoVITSGenerator(sizes.sovits)
+    export_gpt(gpt, tmp_path / "s1.ckpt")  # the official GPT layout
+    weight = {k: v.half() for k, v in sovits_to_official(sovits.state_dict()).items()}
+    _save_like_official(tmp_path / "s2G.pth", weight, sovits_official_config(sizes.sovits))
+    for name, saved in (
+        ("s1_v2_keys.json", gpt_weight(tmp_path / "s1.ckpt")),
+        ("s2G_v2_keys.json", weight),
+    ):
+        expected = {key: shape for key, shape, _ in json.loads((reference / name).read_text())}
+        assert {k: list(v.shape) for k, v in saved.items()} == expected, name
+    assert gpt_official_config(sizes.gpt)["model"]["n_layer"] == 24
+    models = tmp_path / "features"
+    build_tiny_hubert(models / "hubert", hidden_size=768)
+    build_tiny_bert(models / "bert", "今天天气很好你们我", hidden_size=1024)
+    synth = load_synthesizer(tmp_path / "s1.ckpt", tmp_path / "s2G.pth", feature_models=models)
+    samples = synth.synthesize(trained["ref"], "今天天气很好。", "你好。",
+                               SynthesisOptions(max_codes_per_phoneme=4.0))  # fmt: skip
+    assert len(samples) > 0 and np.isfinite(samples).all()

@@ -18,13 +18,14 @@ _SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _PUNCTUATION = list("!?…,.-")
 
 
-def build_tiny_hubert(directory: Path, seed: int = 0) -> Path:
+def build_tiny_hubert(directory: Path, seed: int = 0, hidden_size: int = TINY_SSL_DIM) -> Path:
+    """A 2-layer HuBERT; `hidden_size=768` gives the official width (for v2-size tests)."""
     require_transformers()
     from transformers import HubertConfig, HubertModel
 
     torch.manual_seed(seed)
     config = HubertConfig(
-        hidden_size=TINY_SSL_DIM, num_hidden_layers=2, num_attention_heads=2,
+        hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=4,
     )  # fmt: skip
@@ -32,8 +33,11 @@ def build_tiny_hubert(directory: Path, seed: int = 0) -> Path:
     return Path(directory)
 
 
-def build_tiny_bert(directory: Path, characters: str, seed: int = 0) -> Path:
-    """A 3-layer BERT whose vocabulary is `characters` (one token per CJK character)."""
+def build_tiny_bert(
+    directory: Path, characters: str, seed: int = 0, hidden_size: int = TINY_BERT_DIM
+) -> Path:
+    """A 3-layer BERT whose vocabulary is `characters` (one token per CJK character);
+    `hidden_size=1024` gives the official width (for v2-size tests)."""
     require_transformers()
     from transformers import BertConfig, BertForMaskedLM, BertTokenizer
 
@@ -44,7 +48,7 @@ def build_tiny_bert(directory: Path, characters: str, seed: int = 0) -> Path:
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=TINY_BERT_DIM, num_hidden_layers=3,
+        vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=3,
         num_attention_heads=2, intermediate_size=64, max_position_embeddings=512,
     )  # fmt: skip
     BertForMaskedLM(config).save_pretrained(str(directory))
