@@ -19,7 +19,13 @@ import torch
 
 from bench.doc import write_section
 from leanvoice.config import load_config
-from leanvoice.memory.planner import Candidate, _write_clip, calibrate, measure, worst_case_clip
+from leanvoice.memory.planner import (
+    Candidate,
+    _write_clip,
+    calibrate,
+    measured_peak,
+    worst_case_clip,
+)
 
 CASES = [  # (stage, size, preset)
     ("gpt", "tiny", None), ("gpt", "tiny", "small"), ("sovits", "tiny", None),
@@ -45,7 +51,7 @@ def main(device: str = "cpu") -> None:
             _write_clip(Path(tmp), cfg, worst_case_clip(stage, cfg, None))
             line = calibrate(stage, cfg, Path(tmp), candidate, device)
             for samples in UNSEEN:
-                measured = measure(stage, cfg, Path(tmp), samples, device).peak_bytes
+                measured = measured_peak(stage, cfg, Path(tmp), samples, device)
                 predicted = line.peak(samples)
                 row = (f"| {stage} | {size} | {preset or 'default'} | {samples} | "
                        f"{predicted / 2**20:.1f} | {measured / 2**20:.1f} | "

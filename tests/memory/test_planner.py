@@ -15,7 +15,7 @@ from leanvoice.memory.planner import (
     calibrate,
     card_bytes,
     make_plan,
-    measure,
+    measured_peak,
     parse_size,
     worst_case_clip,
 )
@@ -42,7 +42,7 @@ def test_predicted_peak_is_within_10_percent_at_unseen_batch_sizes(stage, preset
         _write_clip(Path(tmp), cfg, worst_case_clip(stage, cfg, None))
         line = calibrate(stage, cfg, Path(tmp), candidate, "cpu")  # measured at 1 and 3
         for samples in (2, 5, 7):
-            measured = measure(stage, cfg, Path(tmp), samples, "cpu").peak_bytes
+            measured = measured_peak(stage, cfg, Path(tmp), samples, "cpu")
             predicted = line.peak(samples)
             print(f"{stage} {preset} n={samples}: predicted {predicted} measured {measured}")
             assert abs(predicted - measured) <= 0.10 * measured

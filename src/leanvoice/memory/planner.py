@@ -25,7 +25,7 @@ import numpy as np
 from leanvoice.config.schema import Config
 from leanvoice.config.sizes import load_size
 from leanvoice.errors import ConfigError
-from leanvoice.memory.report import MemoryReport, StepMemory
+from leanvoice.memory.report import StepMemory
 
 CHECKPOINTS = ("none", "every:2", "all")
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -75,20 +75,24 @@ class Candidate:
 
 @dataclass
 class Line:
-    """Measured peak = intercept + slope × batch size, with the measured breakdown."""
+    """Measured peak = max(intercept + slope × batch size, step_peak): forward+backward
+    grows with the batch; the optimizer step's peak (weights, gradients, states and its
+    temporaries) does not, and dominates when activations are small."""
 
     candidate: Candidate
     intercept: float
     slope: float
+    step_peak: float
     states: dict[str, int]  # parameters / gradients / optimizer bytes (constant)
-    activations_per_sample: float
     points: dict[int, int]  # batch size → measured peak
 
     def peak(self, samples: int) -> int:
-        return int(self.intercept + self.slope * samples)
+        return int(max(self.intercept + self.slope * samples, self.step_peak))
 
     def largest_batch(self, budget: int) -> int:
-        return max(0, int((budget - self.intercept) // self.slope)) if self.slope > 0 else 0
+        if self.step_peak > budget or self.slope <= 0:
+            return 0
+        return max(0, int((budget - self.intercept) // self.slope))
 
 
 @dataclass
@@ -185,9 +189,10 @@ def _write_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None:
     atomic_write_text(root / "manifest.jsonl", json.dumps(entry) + "\n")
 
 
-def measure(stage: str, cfg: Config, data: Path, samples: int, device: str) -> MemoryReport:
-    """Peak of one real training step (the second: optimizer states exist) on a batch of
-    `samples` copies of the clip in `data`."""
+def measure(stage: str, cfg: Config, data: Path, samples: int, device: str) -> StepMemory:
+    """One real training step (the second: optimizer states exist) on a batch of
+    `samples` copies of the clip in `data`; the probe holds its report and the peak
+    before the optimizer step."""
     from leanvoice.train.distributed import init_distributed
     from leanvoice.train.gpt import GPTTrainer
     from leanvoice.train.sovits import SoVITSTrainer
@@ -202,20 +207,33 @@ def measure(stage: str, cfg: Config, data: Path, samples: int, device: str) -> M
     trainer.train_parts([part], None)  # warm-up: optimizer states come to exist
     probe = StepMemory(trainer.primary_model(), trainer.primary_optimizer(), trainer.ctx.device)
     trainer.train_parts([part], probe)
-    return probe.report()
+    return probe
+
+
+def measured_peak(stage: str, cfg: Config, data: Path, samples: int, device: str) -> int:
+    return measure(stage, cfg, data, samples, device).report().peak_bytes
 
 
 def calibrate(stage: str, cfg: Config, data: Path, candidate: Candidate, device: str) -> Line:
     memory = replace(cfg.memory, checkpoint=candidate.checkpoint, optimizer=candidate.optimizer)
     cfg = replace(cfg, memory=memory)
-    reports = {n: measure(stage, cfg, data, n, device) for n in CALIBRATION}
-    (n1, r1), (n2, r2) = sorted(reports.items())
-    slope = (r2.peak_bytes - r1.peak_bytes) / (n2 - n1)
-    intercept = r1.peak_bytes - slope * n1
-    states = {"parameters": r1.parameters_bytes, "gradients": r1.gradients_bytes,
-              "optimizer": r1.optimizer_bytes}  # fmt: skip
+    probes = {n: measure(stage, cfg, data, n, device) for n in CALIBRATION}
+    (n1, p1), (n2, p2) = sorted(probes.items())
+    slope = (p2.backward_peak - p1.backward_peak) / (n2 - n1)
+    intercept = p1.backward_peak - slope * n1
+    step_peak = max(p.report().peak_bytes for p in probes.values()
+                    if p.report().peak_bytes > p.backward_peak) if any(
+        p.report().peak_bytes > p.backward_peak for p in probes.values()) else 0.0  # fmt: skip
+    first = p1.report()
+    states = {"parameters": first.parameters_bytes, "gradients": first.gradients_bytes,
+              "optimizer": first.optimizer_bytes}  # fmt: skip
     return Line(
-        candidate, intercept, slope, states, slope, {n: r.peak_bytes for n, r in reports.items()}
+        candidate,
+        intercept,
+        slope,
+        step_peak,
+        states,
+        {n: p.report().peak_bytes for n, p in probes.items()},
     )
 
 

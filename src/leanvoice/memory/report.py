@@ -104,6 +104,7 @@ class StepMemory:
         self._gradients = 0
         self._tracker = None
         self._peak = 0
+        self.backward_peak = 0
 
     def __enter__(self) -> StepMemory:
         if self.device.type == "cuda":
@@ -174,7 +175,13 @@ class StepMemory:
         self._activations = max(self._activations, meter.activation_bytes)
 
     def after_backward(self) -> None:
+        """Call when gradients are complete, before the optimizer step: records the
+        gradients and the peak so far (forward + backward, without the step)."""
         self._gradients = max(self._gradients, gradient_bytes(self.model))
+        if self.device.type == "cuda":
+            self.backward_peak = torch.cuda.max_memory_allocated(self.device)
+        elif self._tracker is not None:
+            self.backward_peak = max(self._peak, self._tracker.peak)
 
     def report(self) -> MemoryReport:
         optimizer_bytes = sum(optimizer_state_bytes(o) for o in self._plain_optimizers())
