@@ -48,12 +48,18 @@ def _merged_from_training(model, data: dict[str, Any], stage: str, path: Path):
                              "synthesis yet; export them on the training machine")  # fmt: skip
         targets = GPT_LORA_TARGETS if stage == "gpt" else SOVITS_LORA_TARGETS
         model = apply_lora(model, int(lora["rank"]), float(lora["alpha"]), targets=targets)
-        model.load_state_dict(state, strict=stage == "gpt")
+        _load(model, state, path)
         return merge_lora(model).eval()
-    missing = model.load_state_dict(state, strict=False)
-    if missing.unexpected_keys and stage == "gpt":
-        raise InputError(f"{path}: weights do not fit ({missing.unexpected_keys[:3]})")
+    _load(model, state, path)
     return model.eval()
+
+
+def _load(model, state: dict[str, Any], path: Path) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0][:200]
+        raise InputError(f"{path}: weights do not fit the model ({first})") from None
 
 
 def load_gpt(path: Path) -> SemanticGPT:
@@ -72,6 +78,8 @@ def load_sovits(path: Path) -> SoVITSGenerator:
     if "stage" not in data:
         return load_official_sovits(path)[0]
     size = SoVITSSize(**data["size"])
-    model = _merged_from_training(SoVITSGenerator(size), data, "sovits", path)
+    posterior = any(key.startswith("enc_q.") for key in data["model"])
+    model = SoVITSGenerator(size, with_posterior=posterior)
+    model = _merged_from_training(model, data, "sovits", path)
     model.enc_q = None  # inference needs no posterior encoder
     return model

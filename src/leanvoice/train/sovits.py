@@ -23,11 +23,9 @@ import torch
 from torch import nn
 
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
-from leanvoice.compat.keys import sovits_from_official
-from leanvoice.compat.safe_load import read_checkpoint
+from leanvoice.compat.official import load_official_sovits
 from leanvoice.config.sizes import load_size
 from leanvoice.data.training_sets import ClipSet, collate_sovits, sovits_clip_set
-from leanvoice.errors import InputError
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
 from leanvoice.memory.optimizers import build_optimizer
 from leanvoice.memory.policy import apply_memory_policy
@@ -59,20 +57,12 @@ def initial_sovits(size_name: str, init: Path | None) -> tuple[SoVITSGenerator, 
     exported for inference have no `enc_q`: it starts from random weights (listed)."""
     if init is None:
         return SoVITSGenerator(load_size(size_name).sovits), []
-    from leanvoice.compat.official import sovits_size_from_config
-
-    data, _ = read_checkpoint(init)
-    weight = data.get("weight", {})
-    if "enc_p.text_embedding.weight" not in weight:
-        raise InputError(f"{init}: not a SoVITS (stage 2) checkpoint: no 'enc_p.*' weights")
-    size = sovits_size_from_config(data.get("config") or {}, weight)
-    model = SoVITSGenerator(size)
-    state = sovits_from_official({k: v.float() for k, v in weight.items()})
-    result = model.load_state_dict(state, strict=False)
-    unexpected = [k for k in result.unexpected_keys]
-    if unexpected or any(not k.startswith("enc_q.") for k in result.missing_keys):
-        raise InputError(f"{init}: weights do not fit the SoVITS model ({unexpected[:3]} ...)")
-    return model, list(result.missing_keys)
+    loaded, _ = load_official_sovits(init)
+    if loaded.enc_q is not None:
+        return loaded.train(), []
+    model = SoVITSGenerator(loaded.size)
+    result = model.load_state_dict(loaded.state_dict(), strict=False)
+    return model, list(result.missing_keys)  # exactly the enc_q.* weights
 
 
 class SoVITSTrainer(StageTrainer):
