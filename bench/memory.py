@@ -34,7 +34,7 @@ from leanvoice.data.prepare import prepare_dataset
 from leanvoice.demo import demo_corpus_list
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
 from leanvoice.memory.policy import apply_memory_policy
-from leanvoice.memory.report import StepMemory
+from leanvoice.memory.report import StepMemory, gradient_bytes
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.sovits import SoVITSGenerator
 from leanvoice.models.sovits.losses import kl_divergence
@@ -125,7 +125,7 @@ def _run(stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...]) -> d
     grad_peak = [0]
     if isinstance(setup.optimizer, OptimizerInBackward):
         setup.optimizer.observers.append(
-            lambda _p: grad_peak.__setitem__(0, max(grad_peak[0], _grad_bytes(model)))
+            lambda _p: grad_peak.__setitem__(0, max(grad_peak[0], gradient_bytes(model)))
         )
     probe = StepMemory(model, setup.optimizer)
     times = []
@@ -151,10 +151,6 @@ def _run(stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...]) -> d
             "gradients": max(report.gradients_bytes, grad_peak[0]),
             "optimizer": report.optimizer_bytes, "activations": report.activations_bytes,
             "peak": report.peak_bytes, "seconds": min(times)}  # fmt: skip
-
-
-def _grad_bytes(model: torch.nn.Module) -> int:
-    return sum(p.grad.nbytes for p in model.parameters() if p.grad is not None)
 
 
 def render(stage: str, results: dict[str, dict[str, float]], what: str) -> str:

@@ -100,6 +100,13 @@ def full_parameters(wrapped: nn.Module) -> Iterator[None]:
         wrapped.reshard()
 
 
+def sync_unless_accumulating(wrapped: nn.Module, last: bool):
+    """DDP's `no_sync` for every micro-batch but the last of a step (gradients are
+    all-reduced once per step); anything else: nothing to do."""
+    no_sync = getattr(wrapped, "no_sync", None)
+    return no_sync() if (no_sync is not None and not last) else contextlib.nullcontext()
+
+
 def all_reduce_sum(value: float, ctx: DistContext) -> float:
     if not ctx.active:
         return value

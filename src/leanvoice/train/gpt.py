@@ -28,7 +28,12 @@ from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.memory.report import StepMemory
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.gpt.sampling import SamplingConfig, generate
-from leanvoice.train.distributed import all_reduce_sum, full_parameters, wrap_model
+from leanvoice.train.distributed import (
+    all_reduce_sum,
+    full_parameters,
+    sync_unless_accumulating,
+    wrap_model,
+)
 from leanvoice.train.state import (
     load_model_state,
     load_optimizer_state,
@@ -113,7 +118,7 @@ class GPTTrainer(StageTrainer):
             total, targets = self.accumulate(batches, probe)
             if probe is not None:
                 probe.after_backward()
-            self._optimizer_step(probe)
+            self.optimizer_step(self.optimizer, self.scaler, probe)
         return StepResult(loss=total / max(targets, 1), real=real, padded=padded)
 
     def accumulate(
@@ -126,12 +131,11 @@ class GPTTrainer(StageTrainer):
         if self.cfg.train.loss_norm == "mean":  # DDP averages over ranks: undo, then /tokens
             scale = self.ctx.world_size / all_reduce_sum(targets, self.ctx)
         total = 0.0
-        no_sync = getattr(self.wrapped, "no_sync", None)
         for index, batch in enumerate(batches):
             self.before_micro_batch(index)
             batch = {k: v.to(self.ctx.device) for k, v in batch.items()}
             last = index == len(batches) - 1
-            with no_sync() if (no_sync and not last) else contextlib.nullcontext():
+            with sync_unless_accumulating(self.wrapped, last):
                 loss = self.guarded_forward(lambda b=batch: self._forward(b, probe))
                 scaled = loss.float() * scale
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
@@ -142,18 +146,6 @@ class GPTTrainer(StageTrainer):
         counting = probe.forward() if probe is not None else contextlib.nullcontext()
         with counting, self.precision.autocast():
             return self.wrapped(batch)
-
-    def _optimizer_step(self, probe: StepMemory | None) -> None:
-        if isinstance(self.optimizer, OptimizerInBackward):
-            return
-        untraced = probe is not None and self.cfg.memory.optimizer == "adamw8bit"
-        with probe.untraced() if untraced else contextlib.nullcontext():
-            if self.scaler is not None:
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
 
     # -- checkpoint state ----------------------------------------------------------------
     def state(self) -> dict[str, Any]:

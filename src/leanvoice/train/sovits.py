@@ -39,7 +39,7 @@ from leanvoice.models.sovits.losses import (
     kl_divergence,
 )
 from leanvoice.models.sovits.model import slice_frames
-from leanvoice.train.distributed import full_parameters, wrap_model
+from leanvoice.train.distributed import full_parameters, sync_unless_accumulating, wrap_model
 from leanvoice.train.gpt import find_sovits
 from leanvoice.train.state import (
     load_model_state,
@@ -162,7 +162,7 @@ class SoVITSTrainer(StageTrainer):
                 if single:
                     kept = out
                 self._discriminator_backward(out, weight, last=index == len(batches) - 1)
-            self._step(self.d_optimizer, self.d_scaler, probe)
+            self.optimizer_step(self.d_optimizer, self.d_scaler, probe)
             # generator phase, against the updated discriminator
             total = 0.0
             for p in self.discriminator.parameters():
@@ -184,12 +184,11 @@ class SoVITSTrainer(StageTrainer):
                     p.requires_grad_(True)
             if probe is not None:
                 probe.after_backward()
-            self._step(self.g_optimizer, self.g_scaler, probe)
+            self.optimizer_step(self.g_optimizer, self.g_scaler, probe)
         return StepResult(loss=total, real=real, padded=padded)
 
     def _discriminator_backward(self, out: dict[str, Any], weight: float, last: bool) -> None:
-        no_sync = getattr(self.d_wrapped, "no_sync", None)
-        with no_sync() if (no_sync and not last) else contextlib.nullcontext():
+        with sync_unless_accumulating(self.d_wrapped, last):
             with self.precision.autocast():
                 scores_real, scores_fake, _, _ = self.d_wrapped(
                     out["real_wave"], out["wave"].detach()
@@ -212,23 +211,10 @@ class SoVITSTrainer(StageTrainer):
             generator_adversarial_loss(scores_fake) + feature_matching(feats_real, feats_fake)
             + MEL_WEIGHT * mel + KL_WEIGHT * kl + out["commit_loss"].float()
         )  # fmt: skip
-        no_sync = getattr(self.g_wrapped, "no_sync", None)
         scaled = loss * weight
-        with no_sync() if (no_sync and not last) else contextlib.nullcontext():
+        with sync_unless_accumulating(self.g_wrapped, last):
             (self.g_scaler.scale(scaled) if self.g_scaler else scaled).backward()
         return float(loss.detach())
-
-    def _step(self, optimizer: Any, scaler: Any, probe: StepMemory | None) -> None:
-        if isinstance(optimizer, OptimizerInBackward):
-            return
-        untraced = probe is not None and self.cfg.memory.optimizer == "adamw8bit"
-        with probe.untraced() if untraced else contextlib.nullcontext():
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
 
     # -- checkpoint state ----------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ distributed setup, the memory report of the first step and the run summary.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -26,6 +27,7 @@ from leanvoice.config.schema import Config
 from leanvoice.data.sampler import BucketBatchSampler, padding_efficiency
 from leanvoice.data.training_sets import ClipSet
 from leanvoice.errors import ConfigError
+from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
 from leanvoice.memory.report import MemoryReport, StepMemory
 from leanvoice.train import checkpoint as ckpt
 from leanvoice.train.distributed import (
@@ -110,6 +112,21 @@ class StageTrainer(ABC):
         if any_rank(failed, self.ctx):
             raise RetryStep
         return result
+
+    def optimizer_step(self, optimizer: Any, scaler: Any, probe: StepMemory | None) -> None:
+        """Step (through the GradScaler under fp16) and clear gradients; a step-in-backward
+        optimizer has already stepped. torchao's 8-bit step is a compiled graph that the
+        CPU live-tensor probe cannot trace, so it runs untraced there."""
+        if isinstance(optimizer, OptimizerInBackward):
+            return
+        untraced = probe is not None and self.cfg.memory.optimizer == "adamw8bit"
+        with probe.untraced() if untraced else contextlib.nullcontext():
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
 
     # -- the loop ------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
