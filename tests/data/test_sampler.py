@@ -65,3 +65,10 @@ def test_demo_manifest_padding_efficiency_vs_fixed_random_batches(featured_demo)
           f"fixed-size random batches of 8 {fixed:.3f}")  # fmt: skip
     assert bucketed >= 0.9
     assert bucketed > fixed
+
+
+def test_fixed_batch_mode_gives_the_official_fixed_clip_count() -> None:
+    sampler = BucketBatchSampler(LENGTHS, max_tokens=1, seed=0, fixed_batch=8)
+    batches = sampler.global_batches(0)
+    assert sorted(i for b in batches for i in b) == list(range(len(LENGTHS)))
+    assert sum(len(b) == 8 for b in batches) >= len(batches) - sampler.num_buckets

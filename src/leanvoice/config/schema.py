@@ -68,6 +68,8 @@ class TrainConfig:
     loss_norm: Literal["sum", "mean"] = "sum"  # GPT: official summed loss, or per real token
     max_oom_retries: int = 3  # out-of-memory retries in a row before the run stops
     check_replicas: bool = False  # debug: compare every rank's weights after each step
+    fixed_batch: int = 0  # >0: N clips per batch whatever their length (the official
+    # recipe's scheme, for comparisons); 0 = batches packed to the token budget
 
 
 @dataclass

@@ -31,6 +31,7 @@ class BucketBatchSampler:
     tail: Literal["pad", "drop"] = "pad"
     epoch: int = 0
     position: int = 0  # batches of this epoch already handed out on this rank
+    fixed_batch: int = 0  # >0: this many clips per batch, budget ignored (official scheme)
 
     def __post_init__(self) -> None:
         if not self.lengths:
@@ -47,7 +48,7 @@ class BucketBatchSampler:
         """Every rank's batches for `epoch`, in order (rank r takes r, r+W, r+2W, ...)."""
         rng = random.Random(self.seed * 1_000_003 + epoch)
         order = sorted(range(len(self.lengths)), key=lambda i: self.lengths[i])
-        buckets = _split_evenly(order, min(self.num_buckets, len(order)))
+        buckets = _split_evenly(order, self.bucket_count())
         batches: list[list[int]] = []
         for bucket in buckets:
             rng.shuffle(bucket)
@@ -56,7 +57,18 @@ class BucketBatchSampler:
         rng.shuffle(batches)
         return self._even_out(batches)
 
+    def bucket_count(self) -> int:
+        """At most `num_buckets`, and few enough that each holds about two full batches:
+        a batch never spans buckets, so small buckets would cap the batch below budget."""
+        if self.fixed_batch > 0:
+            per_bucket = 2 * self.fixed_batch
+            return max(1, min(self.num_buckets, len(self.lengths) // per_bucket))
+        return max(1, min(self.num_buckets, sum(self.lengths) // (2 * self.max_tokens)))
+
     def _pack(self, indices: list[int]) -> list[list[int]]:
+        if self.fixed_batch > 0:
+            step = self.fixed_batch
+            return [indices[i : i + step] for i in range(0, len(indices), step)]
         batches, current, longest = [], [], 0
         for index in indices:
             length = self.lengths[index]

@@ -142,11 +142,15 @@ class StageTrainer(ABC):
         self.sampler = BucketBatchSampler(
             self.clips.lengths, self.budget(), seed=cfg.train.seed,
             num_buckets=cfg.train.buckets, world_size=self.ctx.world_size,
-            rank=self.ctx.rank, tail=cfg.train.tail,
+            rank=self.ctx.rank, tail=cfg.train.tail, fixed_batch=cfg.train.fixed_batch,
         )  # fmt: skip
         self.build()
         _seed_everything(cfg.train.seed + self.ctx.rank)  # dropout differs per rank
-        self.guard = OOMGuard(self.budget(), max_in_a_row=cfg.train.max_oom_retries)
+        budget = self.budget()
+        if cfg.train.fixed_batch:  # fixed batches are not split unless memory runs out
+            budget = max(len(b) * max(self.clips.lengths[i] for i in b)
+                         for b in self.sampler.global_batches(0))  # fmt: skip
+        self.guard = OOMGuard(budget, max_in_a_row=cfg.train.max_oom_retries)
         monitor = Monitor(self.run, self.ctx.is_main, self.console, cfg.train.max_steps)
         loaded = ckpt.load_for_resume(self.run, self.resume, monitor.log)
         if loaded is not None:
