@@ -30,3 +30,16 @@ def test_version_and_help() -> None:
         [sys.executable, "-m", "leanvoice", "--version"], capture_output=True, text=True
     )
     assert run.returncode == 0 and "leanvoice 0.1.0" in run.stdout
+
+
+def test_bench_command_runs_a_benchmark_and_prints_its_table() -> None:
+    import os
+
+    env = {**os.environ, "LEANVOICE_BENCH_PRINT_ONLY": "1"}  # the docs stay as they are
+    run = subprocess.run([sys.executable, "-m", "leanvoice", "bench", "padding"],
+                         capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "| demo corpus | 40 |" in run.stdout and "LeanVoice bucketing" in run.stdout
+    bad = subprocess.run([sys.executable, "-m", "leanvoice", "bench", "nonsense"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "unknown benchmark" in bad.stderr

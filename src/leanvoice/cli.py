@@ -228,6 +228,33 @@ def plan(
         console.print(f"plot: {plot}")
 
 
+BENCHES = ("baseline", "memory", "planner", "padding", "throughput")
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(BENCHES)}, or all.")],
+    args: Annotated[list[str] | None, typer.Argument(help="Passed to the benchmark.")] = None,
+) -> None:
+    """Run a benchmark of bench/ (in a source checkout): prints ratios, updates
+    docs/benchmarks.md (LEANVOICE_BENCH_PRINT_ONLY=1 only prints)."""
+    import subprocess
+
+    from leanvoice.errors import ConfigError
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / "doc.py").is_file():
+        raise ConfigError("the benchmarks live in bench/ of the source checkout "
+                          "(git clone, pip install -e .); this install has none")  # fmt: skip
+    names = BENCHES if name == "all" else (name,)
+    for one in names:
+        if one not in BENCHES:
+            raise ConfigError(f"unknown benchmark {one!r}; choose from {', '.join(BENCHES)}")
+        command = [sys.executable, "-m", f"bench.{one}", *(args or [])]
+        if subprocess.run(command, cwd=root).returncode != 0:
+            raise typer.Exit(1)
+
+
 @app.command()
 def synthesize(
     gpt: Annotated[
