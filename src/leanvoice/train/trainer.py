@@ -66,6 +66,7 @@ class StageTrainer(ABC):
         self.console = console or Console(stderr=True)
         self.fault_injector = fault_injector  # tests: called before each micro-batch
         self.step = 0
+        self.best_loss = math.inf  # lowest step loss among saved checkpoints (best.pt)
         self.replicas_checked = 0
         self.ctx: DistContext | None = None
 
@@ -173,7 +174,6 @@ class StageTrainer(ABC):
         batches = iter(self.sampler)
         report: MemoryReport | None = None
         real_total, padded_total, seconds_total, loss = 0, 0, 0.0, math.nan
-        best = math.inf
         start_step = self.step
         while self.step < cfg.train.max_steps:
             group = [next(batches) for _ in range(cfg.train.grad_accum)]
@@ -188,9 +188,11 @@ class StageTrainer(ABC):
                 if self.ctx.is_main:
                     self.console.print(report.table(f"{self.stage} training step"))
             self.step += 1
-            real_total += result.real
-            padded_total += result.padded
-            seconds_total += seconds
+            if probe is None or cfg.train.max_steps - start_step == 1:
+                # the measured step runs under the memory probe, slower: not timed
+                real_total += result.real
+                padded_total += result.padded
+                seconds_total += seconds
             loss = result.loss
             monitor.step(self.step, {
                 "loss": loss, "tokens_per_second": result.real / max(seconds, 1e-9),
@@ -201,8 +203,8 @@ class StageTrainer(ABC):
                 self._check_replicas()
             last = self.step == cfg.train.max_steps
             if cfg.train.save_every and (self.step % cfg.train.save_every == 0 or last):
-                is_best = loss < best
-                best = min(best, loss)
+                is_best = loss < self.best_loss
+                self.best_loss = min(self.best_loss, loss)
                 self._save(is_best)
             if cfg.train.audition_every and (self.step % cfg.train.audition_every == 0 or last):
                 sample = self.audition()
@@ -270,7 +272,7 @@ class StageTrainer(ABC):
         state = {
             "step": self.step, "stage": self.stage, **self.state(),
             "sampler": self.sampler.state_dict(), "oom_guard": self.guard.state_dict(),
-            "rng": ckpt.rng_state(), "config": to_dict(self.cfg),
+            "rng": ckpt.rng_state(), "config": to_dict(self.cfg), "best_loss": self.best_loss,
         }  # fmt: skip
         if self.ctx.is_main:
             ckpt.save_checkpoint(self.run, self.step, state, keep=self.cfg.train.keep_checkpoints,
@@ -288,6 +290,7 @@ class StageTrainer(ABC):
         self.sampler.load_state_dict(state["sampler"])
         self.guard.load_state_dict(state["oom_guard"])
         self.step = int(state["step"])
+        self.best_loss = float(state.get("best_loss", math.inf))
         if self.ctx.world_size == 1:
             ckpt.restore_rng_state(state["rng"])
         else:  # each rank had its own dropout stream; a fresh one per rank and step
