@@ -21,10 +21,10 @@ from bench.doc import write_section
 from leanvoice.config import load_config
 from leanvoice.memory.planner import (
     Candidate,
-    _write_clip,
     calibrate,
     measured_peak,
     worst_case_clip,
+    write_worst_case_clip,
 )
 
 CASES = [  # (stage, size, preset)
@@ -48,7 +48,7 @@ def main(device: str = "cpu") -> None:
                                              "data.max_sec=8"])  # fmt: skip
         candidate = Candidate(cfg.memory.checkpoint, cfg.memory.optimizer)
         with tempfile.TemporaryDirectory() as tmp:
-            _write_clip(Path(tmp), cfg, worst_case_clip(stage, cfg, None))
+            write_worst_case_clip(Path(tmp), cfg, worst_case_clip(stage, cfg, None))
             line = calibrate(stage, cfg, Path(tmp), candidate, device)
             for samples in UNSEEN:
                 measured = measured_peak(stage, cfg, Path(tmp), samples, device)

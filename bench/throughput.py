@@ -26,7 +26,7 @@ from leanvoice.config import load_config
 from leanvoice.data.features_step import run_feature_step
 from leanvoice.data.prepare import prepare_dataset
 from leanvoice.demo import demo_corpus_list
-from leanvoice.memory.planner import Candidate, _write_clip, calibrate, worst_case_clip
+from leanvoice.memory.planner import Candidate, calibrate, worst_case_clip, write_worst_case_clip
 from leanvoice.train import train_stage
 
 STEPS = 40
@@ -37,7 +37,7 @@ BASE = ["model.size=tiny", "memory.precision=fp32", "train.audition_every=0",
 def _line(cfg, data: Path):
     with tempfile.TemporaryDirectory() as tmp:
         clip = worst_case_clip("gpt", cfg, data)
-        _write_clip(Path(tmp), cfg, clip)
+        write_worst_case_clip(Path(tmp), cfg, clip)
         candidate = Candidate(cfg.memory.checkpoint, cfg.memory.optimizer)
         return calibrate("gpt", cfg, Path(tmp), candidate, "cpu"), clip
 

@@ -11,13 +11,13 @@ from leanvoice.errors import ConfigError
 from leanvoice.memory.plan_output import plan_plot, plan_table
 from leanvoice.memory.planner import (
     Candidate,
-    _write_clip,
     calibrate,
     card_bytes,
     make_plan,
     measured_peak,
     parse_size,
     worst_case_clip,
+    write_worst_case_clip,
 )
 
 
@@ -39,7 +39,7 @@ def test_predicted_peak_is_within_10_percent_at_unseen_batch_sizes(stage, preset
                                          "data.max_sec=8"])  # fmt: skip
     candidate = Candidate(cfg.memory.checkpoint, cfg.memory.optimizer)
     with tempfile.TemporaryDirectory() as tmp:
-        _write_clip(Path(tmp), cfg, worst_case_clip(stage, cfg, None))
+        write_worst_case_clip(Path(tmp), cfg, worst_case_clip(stage, cfg, None))
         line = calibrate(stage, cfg, Path(tmp), candidate, "cpu")  # measured at 1 and 3
         for samples in (2, 5, 7):
             measured = measured_peak(stage, cfg, Path(tmp), samples, "cpu")

@@ -4,9 +4,11 @@ The model is measured, not guessed. For each candidate setting (checkpoint polic
 optimizer, with the config's LoRA/freeze/precision) the real trainer runs real steps on
 a batch of N copies of the worst-case clip (the longest the data holds, or `max_sec` of
 speech), at two batch sizes, on the device at hand (CPU: live-tensor peak; CUDA: the
-allocator peak). Peak memory is linear in N at a fixed clip length — parameters,
-gradients and optimizer states are the constant part, activations the slope — so two
-points give the line, and the largest N under the budget gives the token budget
+allocator peak). The forward+backward peak is linear in N at a fixed clip length —
+parameters, gradients and optimizer states are the constant part, activations the
+slope — and the optimizer step adds a peak that does not grow with N; so the model is
+max(line, step peak), two measurements give it, and the largest N under the budget gives
+the token budget
 (`data.max_tokens` / `data.max_frames` = N × the clip's cost; the bucketing sampler never
 exceeds it, and shorter clips cost less). A stated margin (`headroom`, default 10 %)
 covers allocator fragmentation and workspace the measurement does not see.
@@ -84,7 +86,6 @@ class Line:
     slope: float
     step_peak: float
     states: dict[str, int]  # parameters / gradients / optimizer bytes (constant)
-    points: dict[int, int]  # batch size → measured peak
 
     def peak(self, samples: int) -> int:
         return int(max(self.intercept + self.slope * samples, self.step_peak))
@@ -162,7 +163,7 @@ def worst_case_clip(stage: str, cfg: Config, data: Path | None) -> dict[str, int
     return {"phonemes": int(codes / 2.5), "codes": codes, "frames": codes * 2}
 
 
-def _write_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None:
+def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None:
     """A one-clip prepared dataset with those lengths (random features): the trainers
     then run their real step on it."""
     from leanvoice.audio.io import write_wav
@@ -201,7 +202,7 @@ def measure(stage: str, cfg: Config, data: Path, samples: int, device: str) -> S
     cfg = replace(cfg, train=replace(cfg.train, device=device))
     trainer = trainer_class(cfg, data, data / "run")
     trainer.ctx = init_distributed(device)
-    trainer.clips = trainer_class.load_clips(trainer)
+    trainer.clips = trainer.load_clips()
     trainer.build()
     part = [0] * samples
     trainer.train_parts([part], None)  # warm-up: optimizer states come to exist
@@ -218,23 +219,17 @@ def calibrate(stage: str, cfg: Config, data: Path, candidate: Candidate, device:
     memory = replace(cfg.memory, checkpoint=candidate.checkpoint, optimizer=candidate.optimizer)
     cfg = replace(cfg, memory=memory)
     probes = {n: measure(stage, cfg, data, n, device) for n in CALIBRATION}
+    reports = {n: probe.report() for n, probe in probes.items()}
     (n1, p1), (n2, p2) = sorted(probes.items())
     slope = (p2.backward_peak - p1.backward_peak) / (n2 - n1)
     intercept = p1.backward_peak - slope * n1
-    step_peak = max(p.report().peak_bytes for p in probes.values()
-                    if p.report().peak_bytes > p.backward_peak) if any(
-        p.report().peak_bytes > p.backward_peak for p in probes.values()) else 0.0  # fmt: skip
-    first = p1.report()
+    # where the whole step peaked above forward+backward, the optimizer step set it
+    step_peaks = [reports[n].peak_bytes for n, probe in probes.items()
+                  if reports[n].peak_bytes > probe.backward_peak]  # fmt: skip
+    first = reports[n1]
     states = {"parameters": first.parameters_bytes, "gradients": first.gradients_bytes,
               "optimizer": first.optimizer_bytes}  # fmt: skip
-    return Line(
-        candidate,
-        intercept,
-        slope,
-        step_peak,
-        states,
-        {n: p.report().peak_bytes for n, p in probes.items()},
-    )
+    return Line(candidate, intercept, slope, max(step_peaks, default=0.0), states)
 
 
 def make_plan(
@@ -250,7 +245,7 @@ def make_plan(
     cost = clip["phonemes"] + clip["codes"] if stage == "gpt" else clip["frames"]
     candidates = candidates or [Candidate(c, o) for c in CHECKPOINTS for o in OPTIMIZERS]
     with tempfile.TemporaryDirectory(prefix="leanvoice-plan-") as tmp:
-        _write_clip(Path(tmp), cfg, clip)
+        write_worst_case_clip(Path(tmp), cfg, clip)
         lines = [calibrate(stage, cfg, Path(tmp), c, device) for c in candidates]
     usable = int(budget_bytes * (1 - headroom))
     best, best_score, best_samples = None, -1.0, 0
