@@ -36,6 +36,7 @@ def demo_corpus_list() -> Path:
 
 
 def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
+    from leanvoice.audio.io import write_wav
     from leanvoice.data.features_step import run_feature_step
     from leanvoice.infer import SynthesisOptions, load_synthesizer
     from leanvoice.infer.export import export_checkpoint
@@ -81,8 +82,6 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
     reference = _reference_clip(result.out)
     waves = {}
     for language, sentence in SENTENCES.items():
-        from leanvoice.audio.io import write_wav
-
         samples = synth.synthesize(result.out / reference["wav"], reference["text"], sentence,
                                    SynthesisOptions(language=language))  # fmt: skip
         waves[language] = out / f"voice.{language}.wav"

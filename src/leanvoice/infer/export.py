@@ -17,13 +17,13 @@ from leanvoice.compat.official import (
 from leanvoice.compat.safe_load import read_checkpoint
 from leanvoice.errors import InputError
 from leanvoice.fsutil import atomic_write
-from leanvoice.infer.models import _stage_of, load_gpt, load_sovits
+from leanvoice.infer.models import load_gpt, load_sovits, stage_of
 
 
 def export_checkpoint(checkpoint: Path, out: Path) -> str:
     """A training (or imported) checkpoint → official file; returns what was written."""
     data, _ = read_checkpoint(checkpoint)
-    stage = _stage_of(data)
+    stage = stage_of(data)
     lora = any("lora_" in key for key in data.get("model", {}))
     if stage == "gpt":
         model = load_gpt(checkpoint)
@@ -44,7 +44,7 @@ def import_official(official: Path, out: Path) -> str:
     """An official file → a LeanVoice checkpoint (`stage`, `size`, `model`) that
     synthesis, export and `model.gpt_init`-style loading read."""
     data, version = read_checkpoint(official)
-    stage = _stage_of(data)
+    stage = stage_of(data)
     if stage == "gpt":
         model = load_official_gpt(official)[0]
     elif stage == "sovits":

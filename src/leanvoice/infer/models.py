@@ -15,7 +15,7 @@ from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.sovits import SoVITSGenerator
 
 
-def _stage_of(data: dict[str, Any]) -> str | None:
+def stage_of(data: dict[str, Any]) -> str | None:
     if "stage" in data:
         return str(data["stage"])
     weight = data.get("weight", {})
@@ -27,7 +27,7 @@ def _stage_of(data: dict[str, Any]) -> str | None:
 
 
 def _check_stage(path: Path, data: dict[str, Any], wanted: str) -> None:
-    stage = _stage_of(data)
+    stage = stage_of(data)
     names = {"gpt": "GPT (stage 1)", "sovits": "SoVITS (stage 2)"}
     if stage is None:
         raise InputError(f"{path}: neither a GPT nor a SoVITS checkpoint")
