@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,3 +19,21 @@ def write_section(section: str, table: str) -> None:
     head, rest = text.split(begin)
     _, tail = rest.split(end)
     DOC.write_text(f"{head}{begin}\n{table}\n{end}{tail}", encoding="utf-8")
+
+
+def results_dir() -> Path:
+    """Where benchmarks leave their measured figures as JSON (for the goals table, the
+    plot and the repeatability check); LEANVOICE_BENCH_RESULTS moves it."""
+    return Path(os.environ.get("LEANVOICE_BENCH_RESULTS", DOC.parent / "bench-results"))
+
+
+def write_results(name: str, results: dict) -> Path:
+    path = results_dir() / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def read_results(name: str, folder: Path | None = None) -> dict | None:
+    path = (folder or results_dir()) / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

@@ -1,13 +1,15 @@
-"""Useful tokens per second at an equal memory budget: the official recipe's settings vs
-LeanVoice's `small` preset, each given the largest batch that fits the same budget.
+"""Useful tokens (frames) per second at an equal memory budget: the official recipe's
+settings vs LeanVoice, each given the largest batch that fits the same budget.
 
-    python -m bench.throughput [BUDGET_MIB]     # tiny GPT on the demo corpus, CPU
+    python -m bench.throughput [GPT_BUDGET_MIB [SOVITS_BUDGET_MIB]]   # tiny models, CPU
 
 Official settings: fixed batches of N clips (sorted buckets), no checkpointing, AdamW,
-fp32 on CPU; N is the largest whose worst batch (N of the longest clip) fits. LeanVoice:
-the preset's checkpointing and 8-bit AdamW, batches packed to the largest token budget
-that fits (the planner's measurement of the same worst-case clip). Both train the same
-steps on the same clips; tokens/s counts real (non-pad) phonemes + codes.
+fp32 on CPU, GPT gradients accumulated over 4 batches; N is the largest whose worst batch
+(N copies of the longest clip) fits. LeanVoice: checkpointing (+ the preset's 8-bit
+AdamW), batches packed to the largest budget that fits. "Fits" is measured: a search over
+real training steps on the worst-case clip, started at the planner's prediction. Every
+case trains the same number of optimizer steps on the same clips; tokens/s counts real
+(non-pad) phonemes + codes (GPT) or spectrogram frames (SoVITS).
 """
 
 from __future__ import annotations
@@ -21,68 +23,126 @@ from pathlib import Path
 
 import torch
 
-from bench.doc import write_section
-from leanvoice.config import load_config
+from bench.doc import write_results, write_section
+from leanvoice.config import Config, load_config
 from leanvoice.data.features_step import run_feature_step
 from leanvoice.data.prepare import prepare_dataset
 from leanvoice.demo import demo_corpus_list
-from leanvoice.memory.planner import Candidate, calibrate, worst_case_clip, write_worst_case_clip
+from leanvoice.memory.planner import (
+    Candidate,
+    calibrate,
+    measured_peak,
+    worst_case_clip,
+    write_worst_case_clip,
+)
 from leanvoice.train import train_stage
 
-STEPS = 40
+STEPS = {"gpt": 40, "sovits": 12}
+OFFICIAL_ACCUM = {"gpt": 4, "sovits": 1}  # the official s1 config accumulates 4 batches
 BASE = ["model.size=tiny", "memory.precision=fp32", "train.audition_every=0",
-        "train.save_every=0", f"train.max_steps={STEPS}", "train.lr=1e-3"]  # fmt: skip
+        "train.save_every=0", "train.lr=1e-3"]  # fmt: skip
 
 
-def _line(cfg, data: Path):
+def largest_fitting(stage: str, cfg: Config, data: Path, budget: int) -> tuple[int, int, int]:
+    """(measured largest batch in clips, the planner's prediction, clip cost): the search
+    starts at the prediction and steps by measured peaks, so it costs a few steps."""
     with tempfile.TemporaryDirectory() as tmp:
-        clip = worst_case_clip("gpt", cfg, data)
+        clip = worst_case_clip(stage, cfg, data)
         write_worst_case_clip(Path(tmp), cfg, clip)
-        candidate = Candidate(cfg.memory.checkpoint, cfg.memory.optimizer)
-        return calibrate("gpt", cfg, Path(tmp), candidate, "cpu"), clip
+        line = calibrate(stage, cfg, Path(tmp), Candidate(cfg.memory.checkpoint,
+                         cfg.memory.optimizer), "cpu")  # fmt: skip
+        predicted = line.largest_batch(budget)
+
+        def fits(samples: int) -> bool:
+            return measured_peak(stage, cfg, Path(tmp), samples, "cpu") <= budget
+
+        samples = max(predicted, 1)
+        if fits(samples):
+            while fits(samples + 1):
+                samples += 1
+        else:
+            while samples > 1 and not fits(samples - 1):
+                samples -= 1
+            samples -= 1
+    cost = clip["phonemes"] + clip["codes"] if stage == "gpt" else clip["frames"]
+    return samples, predicted, cost
 
 
-def main(budget_mib: float = 24.0) -> None:
-    budget = int(budget_mib * 2**20)
+def _cases(stage: str) -> dict[str, Config]:
+    common = [*BASE, f"train.max_steps={STEPS[stage]}"]
+    return {
+        "official settings": load_config(overrides=[*common, "memory.checkpoint=none",
+            "memory.optimizer=adamw", f"train.grad_accum={OFFICIAL_ACCUM[stage]}"]),
+        "LeanVoice small preset": load_config("small", overrides=common),
+        "LeanVoice checkpoint all, AdamW": load_config(overrides=[*common,
+            "memory.checkpoint=all", "memory.optimizer=adamw"]),
+    }  # fmt: skip
+
+
+def run_stage(stage: str, data: Path, budget: int, tmp: Path) -> dict[str, dict]:
+    results = {}
+    for name, cfg in _cases(stage).items():
+        samples, predicted, cost = largest_fitting(stage, cfg, data, budget)
+        if samples < 1:
+            raise SystemExit(f"{stage}: not one clip of the case {name!r} fits the budget")
+        if name == "official settings":
+            cfg = replace(cfg, train=replace(cfg.train, fixed_batch=samples))
+            batch = f"{samples} clips × {cfg.train.grad_accum}"
+        else:
+            budget = (
+                {"max_tokens": samples * cost}
+                if stage == "gpt"
+                else {"max_frames": samples * cost, "max_clips": samples}
+            )  # as the planner sets them
+            cfg = replace(cfg, data=replace(cfg.data, **budget))
+            batch = f"{samples * cost} {'tokens' if stage == 'gpt' else 'frames'}"
+        summary = train_stage(stage, data, tmp / f"{stage}_{len(results)}", cfg)
+        results[name] = {
+            "batch": batch, "fitting_clips": samples, "predicted_clips": predicted,
+            "per_second": summary["tokens_per_second"],
+            "padding_efficiency": summary["padding_efficiency"],
+            "peak_bytes": summary["memory"]["peak_bytes"], "final_loss": summary["final_loss"],
+        }  # fmt: skip
+        print(stage, name, results[name], flush=True)
+    return results
+
+
+def render(stage: str, results: dict[str, dict], budget_mib: float) -> str:
+    base = results["official settings"]["per_second"]
+    unit = "tokens" if stage == "gpt" else "frames"
+    lines = [
+        f"{'GPT' if stage == 'gpt' else 'SoVITS'} tiny, demo corpus, budget {budget_mib:g} "
+        f"MiB, {STEPS[stage]} optimizer steps each; {datetime.date.today()}, "
+        f"{platform.machine()} CPU ({torch.get_num_threads()} threads), torch "
+        f"{torch.__version__}, `python -m bench.throughput`.",
+        "",
+        f"| case | batch | fitting clips (planner) | useful {unit}/s | × | padding efficiency "
+        "| peak MiB | final loss |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {name} | {r['batch']} | {r['fitting_clips']} ({r['predicted_clips']}) | "
+            f"{r['per_second']:.0f} | {r['per_second'] / base:.2f} | "
+            f"{r['padding_efficiency']:.3f} | {r['peak_bytes'] / 2**20:.1f} | "
+            f"{r['final_loss']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(gpt_mib: float = 24.0, sovits_mib: float = 160.0) -> None:
+    budgets = {"gpt": gpt_mib, "sovits": sovits_mib}
+    everything = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = prepare_dataset(demo_corpus_list(), Path(tmp) / "data", load_config()).out
         run_feature_step(data, tiny=True)
-        official = load_config(overrides=[*BASE, "memory.checkpoint=none",
-                                          "memory.optimizer=adamw"])  # fmt: skip
-        line, clip = _line(official, data)
-        clips = line.largest_batch(budget)
-        official = replace(official, train=replace(official.train, fixed_batch=clips))
-        results = {f"official settings ({clips} clips/batch)": train_stage(
-            "gpt", data, Path(tmp) / "official", official)}  # fmt: skip
-        cost = clip["phonemes"] + clip["codes"]
-        for name, cfg in (
-            ("LeanVoice small preset", load_config("small", overrides=BASE)),
-            ("LeanVoice checkpoint all, AdamW", load_config(overrides=[
-                *BASE, "memory.checkpoint=all", "memory.optimizer=adamw"])),
-        ):  # fmt: skip
-            tokens = _line(cfg, data)[0].largest_batch(budget) * cost
-            cfg = replace(cfg, data=replace(cfg.data, max_tokens=tokens))
-            results[f"{name} ({tokens} tokens/batch)"] = train_stage(
-                "gpt", data, Path(tmp) / name.replace(" ", "_"), cfg)  # fmt: skip
-    base = next(iter(results.values()))
-    lines = [
-        f"{datetime.date.today()}, {platform.machine()} CPU ({torch.get_num_threads()} "
-        f"threads), torch {torch.__version__}, `python -m bench.throughput {budget_mib:g}`: "
-        f"tiny GPT, demo corpus, budget {budget_mib:g} MiB, {STEPS} steps each.",
-        "",
-        "| case | useful tokens/s | × | padding efficiency | peak MiB (first step) | final loss |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, summary in results.items():
-        lines.append(
-            f"| {name} | {summary['tokens_per_second']:.0f} | "
-            f"{summary['tokens_per_second'] / base['tokens_per_second']:.2f} | "
-            f"{summary['padding_efficiency']:.3f} | "
-            f"{summary['memory']['peak_bytes'] / 2**20:.1f} | {summary['final_loss']:.3f} |"
-        )
-    table = "\n".join(lines)
-    print(table)
-    write_section("throughput", table)
+        for stage, mib in budgets.items():
+            results = run_stage(stage, data, int(mib * 2**20), Path(tmp))
+            everything[stage] = {"budget_mib": mib, "cases": results}
+            table = render(stage, results, mib)
+            print(table)
+            write_section(f"throughput-{stage}", table)
+    write_results("throughput", everything)
 
 
 if __name__ == "__main__":

@@ -82,3 +82,20 @@ def test_cli_plan_json(tmp_path) -> None:
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["fits"] and any(o.startswith("data.max_tokens=") for o in result["overrides"])
     assert (tmp_path / "p.png").is_file()
+
+
+def test_sovits_plan_caps_clips_so_short_clips_stay_within_the_prediction(tmp_path) -> None:
+    """The SoVITS decoder costs the same per clip whatever its length: a batch of short
+    clips packed to the frames budget alone would far outgrow the plan (measured ~3×);
+    the clip cap the plan adds keeps every batch under the predicted peak."""
+    cfg = load_config(overrides=["model.size=tiny", "memory.precision=fp32", "data.max_sec=6"])
+    plan = make_plan("sovits", cfg, 160 * 2**20, candidates=[Candidate("all", "adamw")])
+    tuned = load_config(overrides=["model.size=tiny", *plan.overrides()])
+    assert tuned.data.max_clips == plan.samples >= 1
+    short = {"phonemes": 12, "codes": 25, "frames": 50}  # one second
+    write_worst_case_clip(tmp_path, cfg, short)
+    clips = min(tuned.data.max_clips, tuned.data.max_frames // short["frames"])
+    predicted = plan.chosen.peak(plan.samples)
+    assert measured_peak("sovits", cfg, tmp_path, clips, "cpu") <= predicted
+    uncapped = tuned.data.max_frames // short["frames"]
+    assert measured_peak("sovits", cfg, tmp_path, uncapped, "cpu") > 1.5 * predicted

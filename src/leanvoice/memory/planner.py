@@ -113,8 +113,10 @@ class Plan:
     def overrides(self) -> list[str]:
         if self.chosen is None:
             return []
-        return [*self.chosen.candidate.overrides(),
-                f"{self.budget_key}={self.samples * self.clip_cost}"]  # fmt: skip
+        budget = [f"{self.budget_key}={self.samples * self.clip_cost}"]
+        if self.stage == "sovits":  # the decoder's memory grows with clips, not frames
+            budget.append(f"data.max_clips={self.samples}")
+        return [*self.chosen.candidate.overrides(), *budget]
 
     def breakdown(self, line: Line, samples: int) -> dict[str, int]:
         return {

@@ -144,6 +144,7 @@ class StageTrainer(ABC):
             self.clips.lengths, self.budget(), seed=cfg.train.seed,
             num_buckets=cfg.train.buckets, world_size=self.ctx.world_size,
             rank=self.ctx.rank, tail=cfg.train.tail, fixed_batch=cfg.train.fixed_batch,
+            max_samples=cfg.data.max_clips,
         )  # fmt: skip
         self.build()
         _seed_everything(cfg.train.seed + self.ctx.rank)  # dropout differs per rank
