@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from bench.doc import write_section
+from bench.doc import write_results, write_section
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
 from leanvoice.config import load_config
 from leanvoice.config.schema import MemoryConfig
@@ -196,6 +196,7 @@ def main(stages: tuple[str, ...] = ("gpt", "sovits")) -> None:
         table = render(stage, results, what)
         print(table)
         write_section(f"memory-{stage}", table)
+        write_results(f"memory-{stage}", {"batch": what, "cases": results})
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.doc import write_section
+from bench.doc import write_results, write_section
 from leanvoice.data.sampler import BucketBatchSampler, fixed_size_batches, padding_efficiency
 
 BATCH = 8  # clips per fixed-size batch; the bucketing budget is set to match it on average
@@ -43,18 +43,25 @@ def synthetic_lengths(count: int) -> list[int]:
     return [int(s * 35) for s in seconds]
 
 
-def rows(name: str, lengths: list[int]) -> list[str]:
-    random_fixed = padding_efficiency(fixed_size_batches(len(lengths), BATCH, 0), lengths)
-    bucketed_fixed = padding_efficiency(fixed_size_bucketed(lengths, BATCH, 0), lengths)
+def measure(lengths: list[int]) -> dict[str, float]:
     budget = budget_for(lengths)
     sampler = BucketBatchSampler(lengths, budget, seed=0, num_buckets=buckets_for(lengths))
-    ours = padding_efficiency(sampler.global_batches(0), lengths)
-    per_batch = len(lengths) / len(sampler.global_batches(0))
-    return [
-        f"| {name} | {len(lengths)} | {random_fixed:.3f} | {bucketed_fixed:.3f} | "
-        f"{ours:.3f} ({budget} tokens, {per_batch:.1f} clips/batch) | "
-        f"{ours / random_fixed:.2f}× |"
-    ]
+    return {
+        "clips": len(lengths),
+        "fixed_random": padding_efficiency(fixed_size_batches(len(lengths), BATCH, 0), lengths),
+        "fixed_bucketed": padding_efficiency(fixed_size_bucketed(lengths, BATCH, 0), lengths),
+        "leanvoice": padding_efficiency(sampler.global_batches(0), lengths),
+        "budget": budget,
+        "clips_per_batch": len(lengths) / len(sampler.global_batches(0)),
+    }
+
+
+def row(name: str, f: dict[str, float]) -> str:
+    return (
+        f"| {name} | {f['clips']} | {f['fixed_random']:.3f} | {f['fixed_bucketed']:.3f} | "
+        f"{f['leanvoice']:.3f} ({f['budget']} tokens, {f['clips_per_batch']:.1f} clips/batch) "
+        f"| {f['leanvoice'] / f['fixed_random']:.2f}× |"
+    )
 
 
 def buckets_for(lengths: list[int]) -> int:
@@ -83,10 +90,10 @@ def main(paths: list[str]) -> None:
         "vs random |",
         "|---|---|---|---|---|---|",
     ]
-    lines += rows("synthetic: 2000 clips, log-normal 1-15 s", synthetic_lengths(2000))
+    figures = {"synthetic: 2000 clips, log-normal 1-15 s": measure(synthetic_lengths(2000))}
     if paths:
         for path in paths:
-            lines += rows(Path(path).name, gpt_lengths(Path(path)))
+            figures[Path(path).name] = measure(gpt_lengths(Path(path)))
     else:
         from leanvoice.config import load_config
         from leanvoice.data.prepare import prepare_dataset
@@ -94,11 +101,13 @@ def main(paths: list[str]) -> None:
 
         with tempfile.TemporaryDirectory() as tmp:
             result = prepare_dataset(demo_corpus_list(), Path(tmp), load_config())
-            lines += rows("demo corpus", gpt_lengths(result.out))
+            figures["demo corpus"] = measure(gpt_lengths(result.out))
+    lines += [row(name, f) for name, f in figures.items()]
     table = "\n".join(lines)
     print(table)
     if not paths:
         write_section("padding", table)
+        write_results("padding", figures)
 
 
 if __name__ == "__main__":

@@ -228,7 +228,8 @@ def plan(
         console.print(f"plot: {plot}")
 
 
-BENCHES = ("baseline", "memory", "planner", "padding", "throughput")
+BENCHES = ("baseline", "memory", "planner", "padding", "throughput", "summary", "repeat")
+ALL_BENCHES = BENCHES[:-1]  # `all` ends with the goals table; `repeat` runs on request
 
 
 @app.command()
@@ -246,7 +247,7 @@ def bench(
     if not (root / "bench" / "doc.py").is_file():
         raise ConfigError("the benchmarks live in bench/ of the source checkout "
                           "(git clone, pip install -e .); this install has none")  # fmt: skip
-    names = BENCHES if name == "all" else (name,)
+    names = ALL_BENCHES if name == "all" else (name,)
     for one in names:
         if one not in BENCHES:
             raise ConfigError(f"unknown benchmark {one!r}; choose from {', '.join(BENCHES)}")

@@ -54,3 +54,27 @@ def test_kill_9_mid_epoch_then_resume_equals_the_uninterrupted_run(featured_demo
     final = torch.load(checkpoint_path(run, 40), weights_only=True)["model"]
     expected = torch.load(checkpoint_path(reference, 40), weights_only=True)["model"]
     assert all(torch.equal(final[k], expected[k]) for k in expected)
+
+
+def test_sigterm_finishes_the_step_writes_a_checkpoint_and_the_run_resumes(featured_demo, tmp_path):
+    run = tmp_path / "stopped"
+    command = [*_command(featured_demo, run), "train.save_every=0", "train.max_steps=400"]
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    metrics = run / "metrics.jsonl"
+    while not metrics.exists() or metrics.read_text().count("\n") < 3:
+        assert process.poll() is None and time.monotonic() < deadline, "run ended too soon"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stopped_on_request"] and summary["steps"] < 400
+    assert checkpoint_path(run, summary["steps"]).exists()  # saved though save_every=0
+    assert "stopped at step" in output
+    resumed = subprocess.run([*command[:-1], f"train.max_steps={summary['steps'] + 2}"],
+                             env=ENV, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"at step {summary['steps']}" in resumed.stdout + resumed.stderr
+    assert json.loads((run / "summary.json").read_text())["steps"] == summary["steps"] + 2

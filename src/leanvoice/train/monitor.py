@@ -13,6 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from leanvoice.audio.io import write_audio
 from leanvoice.fsutil import atomic_write_json, atomic_write_text
 from leanvoice.memory.report import format_bytes
 
@@ -69,9 +70,11 @@ class Monitor:
             self.console.print(message)
 
     def audio(self, tag: str, wave: np.ndarray, sample_rate: int, step: int) -> None:
+        """To TensorBoard, and as `auditions/STEP.wav` for players that read files."""
         if self.enabled:
-            self._writer.add_audio(tag, np.asarray(wave, dtype=np.float32).reshape(1, -1),
-                                   step, sample_rate=sample_rate)  # fmt: skip
+            wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+            self._writer.add_audio(tag, wave.reshape(1, -1), step, sample_rate=sample_rate)
+            write_audio(self.run / "auditions" / f"{step:08d}.wav", wave, sample_rate)
 
     def close(self, summary: dict[str, Any] | None) -> None:
         if not self.enabled:

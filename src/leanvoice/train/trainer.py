@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import signal
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -67,6 +69,7 @@ class StageTrainer(ABC):
         self.fault_injector = fault_injector  # tests: called before each micro-batch
         self.step = 0
         self.best_loss = math.inf  # lowest step loss among saved checkpoints (best.pt)
+        self.stop_requested = False  # set by SIGTERM: save at the end of this step, stop
         self.replicas_checked = 0
         self.ctx: DistContext | None = None
 
@@ -162,9 +165,12 @@ class StageTrainer(ABC):
             self.run.mkdir(parents=True, exist_ok=True)
         monitor.start(self.step)
         summary = None
+        previous = self._catch_stop_signal()
         try:
             summary = self._loop(monitor)
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             monitor.close(summary)
             barrier(self.ctx)
             shutdown(self.ctx)
@@ -203,6 +209,13 @@ class StageTrainer(ABC):
             if cfg.train.check_replicas and self.ctx.active and cfg.train.distributed == "ddp":
                 self._check_replicas()
             last = self.step == cfg.train.max_steps
+            stopping = any_rank(self.stop_requested, self.ctx)
+            if stopping and not last:
+                is_best = loss < self.best_loss
+                self.best_loss = min(self.best_loss, loss)
+                self._save(is_best)
+                monitor.log(f"stopped at step {self.step} on request; resume with --resume auto")
+                break
             if cfg.train.save_every and (self.step % cfg.train.save_every == 0 or last):
                 is_best = loss < self.best_loss
                 self.best_loss = min(self.best_loss, loss)
@@ -217,6 +230,7 @@ class StageTrainer(ABC):
             "stage": self.stage,
             "steps": self.step,
             "steps_this_run": self.step - start_step,
+            "stopped_on_request": self.step < cfg.train.max_steps,
             "final_loss": all_reduce_sum(loss, self.ctx) / world,
             "tokens_per_second": real_all / max(seconds_total, 1e-9),
             "padding_efficiency": real_all / max(all_reduce_sum(padded_total, self.ctx), 1),
@@ -269,6 +283,14 @@ class StageTrainer(ABC):
         self.replicas_checked += 1
 
     # -- checkpoints ---------------------------------------------------------------------
+    def _catch_stop_signal(self):
+        """SIGTERM (what `kill`, the web UI's stop button and a scheduler send) asks the
+        loop to finish its step, write a checkpoint and end; returns the handler to put
+        back. Only the main thread may install one."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop_requested", True))
+
     def _save(self, best: bool) -> None:
         state = {
             "step": self.step, "stage": self.stage, **self.state(),
