@@ -94,7 +94,7 @@ def run_stage(stage: str, data: Path, budget: int, tmp: Path) -> dict[str, dict]
                 if stage == "gpt"
                 else {"max_frames": samples * cost, "max_clips": samples}
             )  # as the planner sets them
-            cfg = replace(cfg, data=replace(cfg.data, **budget))
+            cfg = replace(cfg, data=replace(cfg.data, **limits))
             batch = f"{samples * cost} {'tokens' if stage == 'gpt' else 'frames'}"
         summary = train_stage(stage, data, tmp / f"{stage}_{len(results)}", cfg)
         results[name] = {
