@@ -89,7 +89,7 @@ def run_stage(stage: str, data: Path, budget: int, tmp: Path) -> dict[str, dict]
             cfg = replace(cfg, train=replace(cfg.train, fixed_batch=samples))
             batch = f"{samples} clips × {cfg.train.grad_accum}"
         else:
-            budget = (
+            limits = (
                 {"max_tokens": samples * cost}
                 if stage == "gpt"
                 else {"max_frames": samples * cost, "max_clips": samples}
