@@ -360,6 +360,26 @@ def demo(
     run_demo(out, console, quick=quick)
 
 
+@app.command()
+def ui(
+    workspace: Annotated[Path, typer.Option(help="Folder for datasets, runs and outputs.")] = Path(
+        "leanvoice-workspace"
+    ),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    allow_remote: Annotated[
+        bool, typer.Option(help="Allow a --host that other machines can reach.")
+    ] = False,
+) -> None:
+    """The whole workflow in a browser: data, plan, train, synthesize, export."""
+    from leanvoice.ui import check_host, launch
+
+    if not check_host(host, allow_remote):
+        console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
+                      "this address can train and read the workspace")  # fmt: skip
+    launch(workspace, host, port, allow_remote)
+
+
 def print_report(report: dict) -> None:
     table = Table(title="prepared dataset", show_header=False)
     table.add_row("clips", str(report["clips"]))

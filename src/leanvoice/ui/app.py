@@ -1,0 +1,436 @@
+"""The Gradio app: one tab per step of the workflow, each a thin layer over the Python
+API (prepare, plan, train, synthesize, export); no logic of its own lives here.
+
+Everything is kept under one workspace folder (`data/NAME` prepared datasets, `runs/NAME`
+training runs, `out/` synthesized audio and exports), so a refreshed page finds the same
+datasets and runs again. Any field may also hold a path of its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shlex
+import traceback
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from leanvoice.errors import LeanVoiceError
+from leanvoice.ui import plots, runs
+
+log = logging.getLogger("leanvoice.ui")
+PRESETS = ["(none)", "timbre", "small", "scratch"]
+
+
+class Workspace:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        for folder in ("data", "runs", "out"):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+
+    def datasets(self) -> list[str]:
+        return sorted(p.parent.name for p in (self.root / "data").glob("*/manifest.jsonl"))
+
+    def runs(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "runs").iterdir() if p.is_dir())
+
+    def dataset(self, name: str) -> Path:
+        return self._resolve(name, "data", "dataset")
+
+    def run(self, name: str) -> Path:
+        return self._resolve(name, "runs", "run")
+
+    def _resolve(self, name: str | None, folder: str, what: str) -> Path:
+        """A bare name lives in the workspace folder; a path is taken as it is."""
+        name = (name or "").strip()
+        if not name:
+            raise LeanVoiceError(f"choose or type a {what} name")
+        path = Path(name).expanduser()
+        return path if path.is_absolute() or "/" in name else self.root / folder / name
+
+    def checkpoints(self) -> list[str]:
+        """Newest checkpoint of each run, plus exported and official files in out/."""
+        found = []
+        for name in self.runs():
+            latest = runs.latest_checkpoint(self.root / "runs" / name)
+            if latest is not None:
+                found.append(str(latest))
+        found += [str(p) for p in sorted((self.root / "out").glob("**/*")) if p.suffix in
+                  (".ckpt", ".pth")]  # fmt: skip
+        return found
+
+
+def inline(outputs: int):
+    """Turn any failure of a handler into a one-line message in the tab's status box (the
+    handler's first output) and leave its other outputs as they are: no stack trace ever
+    reaches the page; unexpected errors log theirs in the terminal."""
+
+    def wrap(handler):
+        @functools.wraps(handler)
+        def wrapped(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except LeanVoiceError as exc:
+                message = str(exc)
+            except (OSError, ValueError, KeyError) as exc:
+                message = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # the page must never show a trace
+                log.error("UI handler %s failed:\n%s", handler.__name__, traceback.format_exc())
+                message = f"unexpected {type(exc).__name__}: {exc} (details in the terminal)"
+            error = f"**Error:** {message}"
+            return error if outputs == 1 else (error, *[gr.skip()] * (outputs - 1))
+
+        return wrapped
+
+    return wrap
+
+
+# -- Data ---------------------------------------------------------------------------------
+def _report_markdown(report: dict[str, Any], out: Path) -> str:
+    lines = [
+        f"**Prepared** `{out}`: {report['clips']} clips, {report['hours']:.3f} h "
+        f"({report['seconds']:.1f} s), longest {report['max_clip_sec']:.2f} s",
+        "",
+    ]
+    lines += [f"- speaker **{s}**: {n} clips" for s, n in report["clips_per_speaker"].items()]
+    return "\n".join(lines)
+
+
+def data_tab(ws: Workspace) -> dict[str, Any]:
+    from leanvoice.demo import demo_corpus_list
+
+    with gr.Tab("Data", id="data"):
+        gr.Markdown("From a folder of recordings (with a `.list`, `metadata.csv` or "
+                    "transcripts beside them) to a prepared dataset.")  # fmt: skip
+        with gr.Row():
+            source = gr.Textbox(label="Source: .list file, metadata.csv or folder",
+                                elem_id="data-source", scale=4)  # fmt: skip
+            use_demo = gr.Button("Use the demo corpus", elem_id="data-use-demo", scale=1)
+        with gr.Row():
+            name = gr.Textbox(label="Dataset name (under the workspace's data/)", value="demo",
+                              elem_id="data-name")  # fmt: skip
+            language = gr.Dropdown(["auto", "zh", "en"], value="auto", label="Language")
+            max_sec = gr.Number(value=15.0, label="Longest clip (s)", minimum=1, maximum=60)
+        features = gr.Radio(
+            ["built-in tiny models (test, demo)", "official models (paths below)"],
+            value="built-in tiny models (test, demo)",
+            label="Features",
+            elem_id="data-features",
+        )
+        with gr.Row():
+            hubert = gr.Textbox(label="chinese-hubert-base folder")
+            bert = gr.Textbox(label="chinese-roberta-wwm-ext-large folder")
+            sovits = gr.Textbox(label="SoVITS .pth (its quantizer defines the codes)")
+        run = gr.Button("Prepare", variant="primary", elem_id="data-prepare")
+        status = gr.Markdown(elem_id="data-status")
+        chart = gr.Image(label="Clip lengths", type="pil", elem_id="data-histogram")
+        skipped = gr.Dataframe(headers=["file", "reason"], label="Skipped files",
+                               elem_id="data-skipped")  # fmt: skip
+
+    use_demo.click(lambda: (str(demo_corpus_list()), "demo"), outputs=[source, name])
+
+    @inline(outputs=3)
+    def prepare(source, name, language, max_sec, features, hubert, bert, sovits,
+                progress=gr.Progress()):  # noqa: B008 - Gradio's way  # fmt: skip
+        from leanvoice.config import load_config
+        from leanvoice.data.features_step import run_feature_step
+        from leanvoice.data.prepare import prepare_dataset
+
+        if not (source or "").strip():
+            raise LeanVoiceError("give the source: a .list file, metadata.csv or a folder")
+        src = Path(source.strip()).expanduser()
+        if not src.exists():
+            raise LeanVoiceError(f"{src}: no such file or folder")
+        tiny = features.startswith("built-in")
+        if not tiny and not (hubert and bert and sovits):
+            raise LeanVoiceError("official features need the HuBERT, BERT and SoVITS paths")
+        out = ws.dataset(name)
+        cfg = load_config(overrides=[f"data.max_sec={float(max_sec)}"])
+        progress(0, desc="preparing clips")
+        result = prepare_dataset(
+            src,
+            out,
+            cfg,
+            language=language,
+            on_item=lambda d, t: progress((d, t), desc="preparing clips"),
+        )
+        report = result.report
+        rows = [[item["origin"], item["reason"]] for item in report["skipped"]]
+        if not result.clips:
+            return ("**Error:** no usable clips; see the skipped files", None, rows)
+        progress(0.9, desc="extracting features")
+        run_feature_step(result.out, tiny=tiny, hubert=Path(hubert) if hubert else None,
+                         bert=Path(bert) if bert else None,
+                         sovits=Path(sovits) if sovits else None)  # fmt: skip
+        text = _report_markdown(report, result.out) + "\n\nFeatures extracted: ready to train."
+        return text, plots.histogram(report["duration_histogram"]), rows
+
+    run.click(prepare, [source, name, language, max_sec, features, hubert, bert, sovits],
+              [status, chart, skipped])  # fmt: skip
+    return {"prepare": run}
+
+
+# -- Plan ---------------------------------------------------------------------------------
+def plan_tab(ws: Workspace) -> None:
+    from leanvoice.memory.planner import CARDS_GB
+
+    with gr.Tab("Plan", id="plan"):
+        gr.Markdown("Will it fit on my card, and with what settings? The planner measures "
+                    "real training steps on this machine and predicts the peak.")  # fmt: skip
+        with gr.Row():
+            stage = gr.Radio(["gpt", "sovits"], value="gpt", label="Stage", elem_id="plan-stage")
+            size = gr.Dropdown(["tiny", "v2"], value="v2", label="Model size", elem_id="plan-size")
+            preset = gr.Dropdown(PRESETS, value="(none)", label="Preset")
+        with gr.Row():
+            card = gr.Dropdown(["(type the memory)", *CARDS_GB], value="(type the memory)",
+                               label="Card")  # fmt: skip
+            vram = gr.Textbox(value="8GB", label="Memory (e.g. 6GB, 64MB)", elem_id="plan-vram")
+            headroom = gr.Slider(0.0, 0.5, value=0.1, step=0.05, label="Headroom")
+            dataset = gr.Dropdown(choices=[], label="Dataset (optional)", allow_custom_value=True)
+        run = gr.Button("Plan", variant="primary", elem_id="plan-run")
+        status = gr.Markdown(elem_id="plan-status")
+        chart = gr.Image(label="Memory per setting against the budget", type="filepath",
+                         elem_id="plan-plot")  # fmt: skip
+        table = gr.Dataframe(label="Candidates", elem_id="plan-table")
+
+    @inline(outputs=3)
+    def plan(stage, size, preset, card, vram, headroom, dataset, progress=gr.Progress()):  # noqa: B008  # noqa: B008 - Gradio's way
+        from leanvoice.config import load_config
+        from leanvoice.memory.plan_output import plan_plot
+        from leanvoice.memory.planner import card_bytes, make_plan, parse_size
+
+        budget = parse_size(vram) if card.startswith("(") else card_bytes(card)
+        cfg = load_config(None if preset == "(none)" else preset, None, [f"model.size={size}"])
+        data = ws.dataset(dataset) if dataset else None
+        progress(0, desc="measuring training steps")
+        result = make_plan(stage, cfg, budget, headroom=float(headroom), data=data)
+        picture = plan_plot(result, ws.root / "out" / f"plan-{stage}-{size}.png")
+        rows = [[line.candidate.checkpoint, line.candidate.optimizer,
+                 line.largest_batch(result.usable_bytes) * result.clip_cost,
+                 f"{line.peak(max(line.largest_batch(result.usable_bytes), 1)) / 2**20:.1f}",
+                 "chosen" if line is result.chosen else ""] for line in result.lines]  # fmt: skip
+        frame = {"headers": ["checkpoint", "optimizer", "batch budget", "peak MiB", ""],
+                 "data": rows}  # fmt: skip
+        if result.chosen is None:
+            return f"**Does not fit.** {result.shortfall()}", str(picture), frame
+        overrides = " ".join(result.overrides())
+        return (f"**Fits.** Train with: `{overrides}` (predicted peak "
+                f"{result.as_json()['predicted_peak_bytes'] / 2**20:.1f} MiB)",
+                str(picture), frame)  # fmt: skip
+
+    run.click(plan, [stage, size, preset, card, vram, headroom, dataset], [status, chart, table])
+    return dataset
+
+
+# -- Train --------------------------------------------------------------------------------
+def train_tab(ws: Workspace) -> tuple[Any, Any]:
+    with gr.Tab("Train", id="train"):
+        gr.Markdown(
+            "Each run is its own process: closing or refreshing the page leaves it "
+            "going. Stop writes a checkpoint; Start on the same run resumes it."
+        )
+        with gr.Row():
+            stage = gr.Radio(["gpt", "sovits"], value="gpt", label="Stage", elem_id="train-stage")
+            dataset = gr.Dropdown(choices=ws.datasets(), label="Dataset", allow_custom_value=True,
+                                  elem_id="train-dataset")  # fmt: skip
+            run_name = gr.Dropdown(choices=ws.runs(), label="Run (under the workspace's runs/)",
+                                   allow_custom_value=True, elem_id="train-run")  # fmt: skip
+        with gr.Row():
+            preset = gr.Dropdown(PRESETS, value="(none)", label="Preset")
+            size = gr.Dropdown(["tiny", "v2"], value="v2", label="Model size",
+                               elem_id="train-size")  # fmt: skip
+            steps = gr.Number(value=1000, label="Steps", precision=0, elem_id="train-steps")
+            extra = gr.Textbox(label="More settings (key=value …)", elem_id="train-extra")
+        with gr.Row():
+            start = gr.Button("Start / resume", variant="primary", elem_id="train-start")
+            stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        status = gr.Markdown(elem_id="train-status")
+        with gr.Row():
+            loss = gr.Image(label="Loss", type="pil", elem_id="train-loss")
+            memory = gr.Image(label="Peak memory", type="pil", elem_id="train-memory")
+        audition = gr.Audio(label="Latest audition sample", type="filepath",
+                            elem_id="train-audition")  # fmt: skip
+        timer = gr.Timer(2.0)
+
+    @inline(outputs=2)
+    def start_run(stage, dataset, run_name, preset, size, steps, extra):
+        if not dataset:
+            raise LeanVoiceError("choose a prepared dataset (Data tab) or type its path")
+        overrides = [f"model.size={size}", f"train.max_steps={int(steps)}", *shlex.split(extra)]
+        from leanvoice.config import load_config
+
+        load_config(None if preset == "(none)" else preset, None, overrides)  # errors here
+        run = ws.run(run_name)
+        pid = runs.start_run(stage, ws.dataset(dataset), run,
+                             None if preset == "(none)" else preset, overrides)  # fmt: skip
+        return f"started {stage} run `{run}` (process {pid})", gr.update(
+            choices=ws.runs(), value=run.name if run.parent == ws.root / "runs" else str(run)
+        )
+
+    @inline(outputs=1)
+    def stop_run(run_name):
+        return runs.stop_run(ws.run(run_name))
+
+    def refresh(run_name):
+        """What the timer shows: never raises (a half-typed run name is simply 'no run')."""
+        if not run_name:
+            return "choose or name a run", None, None, None
+        try:
+            run = ws.run(run_name)
+            state = runs.status(run)
+            points = runs.metrics(run)
+        except (LeanVoiceError, OSError, ValueError) as exc:
+            return f"**Error:** {exc}", None, None, None
+        loss_image = plots.curve([(p["step"], p["loss"]) for p in points], "loss")
+        peak = [(p["step"], p["peak_bytes"]) for p in points if "peak_bytes" in p]
+        memory_image = plots.curve(peak, "peak memory", as_bytes=True, colour=(196, 78, 82))
+        loss_text = f", loss {state.loss:.4g}" if state.loss is not None else ""
+        text = (f"**{state.state}** — step {state.step}/{state.max_steps}{loss_text}: "
+                f"{state.message}")  # fmt: skip
+        sample = runs.latest_audition(run)
+        return text, loss_image, memory_image, str(sample) if sample else None
+
+    def fill_form(run_name):
+        """A run chosen (or found going after a refresh) brings back its settings."""
+        found = runs.settings(ws.run(run_name)) if run_name else None
+        if found is None:
+            return [gr.skip()] * 6
+        overrides = found["overrides"]
+        size = next((o.split("=", 1)[1] for o in overrides if o.startswith("model.size=")), None)
+        steps = next((int(o.split("=", 1)[1]) for o in overrides
+                      if o.startswith("train.max_steps=")), None)  # fmt: skip
+        rest = [o for o in overrides if not o.startswith(("model.size=", "train.max_steps="))]
+        data = Path(found["data"])
+        dataset = data.name if data.parent == ws.root / "data" else str(data)
+        return (
+            found["stage"],
+            dataset,
+            found["preset"] or "(none)",
+            size or gr.skip(),
+            steps if steps is not None else gr.skip(),
+            " ".join(map(shlex.quote, rest)),
+        )
+
+    run_name.change(fill_form, [run_name], [stage, dataset, preset, size, steps, extra])
+    start.click(start_run, [stage, dataset, run_name, preset, size, steps, extra],
+                [status, run_name])  # fmt: skip
+    stop.click(stop_run, [run_name], [status])
+    timer.tick(refresh, [run_name], [status, loss, memory, audition])
+    return dataset, run_name
+
+
+# -- Synthesize ---------------------------------------------------------------------------
+def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
+    with gr.Tab("Synthesize", id="synthesize") as tab:
+        with gr.Row():
+            gpt = gr.Dropdown(choices=[], label="GPT checkpoint (.pt, .ckpt)",
+                              allow_custom_value=True, elem_id="synth-gpt")  # fmt: skip
+            sovits = gr.Dropdown(choices=[], label="SoVITS checkpoint (.pt, .pth)",
+                                 allow_custom_value=True, elem_id="synth-sovits")  # fmt: skip
+            features = gr.Textbox(label="Feature models folder (hubert/ and bert/)",
+                                  elem_id="synth-features")  # fmt: skip
+        reference = gr.Audio(label="Reference audio, 3-10 s", sources=["upload", "microphone"],
+                             type="filepath", elem_id="synth-reference")  # fmt: skip
+        reference_text = gr.Textbox(label="What the reference says", elem_id="synth-ref-text")
+        text = gr.Textbox(label="Text to speak", lines=3, elem_id="synth-text")
+        with gr.Row():
+            language = gr.Dropdown(["auto", "zh", "en"], value="auto", label="Language")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+        run = gr.Button("Synthesize", variant="primary", elem_id="synth-run")
+        status = gr.Markdown(elem_id="synth-status")
+        result = gr.Audio(label="Result", type="filepath", elem_id="synth-result")
+        download = gr.File(label="Download", elem_id="synth-download")
+
+    @inline(outputs=3)
+    def synthesize(gpt, sovits, features, reference, reference_text, text, language, seed):
+        from leanvoice.audio.io import write_audio
+        from leanvoice.infer import SynthesisOptions, load_synthesizer
+
+        if not gpt or not sovits:
+            raise LeanVoiceError("choose a GPT and a SoVITS checkpoint")
+        if not reference:
+            raise LeanVoiceError("upload or record a reference clip")
+        if not features:
+            raise LeanVoiceError("give the feature models folder (a dataset's tiny_models/ "
+                                 "or a folder with hubert/ and bert/)")  # fmt: skip
+        synth = load_synthesizer(Path(gpt), Path(sovits), feature_models=Path(features))
+        options = SynthesisOptions(language=language, seed=int(seed))
+        samples = synth.synthesize(Path(reference), reference_text, text, options)
+        out = ws.root / "out" / f"synth-{abs(hash((text, int(seed)))) % 10**8:08d}.wav"
+        write_audio(out, samples, synth.sample_rate)
+        seconds = len(samples) / synth.sample_rate
+        return f"{seconds:.2f} s of audio → `{out}`", str(out), str(out)
+
+    run.click(synthesize, [gpt, sovits, features, reference, reference_text, text, language,
+                           seed], [status, result, download])  # fmt: skip
+    return tab, gpt, sovits, features
+
+
+# -- Export -------------------------------------------------------------------------------
+def export_tab(ws: Workspace) -> Any:
+    with gr.Tab("Export", id="export") as tab:
+        gr.Markdown("Write official GPT-SoVITS v2 files (LoRA adapters merged) for the "
+                    "official tools.")  # fmt: skip
+        checkpoint = gr.Dropdown(choices=[], label="Checkpoint", allow_custom_value=True,
+                                 elem_id="export-checkpoint")  # fmt: skip
+        name = gr.Textbox(label="File name (in the workspace's out/export/)", value="voice",
+                          elem_id="export-name")  # fmt: skip
+        run = gr.Button("Export", variant="primary", elem_id="export-run")
+        status = gr.Markdown(elem_id="export-status")
+
+    @inline(outputs=1)
+    def export(checkpoint, name):
+        from leanvoice.infer.export import export_checkpoint
+        from leanvoice.infer.models import stage_of
+        from leanvoice.train.checkpoint import read_checkpoint_file
+
+        if not checkpoint:
+            raise LeanVoiceError("choose a checkpoint")
+        stage = stage_of(read_checkpoint_file(Path(checkpoint)))
+        if not (name or "").strip() or "/" in name:
+            raise LeanVoiceError("give a plain file name")
+        suffix = ".ckpt" if stage == "gpt" else ".pth"
+        return export_checkpoint(Path(checkpoint), ws.root / "out" / "export" / f"{name}{suffix}")
+
+    run.click(export, [checkpoint, name], [status])
+    return tab, checkpoint
+
+
+def build_app(workspace: Path) -> gr.Blocks:
+    ws = Workspace(workspace)
+    with gr.Blocks(title="LeanVoice") as app:
+        gr.Markdown(f"# LeanVoice\nWorkspace: `{ws.root}`")
+        with gr.Tabs():
+            data_tab(ws)
+            plan_dataset = plan_tab(ws)
+            train_dataset, run_name = train_tab(ws)
+            synth_tab, gpt, sovits, features = synthesize_tab(ws)
+            export_page, export_checkpoint = export_tab(ws)
+
+        def on_load():
+            """Fill the pickers from the workspace; pick the run that is going, if any (a
+            refreshed page shows the same run)."""
+            names = ws.runs()
+            going = [n for n in names if runs.running_pid(ws.root / "runs" / n) is not None]
+            current = going[-1] if going else (names[-1] if names else None)
+            datasets, checkpoints = ws.datasets(), ws.checkpoints()
+            tiny = [str(ws.root / "data" / d / "tiny_models") for d in datasets
+                    if (ws.root / "data" / d / "tiny_models").is_dir()]  # fmt: skip
+            return (gr.update(choices=datasets), gr.update(choices=datasets),
+                    gr.update(choices=names, value=current),
+                    gr.update(choices=checkpoints), gr.update(choices=checkpoints),
+                    tiny[0] if tiny else "", gr.update(choices=checkpoints))  # fmt: skip
+
+        pickers = [plan_dataset, train_dataset, run_name, gpt, sovits, features,
+                   export_checkpoint]  # fmt: skip
+        app.load(on_load, outputs=pickers)
+
+        def checkpoints_now():
+            found = ws.checkpoints()
+            return gr.update(choices=found), gr.update(choices=found)
+
+        synth_tab.select(checkpoints_now, outputs=[gpt, sovits])
+        export_page.select(lambda: gr.update(choices=ws.checkpoints()), outputs=export_checkpoint)
+    return app
