@@ -27,7 +27,12 @@ def results_dir() -> Path:
     return Path(os.environ.get("LEANVOICE_BENCH_RESULTS", DOC.parent / "bench-results"))
 
 
-def write_results(name: str, results: dict) -> Path:
+def write_results(name: str, results: dict) -> Path | None:
+    """Not under LEANVOICE_BENCH_PRINT_ONLY=1, unless LEANVOICE_BENCH_RESULTS names a folder."""
+    if os.environ.get("LEANVOICE_BENCH_PRINT_ONLY") == "1" and not os.environ.get(
+        "LEANVOICE_BENCH_RESULTS"
+    ):
+        return None
     path = results_dir() / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,52 @@
+"""The benchmark summary's goal checks and the repeatability comparison, on results
+files written here (the benchmarks themselves run by `leanvoice bench`)."""
+
+import json
+
+import pytest
+
+from bench import summary
+from bench.repeat import ratios
+
+
+def _results(folder, memory_peak: float, per_second: float) -> None:
+    base = {"peak": 100.0, "seconds": 1.0}
+    for stage in ("gpt", "sovits"):
+        cases = {"official recipe (baseline)": base,
+                 "preset small": {"peak": memory_peak, "seconds": 1.1}}  # fmt: skip
+        (folder / f"memory-{stage}.json").write_text(json.dumps({"cases": cases}))
+    throughput = {stage: {"cases": {
+        "official settings": {"per_second": 100.0, "fitting_clips": 4},
+        "LeanVoice small preset": {"per_second": per_second, "fitting_clips": 11},
+        "LeanVoice checkpoint all, AdamW": {"per_second": 140.0, "fitting_clips": 11},
+    }} for stage in ("gpt", "sovits")}  # fmt: skip
+    (folder / "throughput.json").write_text(json.dumps(throughput))
+    (folder / "padding.json").write_text(json.dumps({"demo": {"leanvoice": 0.9}}))
+
+
+def test_goals_say_met_or_missed_and_the_plot_is_drawn(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LEANVOICE_BENCH_RESULTS", str(tmp_path))
+    _results(tmp_path, memory_peak=40.0, per_second=90.0)
+    goals = {g.what: g for g in summary.goals()}
+    assert goals["GPT peak memory, preset small"].met is False  # 0.40 > 0.35
+    assert goals["SoVITS peak memory, preset small"].met is True  # 0.40 <= 0.5
+    assert goals["GPT step time at equal batch, preset small"].met is True
+    assert goals["GPT useful tokens/s at equal memory, small preset"].met is False
+    assert goals["SoVITS useful tokens/s at equal memory, checkpoint all, AdamW"].met
+    assert goals["padding efficiency, demo"].met is False
+    table = summary.render(list(goals.values()))
+    assert table.count("**missed**") == 4 and "| 0.40 | ≤ 0.35 |" in table
+    png = summary.plot(list(goals.values()), tmp_path / "goals.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_repeat_compares_every_ratio_of_two_runs(tmp_path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    _results(first, memory_peak=40.0, per_second=90.0)
+    _results(second, memory_peak=40.0, per_second=99.0)
+    pairs = list(zip(ratios("throughput", json.loads((first / "throughput.json").read_text())),
+                     ratios("throughput", json.loads((second / "throughput.json").read_text())),
+                     strict=True))  # fmt: skip
+    worst = max(abs(x[1] - y[1]) / x[1] for x, y in pairs)
+    assert worst == pytest.approx(0.1)
