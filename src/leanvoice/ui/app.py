@@ -12,6 +12,7 @@ import functools
 import logging
 import shlex
 import traceback
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -358,7 +359,7 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
         synth = load_synthesizer(Path(gpt), Path(sovits), feature_models=Path(features))
         options = SynthesisOptions(language=language, seed=int(seed))
         samples = synth.synthesize(Path(reference), reference_text, text, options)
-        out = ws.root / "out" / f"synth-{abs(hash((text, int(seed)))) % 10**8:08d}.wav"
+        out = ws.root / "out" / f"synth-{datetime.now():%Y%m%d-%H%M%S-%f}.wav"
         write_audio(out, samples, synth.sample_rate)
         seconds = len(samples) / synth.sample_rate
         return f"{seconds:.2f} s of audio → `{out}`", str(out), str(out)
