@@ -54,7 +54,7 @@ def _cases(stage: str) -> dict[str, MemoryConfig]:
         "AdamW in backward": replace(OFFICIAL, optimizer="adamw_in_backward"),
         "LoRA r16": replace(OFFICIAL, lora=lora),
     }
-    for preset in ("timbre", "small"):
+    for preset in ("timbre", "small", "scratch"):
         cfg = load_config(preset).memory
         if stage == "sovits" and "sovits" in cfg.freeze:
             continue  # this preset does not train SoVITS

@@ -51,7 +51,8 @@ def _throughput_goals() -> list[Goal]:
         cases = found[stage]["cases"]
         base = cases["official settings"]["per_second"]
         for case in ("LeanVoice small preset", "LeanVoice checkpoint all, AdamW"):
-            goals.append(Goal(f"{name} useful tokens/s at equal memory, {case[10:]}",
+            unit = "tokens" if stage == "gpt" else "frames"
+            goals.append(Goal(f"{name} useful {unit}/s at equal memory, {case[10:]}",
                               cases[case]["per_second"] / base, 1.3, False))  # fmt: skip
     return goals
 

@@ -32,7 +32,7 @@ def test_goals_say_met_or_missed_and_the_plot_is_drawn(tmp_path, monkeypatch) ->
     assert goals["SoVITS peak memory, preset small"].met is True  # 0.40 <= 0.5
     assert goals["GPT step time at equal batch, preset small"].met is True
     assert goals["GPT useful tokens/s at equal memory, small preset"].met is False
-    assert goals["SoVITS useful tokens/s at equal memory, checkpoint all, AdamW"].met
+    assert goals["SoVITS useful frames/s at equal memory, checkpoint all, AdamW"].met
     assert goals["padding efficiency, demo"].met is False
     table = summary.render(list(goals.values()))
     assert table.count("**missed**") == 4 and "| 0.40 | ≤ 0.35 |" in table
