@@ -3,6 +3,8 @@ settings, on v2 models at the same batch, as ratios.
 
     python -m bench.memory [gpt] [sovits]   # prints the tables, updates docs/benchmarks.md
 
+Each case runs in a process of its own (bench/isolate.py).
+
 GPT batch: the 4 longest Mandarin demo clips (their real phoneme counts and 25 Hz code
 lengths; random BERT features and codes, which do not change memory or time). SoVITS
 batch: the 2 longest, at their real frame and phoneme counts (random SSL features and
@@ -26,6 +28,7 @@ from pathlib import Path
 import torch
 
 from bench.doc import write_results, write_section
+from bench.isolate import run_case
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
 from leanvoice.config import load_config
 from leanvoice.config.schema import MemoryConfig
@@ -180,26 +183,36 @@ def render(stage: str, results: dict[str, dict[str, float]], what: str) -> str:
     return "\n".join(lines)
 
 
+def measure_case(stage: str, case: str, clips_file: str) -> dict[str, float]:
+    """One case, from names and a file only (it runs in a process of its own)."""
+    clips = json.loads(Path(clips_file).read_text(encoding="utf-8"))
+    batch = _gpt_batch(clips) if stage == "gpt" else _sovits_batch(clips)
+    return _run(stage, _cases(stage)[case], batch)
+
+
 def main(stages: tuple[str, ...] = ("gpt", "sovits")) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         clips = _demo_clips(Path(tmp))
-    for stage in stages:
-        batch = _gpt_batch(clips) if stage == "gpt" else _sovits_batch(clips)
-        if stage == "gpt":
-            what = f"{int(batch[1].sum() + batch[4].sum())} real tokens (4 demo clips)"
-        else:
-            what = f"{int(batch[2].sum())} frames ({SOVITS_CLIPS} demo clips), generator losses"
-        results = {}
-        for name, policy in _cases(stage).items():
-            results[name] = _run(stage, policy, batch)
-            print(stage, name, {k: round(v / 2**20) if k != "seconds" else round(v, 2)
-                                for k, v in results[name].items()}, flush=True)  # fmt: skip
-        table = render(stage, results, what)
-        print(table)
-        write_section(f"memory-{stage}", table)
-        write_results(f"memory-{stage}", {"batch": what, "cases": results})
+        clips_file = Path(tmp) / "clips.json"
+        clips_file.write_text(json.dumps(clips), encoding="utf-8")
+        for stage in stages:
+            batch = _gpt_batch(clips) if stage == "gpt" else _sovits_batch(clips)
+            if stage == "gpt":
+                what = f"{int(batch[1].sum() + batch[4].sum())} real tokens (4 demo clips)"
+            else:
+                what = f"{int(batch[2].sum())} frames ({SOVITS_CLIPS} demo clips), generator losses"
+            results = {}
+            for name in _cases(stage):
+                results[name] = run_case("bench.memory", "measure_case", stage, name,
+                                         str(clips_file))  # fmt: skip
+                print(stage, name, {k: round(v / 2**20) if "seconds" not in k else round(v, 2)
+                                    for k, v in results[name].items()}, flush=True)  # fmt: skip
+            table = render(stage, results, what)
+            print(table)
+            write_section(f"memory-{stage}", table)
+            write_results(f"memory-{stage}", {"batch": what, "cases": results})
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ fp32 on CPU, GPT gradients accumulated over 4 batches; N is the largest whose wo
 AdamW), batches packed to the largest budget that fits. "Fits" is measured: a search over
 real training steps on the worst-case clip, started at the planner's prediction. Every
 case trains the same number of optimizer steps on the same clips; tokens/s counts real
-(non-pad) phonemes + codes (GPT) or spectrogram frames (SoVITS).
+(non-pad) phonemes + codes (GPT) or spectrogram frames (SoVITS). Each case runs in a
+process of its own (bench/isolate.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import torch
 
 from bench.doc import write_results, write_section
+from bench.isolate import run_case
 from leanvoice.config import Config, load_config
 from leanvoice.data.features_step import run_feature_step
 from leanvoice.data.prepare import prepare_dataset
@@ -79,30 +81,37 @@ def _cases(stage: str) -> dict[str, Config]:
     }  # fmt: skip
 
 
+def measure_case(stage: str, name: str, data: str, budget: int, out: str) -> dict:
+    """One case, from names and paths only (it runs in a process of its own)."""
+    cfg = _cases(stage)[name]
+    samples, predicted, cost = largest_fitting(stage, cfg, Path(data), budget)
+    if samples < 1:
+        raise SystemExit(f"{stage}: not one clip of the case {name!r} fits the budget")
+    if name == "official settings":
+        cfg = replace(cfg, train=replace(cfg.train, fixed_batch=samples))
+        batch = f"{samples} clips × {cfg.train.grad_accum}"
+    else:
+        limits = (
+            {"max_tokens": samples * cost}
+            if stage == "gpt"
+            else {"max_frames": samples * cost, "max_clips": samples}
+        )  # as the planner sets them
+        cfg = replace(cfg, data=replace(cfg.data, **limits))
+        batch = f"{samples * cost} {'tokens' if stage == 'gpt' else 'frames'}"
+    summary = train_stage(stage, Path(data), Path(out), cfg)
+    return {
+        "batch": batch, "fitting_clips": samples, "predicted_clips": predicted,
+        "per_second": summary["tokens_per_second"],
+        "padding_efficiency": summary["padding_efficiency"],
+        "peak_bytes": summary["memory"]["peak_bytes"], "final_loss": summary["final_loss"],
+    }  # fmt: skip
+
+
 def run_stage(stage: str, data: Path, budget: int, tmp: Path) -> dict[str, dict]:
     results = {}
-    for name, cfg in _cases(stage).items():
-        samples, predicted, cost = largest_fitting(stage, cfg, data, budget)
-        if samples < 1:
-            raise SystemExit(f"{stage}: not one clip of the case {name!r} fits the budget")
-        if name == "official settings":
-            cfg = replace(cfg, train=replace(cfg.train, fixed_batch=samples))
-            batch = f"{samples} clips × {cfg.train.grad_accum}"
-        else:
-            limits = (
-                {"max_tokens": samples * cost}
-                if stage == "gpt"
-                else {"max_frames": samples * cost, "max_clips": samples}
-            )  # as the planner sets them
-            cfg = replace(cfg, data=replace(cfg.data, **limits))
-            batch = f"{samples * cost} {'tokens' if stage == 'gpt' else 'frames'}"
-        summary = train_stage(stage, data, tmp / f"{stage}_{len(results)}", cfg)
-        results[name] = {
-            "batch": batch, "fitting_clips": samples, "predicted_clips": predicted,
-            "per_second": summary["tokens_per_second"],
-            "padding_efficiency": summary["padding_efficiency"],
-            "peak_bytes": summary["memory"]["peak_bytes"], "final_loss": summary["final_loss"],
-        }  # fmt: skip
+    for index, name in enumerate(_cases(stage)):
+        results[name] = run_case("bench.throughput", "measure_case", stage, name, str(data),
+                                 budget, str(tmp / f"{stage}_{index}"))  # fmt: skip
         print(stage, name, results[name], flush=True)
     return results
 

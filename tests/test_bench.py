@@ -50,3 +50,11 @@ def test_repeat_compares_every_ratio_of_two_runs(tmp_path) -> None:
                      strict=True))  # fmt: skip
     worst = max(abs(x[1] - y[1]) / x[1] for x, y in pairs)
     assert worst == pytest.approx(0.1)
+
+
+def test_a_case_in_its_own_process_returns_what_it_returns_in_this_one() -> None:
+    from bench.isolate import run_case
+    from bench.padding import measure
+
+    lengths = [(i * 37) % 101 + 20 for i in range(120)]
+    assert run_case("bench.padding", "measure", lengths) == pytest.approx(measure(lengths))
