@@ -254,6 +254,7 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         audition = gr.Audio(label="Latest audition sample", type="filepath",
                             elem_id="train-audition")  # fmt: skip
         timer = gr.Timer(2.0)
+        shown = gr.State(None)  # the audition sample the player holds
 
     @inline(outputs=2)
     def start_run(stage, dataset, run_name, preset, size, steps, extra):
@@ -274,16 +275,18 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
     def stop_run(run_name):
         return runs.stop_run(ws.run(run_name))
 
-    def refresh(run_name):
-        """What the timer shows: never raises (a half-typed run name is simply 'no run')."""
+    def refresh(run_name, shown):
+        """What the timer shows: never raises (a half-typed run name is simply 'no run').
+        The audition player is only set when a new sample exists, so that a tick does not
+        interrupt someone listening."""
         if not run_name:
-            return "choose or name a run", None, None, None
+            return "choose or name a run", None, None, gr.skip(), shown
         try:
             run = ws.run(run_name)
             state = runs.status(run)
             points = runs.metrics(run)
         except (LeanVoiceError, OSError, ValueError) as exc:
-            return f"**Error:** {exc}", None, None, None
+            return f"**Error:** {exc}", None, None, gr.skip(), shown
         loss_image = plots.curve([(p["step"], p["loss"]) for p in points], "loss")
         peak = [(p["step"], p["peak_bytes"]) for p in points if "peak_bytes" in p]
         memory_image = plots.curve(peak, "peak memory", as_bytes=True, colour=(196, 78, 82))
@@ -291,7 +294,10 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         text = (f"**{state.state}** — step {state.step}/{state.max_steps}{loss_text}: "
                 f"{state.message}")  # fmt: skip
         sample = runs.latest_audition(run)
-        return text, loss_image, memory_image, str(sample) if sample else None
+        sample = str(sample) if sample else None
+        if sample == shown:
+            return text, loss_image, memory_image, gr.skip(), shown
+        return text, loss_image, memory_image, sample, sample
 
     def fill_form(run_name):
         """A run chosen (or found going after a refresh) brings back its settings."""
@@ -318,7 +324,7 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
     start.click(start_run, [stage, dataset, run_name, preset, size, steps, extra],
                 [status, run_name])  # fmt: skip
     stop.click(stop_run, [run_name], [status])
-    timer.tick(refresh, [run_name], [status, loss, memory, audition])
+    timer.tick(refresh, [run_name, shown], [status, loss, memory, audition, shown])
     return dataset, run_name
 
 
