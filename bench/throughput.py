@@ -39,7 +39,7 @@ from leanvoice.memory.planner import (
 )
 from leanvoice.train import train_stage
 
-STEPS = {"gpt": 40, "sovits": 12}
+STEPS = {"gpt": 200, "sovits": 30}  # long enough that a few slow steps do not swing the rate
 OFFICIAL_ACCUM = {"gpt": 4, "sovits": 1}  # the official s1 config accumulates 4 batches
 BASE = ["model.size=tiny", "memory.precision=fp32", "train.audition_every=0",
         "train.save_every=0", "train.lr=1e-3"]  # fmt: skip
