@@ -132,7 +132,7 @@ def _run(stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...]) -> d
         )
     probe = StepMemory(model, setup.optimizer)
     times, walls = [], []
-    for attempt in range(4):  # 0 warms up (optimizer states appear), 1 is measured, 2-3 timed
+    for attempt in range(6):  # 0 warms up (optimizer states appear), 1 is measured, 2-5 timed
         start, wall = time.process_time(), time.perf_counter()
         measured = attempt == 1
         with probe if measured else contextlib.nullcontext():

@@ -181,15 +181,17 @@ class StageTrainer(ABC):
         batches = iter(self.sampler)
         report: MemoryReport | None = None
         real_total, padded_total, seconds_total, loss = 0, 0, 0.0, math.nan
+        cpu_total = 0.0  # this process's CPU seconds: a rate other work barely moves
         start_step = self.step
         while self.step < cfg.train.max_steps:
             group = [next(batches) for _ in range(cfg.train.grad_accum)]
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             probe = None
             if report is None:
                 probe = StepMemory(self.primary_model(), self.primary_optimizer(), self.ctx.device)
             result = self._guarded_step(group, probe, monitor)
             seconds = time.perf_counter() - started
+            cpu_seconds = time.process_time() - cpu_started
             if probe is not None:
                 report = probe.report()
                 if self.ctx.is_main:
@@ -200,6 +202,7 @@ class StageTrainer(ABC):
                 real_total += result.real
                 padded_total += result.padded
                 seconds_total += seconds
+                cpu_total += cpu_seconds
             loss = result.loss
             monitor.step(self.step, {
                 "loss": loss, "tokens_per_second": result.real / max(seconds, 1e-9),
@@ -233,6 +236,7 @@ class StageTrainer(ABC):
             "stopped_on_request": self.step < cfg.train.max_steps,
             "final_loss": all_reduce_sum(loss, self.ctx) / world,
             "tokens_per_second": real_all / max(seconds_total, 1e-9),
+            "tokens_per_cpu_second": real_all / max(all_reduce_sum(cpu_total, self.ctx), 1e-9),
             "padding_efficiency": real_all / max(all_reduce_sum(padded_total, self.ctx), 1),
             "epoch_padding_efficiency": padding_efficiency(
                 self.sampler.rank_batches(0), self.clips.lengths
