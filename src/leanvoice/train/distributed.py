@@ -51,11 +51,6 @@ def init_distributed(device: str = "auto", expected_world_size: int = 0) -> Dist
         backend = "nccl" if chosen.type == "cuda" else "gloo"
         if chosen.type == "cuda":
             torch.cuda.set_device(chosen)
-        if backend == "gloo":
-            # gloo connects every pair of ranks at init; after a `torchrun --max-restarts`
-            # restart that eager connect hung about half the time here (CPU, torch 2.13).
-            # Connecting each pair on first use restarts reliably (tested).
-            os.environ.setdefault("TORCH_GLOO_LAZY_INIT", "1")
         dist.init_process_group(backend=backend)
     return DistContext(rank, world_size, local_rank, chosen)
 
