@@ -236,7 +236,8 @@ class StageTrainer(ABC):
             "stopped_on_request": self.step < cfg.train.max_steps,
             "final_loss": all_reduce_sum(loss, self.ctx) / world,
             "tokens_per_second": real_all / max(seconds_total, 1e-9),
-            "tokens_per_cpu_second": real_all / max(all_reduce_sum(cpu_total, self.ctx), 1e-9),
+            # per rank's CPU time, ranks in lockstep: no extra collective at the end of a run
+            "tokens_per_cpu_second": real_all / max(cpu_total * world, 1e-9),
             "padding_efficiency": real_all / max(all_reduce_sum(padded_total, self.ctx), 1),
             "epoch_padding_efficiency": padding_efficiency(
                 self.sampler.rank_batches(0), self.clips.lengths
