@@ -214,15 +214,11 @@ class StageTrainer(ABC):
             last = self.step == cfg.train.max_steps
             stopping = any_rank(self.stop_requested, self.ctx)
             if stopping and not last:
-                is_best = loss < self.best_loss
-                self.best_loss = min(self.best_loss, loss)
-                self._save(is_best)
+                self._save(loss)
                 monitor.log(f"stopped at step {self.step} on request; resume with --resume auto")
                 break
             if cfg.train.save_every and (self.step % cfg.train.save_every == 0 or last):
-                is_best = loss < self.best_loss
-                self.best_loss = min(self.best_loss, loss)
-                self._save(is_best)
+                self._save(loss)
             if cfg.train.audition_every and (self.step % cfg.train.audition_every == 0 or last):
                 sample = self.audition()
                 if sample is not None:
@@ -296,7 +292,10 @@ class StageTrainer(ABC):
             return None
         return signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop_requested", True))
 
-    def _save(self, best: bool) -> None:
+    def _save(self, loss: float) -> None:
+        """Write this step's checkpoint; it is also best.pt when `loss` is the lowest so far."""
+        best = loss < self.best_loss
+        self.best_loss = min(self.best_loss, loss)
         state = {
             "step": self.step, "stage": self.stage, **self.state(),
             "sampler": self.sampler.state_dict(), "oom_guard": self.guard.state_dict(),
