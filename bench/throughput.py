@@ -10,14 +10,17 @@ AdamW), batches packed to the largest budget that fits. "Fits" is measured: a se
 real training steps on the worst-case clip, started at the planner's prediction. Every
 case trains the same number of optimizer steps on the same clips; tokens/s counts real
 (non-pad) phonemes + codes (GPT) or spectrogram frames (SoVITS) per CPU-second of the
-training process (the wall-clock rate is kept in the results). Each case runs in a
-process of its own (bench/isolate.py).
+training process, on one thread (the wall-clock rate is kept in the results). Each case
+runs in a process of its own (bench/isolate.py), three times in interleaved rounds; a
+step's cost is its fastest round, so a busy host does not move the ratios.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import platform
+import statistics
 import sys
 import tempfile
 from dataclasses import replace
@@ -40,7 +43,9 @@ from leanvoice.memory.planner import (
 )
 from leanvoice.train import train_stage
 
-STEPS = {"gpt": 200, "sovits": 30}  # long enough that a few slow steps do not swing the rate
+STEPS = {"gpt": 200, "sovits": 40}  # optimizer steps per round
+ROUNDS = 3  # each case's step time is its fastest over the rounds
+THREADS = 1  # one thread per case: no idle spinning counted as CPU time, no core contention
 OFFICIAL_ACCUM = {"gpt": 4, "sovits": 1}  # the official s1 config accumulates 4 batches
 BASE = ["model.size=tiny", "memory.precision=fp32", "train.audition_every=0",
         "train.save_every=0", "train.lr=1e-3"]  # fmt: skip
@@ -82,12 +87,20 @@ def _cases(stage: str) -> dict[str, Config]:
     }  # fmt: skip
 
 
-def measure_case(stage: str, name: str, data: str, budget: int, out: str) -> dict:
-    """One case, from names and paths only (it runs in a process of its own)."""
-    cfg = _cases(stage)[name]
-    samples, predicted, cost = largest_fitting(stage, cfg, Path(data), budget)
+def fit_case(stage: str, name: str, data: str, budget: int) -> dict:
+    """The case's largest fitting batch (its own process: a search over real steps)."""
+    torch.set_num_threads(THREADS)
+    samples, predicted, cost = largest_fitting(stage, _cases(stage)[name], Path(data), budget)
     if samples < 1:
         raise SystemExit(f"{stage}: not one clip of the case {name!r} fits the budget")
+    return {"fitting_clips": samples, "predicted_clips": predicted, "clip_cost": cost}
+
+
+def time_case(stage: str, name: str, data: str, fit: dict, out: str) -> dict:
+    """One timed run of a case at its fitting batch: per-step real tokens and CPU seconds
+    from `metrics.jsonl` (step 1 runs under the memory probe and is left out)."""
+    torch.set_num_threads(THREADS)
+    cfg, samples, cost = _cases(stage)[name], fit["fitting_clips"], fit["clip_cost"]
     if name == "official settings":
         cfg = replace(cfg, train=replace(cfg.train, fixed_batch=samples))
         batch = f"{samples} clips × {cfg.train.grad_accum}"
@@ -100,21 +113,51 @@ def measure_case(stage: str, name: str, data: str, budget: int, out: str) -> dic
         cfg = replace(cfg, data=replace(cfg.data, **limits))
         batch = f"{samples * cost} {'tokens' if stage == 'gpt' else 'frames'}"
     summary = train_stage(stage, Path(data), Path(out), cfg)
+    lines = (Path(out) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    steps = [json.loads(line) for line in lines][1:]
     return {
-        "batch": batch, "fitting_clips": samples, "predicted_clips": predicted,
-        "per_second": summary["tokens_per_cpu_second"],  # wall-clock rates swung 10-20 %
+        "batch": batch, "steps": [[s["real_tokens"], s["cpu_seconds"]] for s in steps],
         "wall_per_second": summary["tokens_per_second"],
         "padding_efficiency": summary["padding_efficiency"],
         "peak_bytes": summary["memory"]["peak_bytes"], "final_loss": summary["final_loss"],
     }  # fmt: skip
 
 
+def combine(fit: dict, rounds: list[dict]) -> dict:
+    """One case's rate from its rounds: each step's fastest CPU time over the rounds.
+    The rounds train the same batches, and a busy host only ever adds time, so the
+    per-step minimum is what the step costs; a round's own rate shows the noise removed."""
+    real = [step[0] for step in rounds[0]["steps"]]
+    for other in rounds[1:]:
+        if [step[0] for step in other["steps"]] != real:
+            raise RuntimeError("the rounds of one case trained different batches")
+    fastest = [min(r["steps"][i][1] for r in rounds) for i in range(len(real))]
+    per_round = [sum(real) / sum(step[1] for step in r["steps"]) for r in rounds]
+    last = rounds[-1]
+    return {
+        **fit, "batch": last["batch"], "per_second": sum(real) / sum(fastest),
+        "per_second_rounds": per_round,
+        "wall_per_second": statistics.median(r["wall_per_second"] for r in rounds),
+        "padding_efficiency": last["padding_efficiency"], "peak_bytes": last["peak_bytes"],
+        "final_loss": last["final_loss"],
+    }  # fmt: skip
+
+
 def run_stage(stage: str, data: Path, budget: int, tmp: Path) -> dict[str, dict]:
-    results = {}
-    for index, name in enumerate(_cases(stage)):
-        results[name] = run_case("bench.throughput", "measure_case", stage, name, str(data),
-                                 budget, str(tmp / f"{stage}_{index}"))  # fmt: skip
-        print(stage, name, results[name], flush=True)
+    """Fit every case, then time them in interleaved rounds (the order rotates each round),
+    so that a slow spell of the host falls on one round of every case, not on one case."""
+    names = list(_cases(stage))
+    fits = {n: run_case("bench.throughput", "fit_case", stage, n, str(data), budget)
+            for n in names}  # fmt: skip
+    rounds: dict[str, list[dict]] = {n: [] for n in names}
+    for round_ in range(ROUNDS):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            out = tmp / f"{stage}_{names.index(name)}_{round_}"
+            rounds[name].append(run_case("bench.throughput", "time_case", stage, name,
+                                         str(data), fits[name], str(out)))  # fmt: skip
+    results = {n: combine(fits[n], rounds[n]) for n in names}
+    for name, r in results.items():
+        print(stage, name, {k: v for k, v in r.items() if k != "steps"}, flush=True)
     return results
 
 
@@ -123,18 +166,19 @@ def render(stage: str, results: dict[str, dict], budget_mib: float) -> str:
     unit = "tokens" if stage == "gpt" else "frames"
     lines = [
         f"{'GPT' if stage == 'gpt' else 'SoVITS'} tiny, demo corpus, budget {budget_mib:g} "
-        f"MiB, {STEPS[stage]} optimizer steps each; {datetime.date.today()}, "
-        f"{platform.machine()} CPU ({torch.get_num_threads()} threads), torch "
+        f"MiB, {STEPS[stage]} optimizer steps per round, {ROUNDS} interleaved rounds; "
+        f"{datetime.date.today()}, {platform.machine()} CPU ({THREADS} thread), torch "
         f"{torch.__version__}, `python -m bench.throughput`.",
         "",
-        f"| case | batch | fitting clips (planner) | useful {unit}/CPU-s | × | padding efficiency "
-        "| peak MiB | final loss |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| case | batch | fitting clips (planner) | useful {unit}/CPU-s | × | each round "
+        "| padding efficiency | peak MiB | final loss |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
+        each = ", ".join(f"{x:.0f}" for x in r["per_second_rounds"])
         lines.append(
             f"| {name} | {r['batch']} | {r['fitting_clips']} ({r['predicted_clips']}) | "
-            f"{r['per_second']:.0f} | {r['per_second'] / base:.2f} | "
+            f"{r['per_second']:.0f} | {r['per_second'] / base:.2f} | {each} | "
             f"{r['padding_efficiency']:.3f} | {r['peak_bytes'] / 2**20:.1f} | "
             f"{r['final_loss']:.3f} |"
         )

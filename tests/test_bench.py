@@ -58,3 +58,20 @@ def test_a_case_in_its_own_process_returns_what_it_returns_in_this_one() -> None
 
     lengths = [(i * 37) % 101 + 20 for i in range(120)]
     assert run_case("bench.padding", "measure", lengths) == pytest.approx(measure(lengths))
+
+
+def test_throughput_takes_each_steps_fastest_round_and_refuses_different_batches() -> None:
+    from bench.throughput import combine
+
+    def round_(cpu: list[float], real: tuple[int, ...] = (100, 300)) -> dict:
+        return {"batch": "b", "steps": [[r, c] for r, c in zip(real, cpu, strict=True)],
+                "wall_per_second": 1.0, "padding_efficiency": 0.9, "peak_bytes": 1,
+                "final_loss": 2.0}  # fmt: skip
+
+    fit = {"fitting_clips": 4, "predicted_clips": 4, "clip_cost": 10}
+    slow_first, slow_second = round_([2.0, 1.0]), round_([1.0, 3.0])
+    result = combine(fit, [slow_first, slow_second])
+    assert result["per_second"] == pytest.approx(400 / 2.0)  # 1.0 + 1.0: the fastest of each
+    assert result["per_second_rounds"] == pytest.approx([400 / 3.0, 400 / 4.0])
+    with pytest.raises(RuntimeError, match="different batches"):
+        combine(fit, [slow_first, round_([1.0, 1.0], real=(100, 200))])

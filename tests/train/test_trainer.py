@@ -70,6 +70,7 @@ def test_oom_guard_retries_on_smaller_micro_batches(featured_demo, tmp_path) -> 
     assert trainer.guard.budget == int(int(600 * 0.9) * 0.9)
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [x["micro_batch_budget"] for x in lines] == [600, 486, 486]
+    assert all(x["real_tokens"] > 0 and x["cpu_seconds"] > 0 for x in lines)
 
 
 def test_oom_three_in_a_row_stops_cleanly_with_a_message(featured_demo, tmp_path) -> None:

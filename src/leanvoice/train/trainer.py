@@ -208,6 +208,8 @@ class StageTrainer(ABC):
                 "loss": loss, "tokens_per_second": result.real / max(seconds, 1e-9),
                 "padding_efficiency": result.real / max(result.padded, 1),
                 "peak_bytes": report.peak_bytes, "micro_batch_budget": self.guard.budget,
+                # this rank's step: what a benchmark needs to time each step on its own
+                "real_tokens": result.real, "cpu_seconds": cpu_seconds,
             })  # fmt: skip
             if cfg.train.check_replicas and self.ctx.active and cfg.train.distributed == "ddp":
                 self._check_replicas()
