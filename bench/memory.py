@@ -1,9 +1,10 @@
 """Each memory technique alone and the preset combinations vs the official recipe's
 settings, on v2 models at the same batch, as ratios.
 
-    python -m bench.memory [gpt] [sovits]   # prints the tables, updates docs/benchmarks.md
+    python -m bench.memory [gpt] [sovits] [--device cuda]   # prints, updates the docs
 
-Each case runs in a process of its own (bench/isolate.py).
+Each case runs in a process of its own (bench/isolate.py), twice, in interleaved rounds;
+step time = the fastest of 4 timed steps over both rounds, on one CPU thread.
 
 GPT batch: the 4 longest Mandarin demo clips (their real phoneme counts and 25 Hz code
 lengths; random BERT features and codes, which do not change memory or time). SoVITS
@@ -44,24 +45,31 @@ from leanvoice.models.sovits.losses import kl_divergence
 
 OFFICIAL = MemoryConfig(checkpoint="none", precision="fp32", optimizer="adamw")
 SOVITS_CLIPS = 2  # the official SoVITS batch per 8 GB is small; 2 long clips
+THREADS = 1  # one thread per case: no idle spinning counted as CPU time, no core contention
+ROUNDS = 2  # each case runs twice, interleaved with the others; its fastest round counts
 
 
-def _cases(stage: str) -> dict[str, MemoryConfig]:
-    lora = replace(OFFICIAL.lora, rank=16, alpha=32.0)
+def _cases(stage: str, device: str = "cpu") -> dict[str, MemoryConfig]:
+    """On CUDA the official recipe runs fp16-mixed and the presets their own precision
+    (auto: bf16 where the GPU has it); on CPU fp32 and bf16 (auto would be fp32 there)."""
+    on_cpu = device == "cpu"
+    official = OFFICIAL if on_cpu else replace(OFFICIAL, precision="fp16")
+    lora = replace(official.lora, rank=16, alpha=32.0)
     cases = {
-        "official recipe (baseline)": OFFICIAL,
-        "checkpoint all": replace(OFFICIAL, checkpoint="all"),
-        "checkpoint selective": replace(OFFICIAL, checkpoint="selective"),
-        "bf16 autocast": replace(OFFICIAL, precision="bf16"),
-        "8-bit AdamW": replace(OFFICIAL, optimizer="adamw8bit"),
-        "AdamW in backward": replace(OFFICIAL, optimizer="adamw_in_backward"),
-        "LoRA r16": replace(OFFICIAL, lora=lora),
+        "official recipe (baseline)": official,
+        "checkpoint all": replace(official, checkpoint="all"),
+        "checkpoint selective": replace(official, checkpoint="selective"),
+        "bf16 autocast": replace(official, precision="bf16"),
+        "8-bit AdamW": replace(official, optimizer="adamw8bit"),
+        "AdamW in backward": replace(official, optimizer="adamw_in_backward"),
+        "LoRA r16": replace(official, lora=lora),
     }
     for preset in ("timbre", "small", "scratch"):
         cfg = load_config(preset).memory
         if stage == "sovits" and "sovits" in cfg.freeze:
             continue  # this preset does not train SoVITS
-        cases[f"preset {preset}"] = replace(cfg, precision="bf16", freeze=[])  # auto = fp32 on CPU
+        cases[f"preset {preset}"] = replace(cfg, precision="bf16" if on_cpu else cfg.precision,
+                                            freeze=[])  # fmt: skip
     return cases
 
 
@@ -121,35 +129,48 @@ def _loss(stage: str, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -
     return 45 * fake.abs().mean() + kl + out["commit_loss"]
 
 
-def _run(stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+def _run(
+    stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...], device: str = "cpu"
+) -> dict[str, float]:
+    """Step time: CPU seconds of this process on CPU (other work on the machine barely
+    moves them), synchronised wall seconds on CUDA; the wall time is kept either way."""
     torch.manual_seed(0)
-    setup = apply_memory_policy(_model(stage), stage, policy, 1e-4)
+    on_cuda = torch.device(device).type == "cuda"
+    setup = apply_memory_policy(_model(stage).to(device), stage, policy, 1e-4, device)
     model = setup.model.train()
+    batch = tuple(t.to(device) for t in batch)
+    in_backward = isinstance(setup.optimizer, OptimizerInBackward)
+    scaler = setup.precision.make_scaler() if not in_backward else None
     grad_peak = [0]
-    if isinstance(setup.optimizer, OptimizerInBackward):
+    if in_backward:
         setup.optimizer.observers.append(
             lambda _p: grad_peak.__setitem__(0, max(grad_peak[0], gradient_bytes(model)))
         )
-    probe = StepMemory(model, setup.optimizer)
+    probe = StepMemory(model, setup.optimizer, device)
     times, walls = [], []
     for attempt in range(6):  # 0 warms up (optimizer states appear), 1 is measured, 2-5 timed
+        if on_cuda:
+            torch.cuda.synchronize(device)
         start, wall = time.process_time(), time.perf_counter()
         measured = attempt == 1
         with probe if measured else contextlib.nullcontext():
             counting = probe.forward() if measured else contextlib.nullcontext()
             with counting, setup.precision.autocast():
                 loss = _loss(stage, model, batch)
-            loss.float().backward()
+            (scaler.scale(loss.float()) if scaler else loss.float()).backward()
             if measured:
                 probe.after_backward()
-            if not isinstance(setup.optimizer, OptimizerInBackward):
+            if not in_backward:
                 untraced = measured and policy.optimizer == "adamw8bit"
                 with probe.untraced() if untraced else contextlib.nullcontext():
-                    setup.optimizer.step()
+                    scaler.step(setup.optimizer)
+                    scaler.update()
                 setup.optimizer.zero_grad(set_to_none=True)
-        if attempt > 1:  # CPU seconds of this process: other work on the machine barely
-            times.append(time.process_time() - start)  # moves them; wall time is kept too
+        if on_cuda:
+            torch.cuda.synchronize(device)
+        if attempt > 1:
             walls.append(time.perf_counter() - wall)
+            times.append(walls[-1] if on_cuda else time.process_time() - start)
     report = probe.report()
     return {"parameters": report.parameters_bytes,
             "gradients": max(report.gradients_bytes, grad_peak[0]),
@@ -158,15 +179,22 @@ def _run(stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...]) -> d
             "wall_seconds": min(walls)}  # fmt: skip
 
 
-def render(stage: str, results: dict[str, dict[str, float]], what: str) -> str:
+def render(stage: str, results: dict[str, dict[str, float]], what: str,
+           device: str = "cpu") -> str:  # fmt: skip
     base = results["official recipe (baseline)"]
     base_total = sum(base[k] for k in ("parameters", "gradients", "optimizer", "activations"))
+    if device == "cpu":
+        where = f"{platform.machine()} CPU ({THREADS} thread)"
+        peak = "live-tensor peak of the step"
+        step = "CPU seconds of the step (process time, which other work barely moves)"
+    else:
+        where = f"{torch.cuda.get_device_name(torch.device(device))}, official recipe fp16-mixed"
+        peak = "torch.cuda.max_memory_allocated over the step"
+        step = "wall seconds of the step, synchronised"
     lines = [
         f"{'GPT' if stage == 'gpt' else 'SoVITS'} v2, {what}, {datetime.date.today()}, "
-        f"{platform.machine()} CPU ({torch.get_num_threads()} threads), torch "
-        f"{torch.__version__}, `python -m bench.memory`. MiB; ratios vs the baseline; "
-        "peak = live-tensor peak of the step; step × = CPU seconds of the step (process time, "
-        "which other work on the machine barely moves).",
+        f"{where}, torch {torch.__version__}, `python -m bench.memory`. MiB; ratios vs the "
+        f"baseline; peak = {peak}; step × = {step}.",
         "",
         "| case | params | grads | optimizer | saved activations | sum | sum × | peak | peak × "
         "| step × |",
@@ -183,16 +211,44 @@ def render(stage: str, results: dict[str, dict[str, float]], what: str) -> str:
     return "\n".join(lines)
 
 
-def measure_case(stage: str, case: str, clips_file: str) -> dict[str, float]:
+def measure_case(stage: str, case: str, clips_file: str, device: str = "cpu") -> dict:
     """One case, from names and a file only (it runs in a process of its own)."""
+    if device == "cpu":
+        torch.set_num_threads(THREADS)
     clips = json.loads(Path(clips_file).read_text(encoding="utf-8"))
     batch = _gpt_batch(clips) if stage == "gpt" else _sovits_batch(clips)
-    return _run(stage, _cases(stage)[case], batch)
+    return _run(stage, _cases(stage, device)[case], batch, device)
 
 
-def main(stages: tuple[str, ...] = ("gpt", "sovits")) -> None:
+def _measure_in_rounds(stage: str, clips_file: Path, device: str) -> dict[str, dict]:
+    """Every case in ROUNDS interleaved rounds (the second in reverse order); a case's step
+    time is its fastest over the rounds, its bytes (deterministic) those of the first. A
+    slow spell of the host then has to cover both rounds of a case to move its ratio."""
+    names = list(_cases(stage, device))
+    rounds: dict[str, list[dict]] = {name: [] for name in names}
+    for round_ in range(ROUNDS):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            found = run_case("bench.memory", "measure_case", stage, name, str(clips_file),
+                             device)  # fmt: skip
+            rounds[name].append(found)
+            print(stage, name, {k: round(v / 2**20) if "seconds" not in k else round(v, 2)
+                                for k, v in found.items()}, flush=True)  # fmt: skip
+    return {
+        name: {
+            **found[0],
+            "seconds": min(r["seconds"] for r in found),
+            "wall_seconds": min(r["wall_seconds"] for r in found),
+        }
+        for name, found in rounds.items()
+    }
+
+
+def main(stages: tuple[str, ...] = ("gpt", "sovits"), device: str = "cpu") -> None:
+    """CPU results go to `memory-STAGE`, CUDA ones to `memory-STAGE-cuda` (results file and
+    doc section), so that one run does not overwrite the other."""
     import tempfile
 
+    suffix = "" if device == "cpu" else "-cuda"
     with tempfile.TemporaryDirectory() as tmp:
         clips = _demo_clips(Path(tmp))
         clips_file = Path(tmp) / "clips.json"
@@ -203,19 +259,27 @@ def main(stages: tuple[str, ...] = ("gpt", "sovits")) -> None:
                 what = f"{int(batch[1].sum() + batch[4].sum())} real tokens (4 demo clips)"
             else:
                 what = f"{int(batch[2].sum())} frames ({SOVITS_CLIPS} demo clips), generator losses"
-            results = {}
-            for name in _cases(stage):
-                results[name] = run_case("bench.memory", "measure_case", stage, name,
-                                         str(clips_file))  # fmt: skip
-                print(stage, name, {k: round(v / 2**20) if "seconds" not in k else round(v, 2)
-                                    for k, v in results[name].items()}, flush=True)  # fmt: skip
-            table = render(stage, results, what)
+            results = _measure_in_rounds(stage, clips_file, device)
+            table = render(stage, results, what, device)
             print(table)
-            write_section(f"memory-{stage}", table)
-            write_results(f"memory-{stage}", {"batch": what, "cases": results})
+            write_section(f"memory-{stage}{suffix}", table)
+            write_results(f"memory-{stage}{suffix}", {"batch": what, "device": device,
+                                                      "cases": results})  # fmt: skip
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    main(tuple(sys.argv[1:]) or ("gpt", "sovits"))
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.memory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("stages", nargs="*", help="gpt and/or sovits (default: both)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    args = parser.parse_args()
+    if args.device != "cpu" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: no CUDA device here")
+    if not set(args.stages) <= {"gpt", "sovits"}:
+        parser.error(f"stages: choose gpt and/or sovits, not {' '.join(args.stages)}")
+    main(tuple(args.stages or ("gpt", "sovits")), args.device)

@@ -31,12 +31,12 @@ def ratios(name: str, found: dict) -> Iterator[tuple[str, float]]:
         for r in found["cases"].values():
             yield f"{name} peak ×", r["peak"] / base["peak"]
             yield f"{name} step time ×", r["seconds"] / base["seconds"]
-    elif name == "throughput":
+    elif name.startswith("throughput"):
         for stage, figures in found.items():
             base = figures["cases"]["official settings"]["per_second"]
             for r in figures["cases"].values():
-                yield f"throughput-{stage} useful/s ×", r["per_second"] / base
-                yield f"throughput-{stage} fitting clips", r["fitting_clips"]
+                yield f"{name}-{stage} useful/s ×", r["per_second"] / base
+                yield f"{name}-{stage} fitting clips", r["fitting_clips"]
     else:
         for figures in found.values():
             yield "padding efficiency", figures["leanvoice"]
@@ -50,11 +50,16 @@ def run(bench: str, args: list[str], env: dict[str, str]) -> None:
 def main(bench: str, args: list[str]) -> None:
     if bench not in FILES:
         raise SystemExit(f"choose one of {', '.join(FILES)}")
+    files = FILES[bench]
+    if bench == "throughput":
+        from bench.throughput import result_name
+
+        files = (result_name(args),)
     run(bench, args, {})
     with tempfile.TemporaryDirectory() as second:
         run(bench, args, {"LEANVOICE_BENCH_PRINT_ONLY": "1", "LEANVOICE_BENCH_RESULTS": second})
         worst: dict[str, float] = {}
-        for name in FILES[bench]:
+        for name in files:
             first_run = list(ratios(name, read_results(name, results_dir())))
             second_run = list(ratios(name, read_results(name, Path(second))))
             for (kind, a), (_, b) in zip(first_run, second_run, strict=True):
@@ -71,7 +76,7 @@ def main(bench: str, args: list[str]) -> None:
                      f"{'yes' if difference <= 0.10 else '**no**'} |")  # fmt: skip
     table = "\n".join(lines)
     print(table)
-    write_section(f"repeat-{bench}", table)
+    write_section(f"repeat-{files[0] if bench == 'throughput' else bench}", table)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Useful tokens (frames) per second at an equal memory budget: the official recipe's
 settings vs LeanVoice, each given the largest batch that fits the same budget.
 
-    python -m bench.throughput [GPT_BUDGET_MIB [SOVITS_BUDGET_MIB]]   # tiny models, CPU
+    python -m bench.throughput                      # tiny models, demo corpus, CPU
+    python -m bench.throughput --size v2 --device cuda --data PREPARED [--gpt-mib 6144]
 
 Official settings: fixed batches of N clips (sorted buckets), no checkpointing, AdamW,
 fp32 on CPU, GPT gradients accumulated over 4 batches; N is the largest whose worst batch
@@ -17,13 +18,14 @@ step's cost is its fastest round, so a busy host does not move the ratios.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import platform
 import statistics
 import sys
 import tempfile
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -47,22 +49,38 @@ STEPS = {"gpt": 200, "sovits": 40}  # optimizer steps per round
 ROUNDS = 3  # each case's step time is its fastest over the rounds
 THREADS = 1  # one thread per case: no idle spinning counted as CPU time, no core contention
 OFFICIAL_ACCUM = {"gpt": 4, "sovits": 1}  # the official s1 config accumulates 4 batches
-BASE = ["model.size=tiny", "memory.precision=fp32", "train.audition_every=0",
-        "train.save_every=0", "train.lr=1e-3"]  # fmt: skip
+BASE = ["train.audition_every=0", "train.save_every=0", "train.lr=1e-3"]
+BUDGETS_MIB = {"tiny": (24.0, 160.0), "v2": (6144.0, 6144.0)}  # (GPT, SoVITS): a 6 GB card
 
 
-def largest_fitting(stage: str, cfg: Config, data: Path, budget: int) -> tuple[int, int, int]:
+@dataclass
+class Setup:
+    """What every case of one run shares; travels as JSON to the case processes."""
+
+    size: str = "tiny"
+    device: str = "cpu"
+    rounds: int = ROUNDS
+    steps: dict[str, int] = field(default_factory=lambda: dict(STEPS))
+
+    @property
+    def on_cpu(self) -> bool:
+        return self.device == "cpu"
+
+
+def largest_fitting(
+    stage: str, cfg: Config, data: Path, budget: int, device: str = "cpu"
+) -> tuple[int, int, int]:
     """(measured largest batch in clips, the planner's prediction, clip cost): the search
     starts at the prediction and steps by measured peaks, so it costs a few steps."""
     with tempfile.TemporaryDirectory() as tmp:
         clip = worst_case_clip(stage, cfg, data)
         write_worst_case_clip(Path(tmp), cfg, clip)
         line = calibrate(stage, cfg, Path(tmp), Candidate(cfg.memory.checkpoint,
-                         cfg.memory.optimizer), "cpu")  # fmt: skip
+                         cfg.memory.optimizer), device)  # fmt: skip
         predicted = line.largest_batch(budget)
 
         def fits(samples: int) -> bool:
-            return measured_peak(stage, cfg, Path(tmp), samples, "cpu") <= budget
+            return measured_peak(stage, cfg, Path(tmp), samples, device) <= budget
 
         samples = max(predicted, 1)
         if fits(samples):
@@ -76,31 +94,48 @@ def largest_fitting(stage: str, cfg: Config, data: Path, budget: int) -> tuple[i
     return samples, predicted, cost
 
 
-def _cases(stage: str) -> dict[str, Config]:
-    common = [*BASE, f"train.max_steps={STEPS[stage]}"]
+def _cases(stage: str, setup: Setup) -> dict[str, Config]:
+    """The official recipe's precision is fp16-mixed on CUDA (fp32 on CPU, where fp16
+    autocast is not offered); LeanVoice's cases keep their preset's (auto: bf16 where the
+    GPU has it)."""
+    common = [*BASE, f"model.size={setup.size}", f"train.device={setup.device}",
+              f"train.max_steps={setup.steps[stage]}"]  # fmt: skip
+    official = "fp32" if setup.on_cpu else "fp16"
+    ours = ["memory.precision=fp32"] if setup.on_cpu else []
     return {
         "official settings": load_config(overrides=[*common, "memory.checkpoint=none",
-            "memory.optimizer=adamw", f"train.grad_accum={OFFICIAL_ACCUM[stage]}"]),
-        "LeanVoice small preset": load_config("small", overrides=common),
-        "LeanVoice checkpoint all, AdamW": load_config(overrides=[*common,
+            "memory.optimizer=adamw", f"train.grad_accum={OFFICIAL_ACCUM[stage]}",
+            f"memory.precision={official}"]),
+        "LeanVoice small preset": load_config("small", overrides=[*common, *ours]),
+        "LeanVoice checkpoint all, AdamW": load_config(overrides=[*common, *ours,
             "memory.checkpoint=all", "memory.optimizer=adamw"]),
     }  # fmt: skip
 
 
-def fit_case(stage: str, name: str, data: str, budget: int) -> dict:
+def _pin(setup: Setup) -> None:
+    if setup.on_cpu:
+        torch.set_num_threads(THREADS)
+
+
+def fit_case(stage: str, name: str, data: str, budget: int, setup: dict) -> dict:
     """The case's largest fitting batch (its own process: a search over real steps)."""
-    torch.set_num_threads(THREADS)
-    samples, predicted, cost = largest_fitting(stage, _cases(stage)[name], Path(data), budget)
+    one = Setup(**setup)
+    _pin(one)
+    samples, predicted, cost = largest_fitting(
+        stage, _cases(stage, one)[name], Path(data), budget, one.device
+    )
     if samples < 1:
         raise SystemExit(f"{stage}: not one clip of the case {name!r} fits the budget")
     return {"fitting_clips": samples, "predicted_clips": predicted, "clip_cost": cost}
 
 
-def time_case(stage: str, name: str, data: str, fit: dict, out: str) -> dict:
-    """One timed run of a case at its fitting batch: per-step real tokens and CPU seconds
-    from `metrics.jsonl` (step 1 runs under the memory probe and is left out)."""
-    torch.set_num_threads(THREADS)
-    cfg, samples, cost = _cases(stage)[name], fit["fitting_clips"], fit["clip_cost"]
+def time_case(stage: str, name: str, data: str, fit: dict, out: str, setup: dict) -> dict:
+    """One timed run of a case at its fitting batch: per-step real tokens and seconds from
+    `metrics.jsonl` (step 1 runs under the memory probe and is left out). CPU: the
+    process's CPU seconds; CUDA: wall seconds (the step ends on a synchronising .item())."""
+    one = Setup(**setup)
+    _pin(one)
+    cfg, samples, cost = _cases(stage, one)[name], fit["fitting_clips"], fit["clip_cost"]
     if name == "official settings":
         cfg = replace(cfg, train=replace(cfg.train, fixed_batch=samples))
         batch = f"{samples} clips × {cfg.train.grad_accum}"
@@ -116,7 +151,8 @@ def time_case(stage: str, name: str, data: str, fit: dict, out: str) -> dict:
     lines = (Path(out) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     steps = [json.loads(line) for line in lines][1:]
     return {
-        "batch": batch, "steps": [[s["real_tokens"], s["cpu_seconds"]] for s in steps],
+        "batch": batch,
+        "steps": [[s["real_tokens"], s["cpu_seconds" if one.on_cpu else "seconds"]] for s in steps],
         "wall_per_second": summary["tokens_per_second"],
         "padding_efficiency": summary["padding_efficiency"],
         "peak_bytes": summary["memory"]["peak_bytes"], "final_loss": summary["final_loss"],
@@ -143,34 +179,42 @@ def combine(fit: dict, rounds: list[dict]) -> dict:
     }  # fmt: skip
 
 
-def run_stage(stage: str, data: Path, budget: int, tmp: Path) -> dict[str, dict]:
+def run_stage(stage: str, data: Path, budget: int, tmp: Path, setup: Setup) -> dict[str, dict]:
     """Fit every case, then time them in interleaved rounds (the order rotates each round),
     so that a slow spell of the host falls on one round of every case, not on one case."""
-    names = list(_cases(stage))
-    fits = {n: run_case("bench.throughput", "fit_case", stage, n, str(data), budget)
+    names, shared = list(_cases(stage, setup)), asdict(setup)
+    fits = {n: run_case("bench.throughput", "fit_case", stage, n, str(data), budget, shared)
             for n in names}  # fmt: skip
     rounds: dict[str, list[dict]] = {n: [] for n in names}
-    for round_ in range(ROUNDS):
+    for round_ in range(setup.rounds):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             out = tmp / f"{stage}_{names.index(name)}_{round_}"
             rounds[name].append(run_case("bench.throughput", "time_case", stage, name,
-                                         str(data), fits[name], str(out)))  # fmt: skip
+                                         str(data), fits[name], str(out), shared))  # fmt: skip
     results = {n: combine(fits[n], rounds[n]) for n in names}
     for name, r in results.items():
-        print(stage, name, {k: v for k, v in r.items() if k != "steps"}, flush=True)
+        print(stage, name, r, flush=True)
     return results
 
 
-def render(stage: str, results: dict[str, dict], budget_mib: float) -> str:
+def _machine(setup: Setup) -> str:
+    if setup.on_cpu:
+        return f"{platform.machine()} CPU ({THREADS} thread)"
+    return torch.cuda.get_device_name(torch.device(setup.device))
+
+
+def render(stage: str, results: dict[str, dict], budget_mib: float, setup: Setup,
+           data_name: str) -> str:  # fmt: skip
     base = results["official settings"]["per_second"]
     unit = "tokens" if stage == "gpt" else "frames"
+    clock = "CPU-s" if setup.on_cpu else "s"
     lines = [
-        f"{'GPT' if stage == 'gpt' else 'SoVITS'} tiny, demo corpus, budget {budget_mib:g} "
-        f"MiB, {STEPS[stage]} optimizer steps per round, {ROUNDS} interleaved rounds; "
-        f"{datetime.date.today()}, {platform.machine()} CPU ({THREADS} thread), torch "
+        f"{'GPT' if stage == 'gpt' else 'SoVITS'} {setup.size}, {data_name}, budget "
+        f"{budget_mib:g} MiB, {setup.steps[stage]} optimizer steps per round, {setup.rounds} "
+        f"interleaved rounds; {datetime.date.today()}, {_machine(setup)}, torch "
         f"{torch.__version__}, `python -m bench.throughput`.",
         "",
-        f"| case | batch | fitting clips (planner) | useful {unit}/CPU-s | × | each round "
+        f"| case | batch | fitting clips (planner) | useful {unit}/{clock} | × | each round "
         "| padding efficiency | peak MiB | final loss |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -185,20 +229,69 @@ def render(stage: str, results: dict[str, dict], budget_mib: float) -> str:
     return "\n".join(lines)
 
 
-def main(gpt_mib: float = 24.0, sovits_mib: float = 160.0) -> None:
-    budgets = {"gpt": gpt_mib, "sovits": sovits_mib}
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--size", choices=("tiny", "v2"), default="tiny")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--data", type=Path, help="a prepared dataset with features of "
+                        "--size (default: the demo corpus, tiny features)")  # fmt: skip
+    parser.add_argument("--gpt-mib", type=float, help="GPT memory budget (MiB)")
+    parser.add_argument("--sovits-mib", type=float, help="SoVITS memory budget (MiB)")
+    parser.add_argument("--gpt-steps", type=int, default=STEPS["gpt"])
+    parser.add_argument("--sovits-steps", type=int, default=STEPS["sovits"])
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--stages", nargs="+", choices=("gpt", "sovits"),
+                        default=["gpt", "sovits"])  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.data is None and args.size != "tiny":
+        parser.error("--size v2 needs --data: a dataset prepared with real HuBERT/BERT "
+                     "features (the demo corpus carries tiny ones)")  # fmt: skip
+    if args.data is not None and not (args.data / "manifest.jsonl").is_file():
+        parser.error(f"--data {args.data}: no manifest.jsonl (run leanvoice prepare)")
+    if args.device != "cpu" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: no CUDA device here")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
+
+
+def result_name(argv: list[str]) -> str:
+    """`throughput` for the CPU tiny run the goals table reads; other sizes and devices
+    get their own results file and doc section, e.g. `throughput-v2-cuda`."""
+    args = _arguments(argv)
+    if (args.size, args.device) == ("tiny", "cpu"):
+        return "throughput"
+    return f"throughput-{args.size}-{args.device.split(':')[0]}"
+
+
+def main(argv: list[str]) -> None:
+    args, name = _arguments(argv), result_name(argv)
+    setup = Setup(size=args.size, device=args.device, rounds=args.rounds,
+                  steps={"gpt": args.gpt_steps, "sovits": args.sovits_steps})  # fmt: skip
+    defaults = dict(zip(("gpt", "sovits"), BUDGETS_MIB[args.size], strict=True))
+    budgets = {"gpt": args.gpt_mib or defaults["gpt"],
+               "sovits": args.sovits_mib or defaults["sovits"]}  # fmt: skip
     everything = {}
     with tempfile.TemporaryDirectory() as tmp:
-        data = prepare_dataset(demo_corpus_list(), Path(tmp) / "data", load_config()).out
-        run_feature_step(data, tiny=True)
-        for stage, mib in budgets.items():
-            results = run_stage(stage, data, int(mib * 2**20), Path(tmp))
-            everything[stage] = {"budget_mib": mib, "cases": results}
-            table = render(stage, results, mib)
+        if args.data is None:
+            data = prepare_dataset(demo_corpus_list(), Path(tmp) / "data", load_config()).out
+            run_feature_step(data, tiny=True)
+            data_name = "demo corpus"
+        else:
+            data, data_name = args.data, f"dataset {args.data.name}"
+        for stage in args.stages:
+            mib = budgets[stage]
+            results = run_stage(stage, data, int(mib * 2**20), Path(tmp), setup)
+            everything[stage] = {"budget_mib": mib, "setup": asdict(setup), "cases": results}
+            table = render(stage, results, mib, setup, data_name)
             print(table)
-            write_section(f"throughput-{stage}", table)
-    write_results("throughput", everything)
+            write_section(name.replace("throughput", f"throughput-{stage}", 1), table)
+    write_results(name, everything)
 
 
 if __name__ == "__main__":
-    main(*(float(x) for x in sys.argv[1:]))
+    main(sys.argv[1:])

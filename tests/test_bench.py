@@ -75,3 +75,17 @@ def test_throughput_takes_each_steps_fastest_round_and_refuses_different_batches
     assert result["per_second_rounds"] == pytest.approx([400 / 3.0, 400 / 4.0])
     with pytest.raises(RuntimeError, match="different batches"):
         combine(fit, [slow_first, round_([1.0, 1.0], real=(100, 200))])
+
+
+def test_throughput_refuses_a_v2_run_without_a_dataset_and_a_folder_without_manifest(
+    tmp_path, capsys
+) -> None:
+    from bench.throughput import _arguments
+
+    with pytest.raises(SystemExit):
+        _arguments(["--size", "v2"])
+    assert "--size v2 needs --data" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _arguments(["--data", str(tmp_path)])
+    assert "no manifest.jsonl" in capsys.readouterr().err
+    assert _arguments(["--gpt-steps", "5"]).gpt_steps == 5

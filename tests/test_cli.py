@@ -43,3 +43,6 @@ def test_bench_command_runs_a_benchmark_and_prints_its_table() -> None:
     bad = subprocess.run([sys.executable, "-m", "leanvoice", "bench", "nonsense"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "unknown benchmark" in bad.stderr
+    options = subprocess.run([sys.executable, "-m", "leanvoice", "bench", "throughput",
+                              "--size", "v2"], capture_output=True, text=True)  # fmt: skip
+    assert options.returncode != 0 and "--size v2 needs --data" in options.stderr

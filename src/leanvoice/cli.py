@@ -232,7 +232,7 @@ BENCHES = ("baseline", "memory", "planner", "padding", "throughput", "summary", 
 ALL_BENCHES = BENCHES[:-1]  # `all` ends with the goals table; `repeat` runs on request
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def bench(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(BENCHES)}, or all.")],
     args: Annotated[list[str] | None, typer.Argument(help="Passed to the benchmark.")] = None,

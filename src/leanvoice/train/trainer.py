@@ -209,7 +209,7 @@ class StageTrainer(ABC):
                 "padding_efficiency": result.real / max(result.padded, 1),
                 "peak_bytes": report.peak_bytes, "micro_batch_budget": self.guard.budget,
                 # this rank's step: what a benchmark needs to time each step on its own
-                "real_tokens": result.real, "cpu_seconds": cpu_seconds,
+                "real_tokens": result.real, "seconds": seconds, "cpu_seconds": cpu_seconds,
             })  # fmt: skip
             if cfg.train.check_replicas and self.ctx.active and cfg.train.distributed == "ddp":
                 self._check_replicas()
