@@ -3,8 +3,8 @@ settings, on v2 models at the same batch, as ratios.
 
     python -m bench.memory [gpt] [sovits] [--device cuda]   # prints, updates the docs
 
-Each case runs in a process of its own (bench/isolate.py), twice, in interleaved rounds;
-step time = the fastest of 4 timed steps over both rounds, on one CPU thread.
+Each case runs in a process of its own (bench/isolate.py), three times, in interleaved
+rounds; step time = the fastest of 4 timed steps over all rounds, on one CPU thread.
 
 GPT batch: the 4 longest Mandarin demo clips (their real phoneme counts and 25 Hz code
 lengths; random BERT features and codes, which do not change memory or time). SoVITS
@@ -46,7 +46,7 @@ from leanvoice.models.sovits.losses import kl_divergence
 OFFICIAL = MemoryConfig(checkpoint="none", precision="fp32", optimizer="adamw")
 SOVITS_CLIPS = 2  # the official SoVITS batch per 8 GB is small; 2 long clips
 THREADS = 1  # one thread per case: no idle spinning counted as CPU time, no core contention
-ROUNDS = 2  # each case runs twice, interleaved with the others; its fastest round counts
+ROUNDS = 3  # each case runs 3 times, interleaved with the others; its fastest round counts
 
 
 def _cases(stage: str, device: str = "cpu") -> dict[str, MemoryConfig]:
@@ -130,8 +130,9 @@ def _loss(stage: str, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -
 
 
 def _run(
-    stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...], device: str = "cpu"
-) -> dict[str, float]:
+    stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...], device: str = "cpu",
+    with_memory: bool = True,
+) -> dict[str, float]:  # fmt: skip
     """Step time: CPU seconds of this process on CPU (other work on the machine barely
     moves them), synchronised wall seconds on CUDA; the wall time is kept either way."""
     torch.manual_seed(0)
@@ -152,7 +153,7 @@ def _run(
         if on_cuda:
             torch.cuda.synchronize(device)
         start, wall = time.process_time(), time.perf_counter()
-        measured = attempt == 1
+        measured = attempt == 1 and with_memory  # later rounds only time the step
         with probe if measured else contextlib.nullcontext():
             counting = probe.forward() if measured else contextlib.nullcontext()
             with counting, setup.precision.autocast():
@@ -171,6 +172,8 @@ def _run(
         if attempt > 1:
             walls.append(time.perf_counter() - wall)
             times.append(walls[-1] if on_cuda else time.process_time() - start)
+    if not with_memory:
+        return {"seconds": min(times), "wall_seconds": min(walls)}
     report = probe.report()
     return {"parameters": report.parameters_bytes,
             "gradients": max(report.gradients_bytes, grad_peak[0]),
@@ -211,25 +214,28 @@ def render(stage: str, results: dict[str, dict[str, float]], what: str,
     return "\n".join(lines)
 
 
-def measure_case(stage: str, case: str, clips_file: str, device: str = "cpu") -> dict:
+def measure_case(
+    stage: str, case: str, clips_file: str, device: str = "cpu", with_memory: bool = True
+) -> dict:
     """One case, from names and a file only (it runs in a process of its own)."""
     if device == "cpu":
         torch.set_num_threads(THREADS)
     clips = json.loads(Path(clips_file).read_text(encoding="utf-8"))
     batch = _gpt_batch(clips) if stage == "gpt" else _sovits_batch(clips)
-    return _run(stage, _cases(stage, device)[case], batch, device)
+    return _run(stage, _cases(stage, device)[case], batch, device, with_memory)
 
 
 def _measure_in_rounds(stage: str, clips_file: Path, device: str) -> dict[str, dict]:
-    """Every case in ROUNDS interleaved rounds (the second in reverse order); a case's step
-    time is its fastest over the rounds, its bytes (deterministic) those of the first. A
-    slow spell of the host then has to cover both rounds of a case to move its ratio."""
+    """Every case in ROUNDS interleaved rounds (every other one in reverse order); a case's
+    step time is its fastest over the rounds, its bytes (deterministic) those of the first
+    round, the only one that measures them. A slow spell of the host then has to cover
+    every round of a case to move its ratio."""
     names = list(_cases(stage, device))
     rounds: dict[str, list[dict]] = {name: [] for name in names}
     for round_ in range(ROUNDS):
         for name in names if round_ % 2 == 0 else names[::-1]:
             found = run_case("bench.memory", "measure_case", stage, name, str(clips_file),
-                             device)  # fmt: skip
+                             device, round_ == 0)  # fmt: skip
             rounds[name].append(found)
             print(stage, name, {k: round(v / 2**20) if "seconds" not in k else round(v, 2)
                                 for k, v in found.items()}, flush=True)  # fmt: skip
