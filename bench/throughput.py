@@ -262,14 +262,18 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 def result_name(argv: list[str]) -> str:
     """`throughput` for the CPU tiny run the goals table reads; other sizes and devices
     get their own results file and doc section, e.g. `throughput-v2-cuda`."""
-    args = _arguments(argv)
+    return _result_name(_arguments(argv))
+
+
+def _result_name(args: argparse.Namespace) -> str:
     if (args.size, args.device) == ("tiny", "cpu"):
         return "throughput"
     return f"throughput-{args.size}-{args.device.split(':')[0]}"
 
 
 def main(argv: list[str]) -> None:
-    args, name = _arguments(argv), result_name(argv)
+    args = _arguments(argv)
+    name = _result_name(args)
     setup = Setup(size=args.size, device=args.device, rounds=args.rounds,
                   steps={"gpt": args.gpt_steps, "sovits": args.sovits_steps})  # fmt: skip
     defaults = dict(zip(("gpt", "sovits"), BUDGETS_MIB[args.size], strict=True))
