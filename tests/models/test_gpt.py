@@ -118,14 +118,19 @@ def test_sampling_is_seeded_and_stops_at_eos() -> None:
     model = SemanticGPT(
         GPTSize(model_dim=16, num_heads=2, num_layers=1, ffn_dim=32, bert_dim=32)
     ).eval()
+    # Forced logits through a bias, whatever the sign of the hidden state: code 7 wins
+    # the first step (EOS is masked there), EOS wins every step after.
+    head = torch.nn.Linear(16, model.ar_predict_layer.out_features, bias=True)
     with torch.no_grad():
-        model.ar_predict_layer.weight.zero_()
-        model.ar_predict_layer.weight[1024] = 1.0  # EOS dominates once allowed
-        model.ar_predict_layer.weight[7] = 0.5
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[model.eos_id] = 30.0
+        head.bias[7] = 20.0
+    model.ar_predict_layer = head
     x, xl, bert, _, _ = _batch([5], [1])
     empty = torch.zeros(1, 0, dtype=torch.long)
     out = generate(model, x, xl, bert, empty, SamplingConfig(top_k=5, max_new_tokens=50))
-    assert len(out[0]) == 1  # first step cannot be EOS, the second is
+    assert out[0].tolist() == [7]  # first step cannot be EOS, the second is
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     cfg = SamplingConfig(top_k=50, temperature=1.5, max_new_tokens=20)
     tiny = SemanticGPT(load_size("tiny").gpt).eval()
