@@ -37,6 +37,7 @@ from leanvoice.config.sizes import load_size
 from leanvoice.data.prepare import prepare_dataset
 from leanvoice.demo import demo_corpus_list
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
+from leanvoice.memory.optimizers import build_optimizer
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.memory.report import StepMemory, gradient_bytes
 from leanvoice.models.gpt import SemanticGPT
@@ -137,17 +138,18 @@ def _run(
     moves them), synchronised wall seconds on CUDA; the wall time is kept either way."""
     torch.manual_seed(0)
     on_cuda = torch.device(device).type == "cuda"
-    setup = apply_memory_policy(_model(stage).to(device), stage, policy, 1e-4, device)
+    setup = apply_memory_policy(_model(stage).to(device), stage, policy, device)
+    optimizer = build_optimizer(setup.model.parameters(), policy.optimizer, 1e-4)
     model = setup.model.train()
     batch = tuple(t.to(device) for t in batch)
-    in_backward = isinstance(setup.optimizer, OptimizerInBackward)
+    in_backward = isinstance(optimizer, OptimizerInBackward)
     scaler = setup.precision.make_scaler() if not in_backward else None
     grad_peak = [0]
     if in_backward:
-        setup.optimizer.observers.append(
+        optimizer.observers.append(
             lambda _p: grad_peak.__setitem__(0, max(grad_peak[0], gradient_bytes(model)))
         )
-    probe = StepMemory(model, setup.optimizer, device)
+    probe = StepMemory(model, optimizer, device)
     times, walls = [], []
     for attempt in range(6):  # 0 warms up (optimizer states appear), 1 is measured, 2-5 timed
         if on_cuda:
@@ -164,9 +166,9 @@ def _run(
             if not in_backward:
                 untraced = measured and policy.optimizer == "adamw8bit"
                 with probe.untraced() if untraced else contextlib.nullcontext():
-                    scaler.step(setup.optimizer)
+                    scaler.step(optimizer)
                     scaler.update()
-                setup.optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad(set_to_none=True)
         if on_cuda:
             torch.cuda.synchronize(device)
         if attempt > 1:

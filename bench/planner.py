@@ -19,7 +19,7 @@ import torch
 
 from bench.doc import write_section
 from leanvoice.config import load_config
-from leanvoice.memory.planner import (
+from leanvoice.plan.planner import (
     Candidate,
     calibrate,
     measured_peak,

@@ -36,7 +36,7 @@ from leanvoice.config import Config, load_config
 from leanvoice.data.features_step import run_feature_step
 from leanvoice.data.prepare import prepare_dataset
 from leanvoice.demo import demo_corpus_list
-from leanvoice.memory.planner import (
+from leanvoice.plan.planner import (
     Candidate,
     calibrate,
     measured_peak,

@@ -169,7 +169,7 @@ def _auto_fit(stage: str, cfg, data: Path, vram: str | None) -> list[str]:
     import torch
 
     from leanvoice.errors import ConfigError
-    from leanvoice.memory.planner import make_plan, parse_size
+    from leanvoice.plan.planner import make_plan, parse_size
     from leanvoice.train.distributed import resolve_device
 
     device = resolve_device(cfg.train.device)
@@ -205,8 +205,8 @@ def plan(
 
     from leanvoice.config import load_config
     from leanvoice.errors import ConfigError
-    from leanvoice.memory.plan_output import plan_plot, plan_table
-    from leanvoice.memory.planner import card_bytes, make_plan, parse_size
+    from leanvoice.plan.output import plan_plot, plan_table
+    from leanvoice.plan.planner import card_bytes, make_plan, parse_size
 
     if (vram is None) == (gpu is None):
         raise ConfigError("give the budget as --vram SIZE or --gpu NAME")

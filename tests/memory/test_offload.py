@@ -38,4 +38,4 @@ def test_offloaded_blocks_keep_nothing_in_device_saved_tensors_and_gradients_mat
 
 def test_policy_refuses_offload_without_a_gpu() -> None:
     with pytest.raises(ConfigError, match="offload_activations"):
-        apply_memory_policy(SemanticGPT(SIZE), "gpt", MemoryConfig(offload_activations=True), 1e-3)
+        apply_memory_policy(SemanticGPT(SIZE), "gpt", MemoryConfig(offload_activations=True))

@@ -58,8 +58,8 @@ def test_sovits_run_with_accumulation_trains_both_networks(featured_demo, tmp_pa
 def test_oom_guard_retries_on_smaller_micro_batches(featured_demo, tmp_path) -> None:
     failures = []
 
-    def inject(step: int, micro: int) -> None:
-        if step == 2 and len(failures) < 2:
+    def inject(step: int, micro: int, point: str) -> None:
+        if step == 2 and point == "forward" and len(failures) < 2:
             failures.append(micro)
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
 
@@ -74,7 +74,7 @@ def test_oom_guard_retries_on_smaller_micro_batches(featured_demo, tmp_path) -> 
 
 
 def test_oom_three_in_a_row_stops_cleanly_with_a_message(featured_demo, tmp_path) -> None:
-    def inject(step: int, micro: int) -> None:
+    def inject(step: int, micro: int, point: str) -> None:
         if step >= 3:
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
 

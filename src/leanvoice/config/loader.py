@@ -107,6 +107,9 @@ def validate(cfg: Config) -> None:
         "data.max_tokens": cfg.data.max_tokens,
         "data.max_frames": cfg.data.max_frames,
         "train.grad_accum": cfg.train.grad_accum,
+        "train.max_steps": cfg.train.max_steps,
+        "train.lr_decay": cfg.train.lr_decay,
+        "train.text_lr_factor": cfg.train.text_lr_factor,
         "train.lr": cfg.train.lr,
         "prepare.sample_rate": cfg.prepare.sample_rate,
         "prepare.workers": cfg.prepare.workers,
@@ -114,6 +117,14 @@ def validate(cfg: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}={value} must be positive")
+    for key in ("save_every", "audition_every", "warmup_steps"):
+        if getattr(cfg.train, key) < 0:
+            raise ConfigError(f"train.{key}={getattr(cfg.train, key)} must be 0 or positive")
+    if cfg.train.decay_steps <= cfg.train.warmup_steps:
+        raise ConfigError(
+            f"train.decay_steps={cfg.train.decay_steps} must be above "
+            f"train.warmup_steps={cfg.train.warmup_steps}"
+        )
     if cfg.memory.lora.rank < 0:
         raise ConfigError(f"memory.lora.rank={cfg.memory.lora.rank} must be 0 (off) or positive")
     if cfg.prepare.min_sec >= cfg.data.max_sec:

@@ -74,6 +74,15 @@ class TrainConfig:
     check_replicas: bool = False  # debug: compare every rank's weights after each step
     fixed_batch: int = 0  # >0: N clips per batch whatever their length (the official
     # recipe's scheme, for comparisons); 0 = batches packed to the token budget
+    # learning-rate schedule: constant, warmup_cosine (the official GPT one), exponential
+    # (the official SoVITS one, per epoch), or auto (the official one of the stage)
+    lr_schedule: Literal["constant", "auto", "warmup_cosine", "exponential"] = "constant"
+    warmup_steps: int = 2000  # warmup_cosine: linear warm-up from lr × lr_start_factor
+    decay_steps: int = 40000  # warmup_cosine: cosine decay ends here at lr × lr_end_factor
+    lr_start_factor: float = 0.001  # official: 1e-5 → peak 0.01
+    lr_end_factor: float = 0.01  # official: peak 0.01 → 1e-4
+    lr_decay: float = 0.999875  # exponential: factor per epoch (official SoVITS)
+    text_lr_factor: float = 0.4  # SoVITS text embedding, text encoder and MRTE (official)
 
 
 @dataclass

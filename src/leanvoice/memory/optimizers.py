@@ -4,6 +4,7 @@ backward, CPU-offloaded states. Official SoVITS hyperparameters as defaults."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -15,7 +16,7 @@ DEFAULT_EPS = 1e-9
 
 
 def build_optimizer(
-    parameters: Iterable[torch.nn.Parameter],
+    parameters: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]],
     kind: str,
     lr: float,
     *,
@@ -23,18 +24,24 @@ def build_optimizer(
     eps: float = DEFAULT_EPS,
     weight_decay: float = 0.01,
 ) -> torch.optim.Optimizer | OptimizerInBackward:
-    params = [p for p in parameters if p.requires_grad]
-    if not params:
+    """`parameters`: parameters, or groups `{"params": [...], "lr": rate}` (a group without
+    "lr" takes `lr`). Frozen parameters are left out."""
+    groups = trainable_groups(parameters, lr)
+    if not groups:
         raise ConfigError("no trainable parameters: check memory.freeze and memory.lora")
+    params = [p for group in groups for p in group["params"]]
     device = params[0].device
     options = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+    if kind == "adamw_in_backward":
+        rate = {p: group["lr"] for group in groups for p in group["params"]}
+        return OptimizerInBackward(
+            params, lambda ps: torch.optim.AdamW(ps, **{**options, "lr": rate[ps[0]]})
+        )
     if kind == "adamw":
         fused = device.type == "cuda"
-        return torch.optim.AdamW(params, fused=fused, foreach=None if fused else True, **options)
+        return torch.optim.AdamW(groups, fused=fused, foreach=None if fused else True, **options)
     if kind == "adamw8bit":
-        return _adamw_8bit(params, device, options)
-    if kind == "adamw_in_backward":
-        return OptimizerInBackward(params, lambda ps: torch.optim.AdamW(ps, **options))
+        return _adamw_8bit(groups, device, options)
     if kind == "adamw_cpu_offload":
         if device.type != "cuda":
             raise ConfigError(
@@ -43,13 +50,27 @@ def build_optimizer(
             )
         from torchao.optim import CPUOffloadOptimizer
 
-        return CPUOffloadOptimizer(params, torch.optim.AdamW, fused=True, **options)
+        return CPUOffloadOptimizer(groups, torch.optim.AdamW, fused=True, **options)
     raise ConfigError(
         f"memory.optimizer={kind!r}: use adamw, adamw8bit, adamw_in_backward or adamw_cpu_offload"
     )
 
 
-def _adamw_8bit(params: list[torch.nn.Parameter], device: torch.device, options: dict):
+def trainable_groups(
+    parameters: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]], lr: float
+) -> list[dict[str, Any]]:
+    """Parameter groups with their trainable parameters only; empty groups dropped."""
+    items = list(parameters)
+    groups = items if items and isinstance(items[0], dict) else [{"params": items}]
+    kept = []
+    for group in groups:
+        params = [p for p in group["params"] if p.requires_grad]
+        if params:
+            kept.append({**group, "params": params, "lr": group.get("lr", lr)})
+    return kept
+
+
+def _adamw_8bit(params: list[dict[str, Any]], device: torch.device, options: dict):
     if device.type == "cuda":
         try:
             import bitsandbytes as bnb

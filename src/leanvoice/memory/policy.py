@@ -1,6 +1,7 @@
 """`apply_memory_policy`: the one entry point that turns `memory.*` config into a model
-and optimizer set up for training (freeze → LoRA → checkpointing → optimizer; the
-precision plan is returned for the trainer's autocast and scalers)."""
+set up for training (freeze → LoRA → checkpointing → offload; the precision plan is
+returned for the trainer's autocast and scalers). The optimizer (`memory.optimizer`) is
+built by the caller with `build_optimizer`, once, after any DDP/FSDP wrapping."""
 
 from __future__ import annotations
 
@@ -15,15 +16,12 @@ from leanvoice.memory.checkpointing import apply_activation_checkpointing
 from leanvoice.memory.freeze import freeze_groups
 from leanvoice.memory.lora import GPT_LORA_TARGETS, SOVITS_LORA_TARGETS, apply_lora
 from leanvoice.memory.offload import apply_activation_offload
-from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
-from leanvoice.memory.optimizers import build_optimizer
 from leanvoice.memory.precision import PrecisionPlan, resolve_precision
 
 
 @dataclass
 class MemorySetup:
     model: nn.Module
-    optimizer: torch.optim.Optimizer | OptimizerInBackward
     precision: PrecisionPlan
     checkpointed_blocks: list[str]
     offloaded_blocks: list[str]
@@ -33,7 +31,6 @@ def apply_memory_policy(
     model: nn.Module,
     stage: str,  # "gpt" or "sovits": which freeze groups and block names apply
     policy: MemoryConfig,
-    lr: float,
     device: torch.device | str = "cpu",
 ) -> MemorySetup:
     device = torch.device(device)
@@ -62,6 +59,5 @@ def apply_memory_policy(
     blocks = [name for names in model.block_names().values() for name in names]
     checkpointed = apply_activation_checkpointing(model, blocks, policy.checkpoint)
     offloaded = apply_activation_offload(model, blocks, True) if policy.offload_activations else []
-    optimizer = build_optimizer(model.parameters(), policy.optimizer, lr)
     precision = resolve_precision(policy.precision, device)
-    return MemorySetup(model, optimizer, precision, checkpointed, offloaded)
+    return MemorySetup(model, precision, checkpointed, offloaded)

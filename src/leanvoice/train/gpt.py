@@ -4,13 +4,16 @@ The loss is the cross entropy summed over real target tokens (codes + EOS; paddi
 not trained, so accumulated dynamic batches equal one batch of the same clips). With
 `train.loss_norm=sum` (default) the gradient scale matches the official summed loss, so
 official learning rates transfer; `mean` divides by the real tokens of the whole
-accumulated step across all ranks.
+accumulated step across all ranks. The logged loss is per real target token.
+
+The step, read top to bottom: `collate` → `micro_batch_losses` (the forward through the
+DDP/FSDP wrapper under autocast) → the trainer's backward and optimizer step.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +24,11 @@ from torch import nn
 from leanvoice.compat.official import load_official_gpt, load_official_sovits
 from leanvoice.config.sizes import load_size
 from leanvoice.data.training_sets import ClipSet, collate_gpt, gpt_clip_set
-from leanvoice.errors import ConfigError
-from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
-from leanvoice.memory.optimizers import build_optimizer
 from leanvoice.memory.policy import apply_memory_policy
-from leanvoice.memory.report import StepMemory
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.gpt.sampling import SamplingConfig, generate
-from leanvoice.train.distributed import (
-    all_reduce_sum,
-    full_parameters,
-    sync_unless_accumulating,
-    wrap_model,
-)
-from leanvoice.train.state import (
-    load_model_state,
-    load_optimizer_state,
-    model_state,
-    optimizer_state,
-)
-from leanvoice.train.trainer import StageTrainer, StepResult
+from leanvoice.train.distributed import all_reduce_sum, full_parameters, wrap_model
+from leanvoice.train.trainer import Loss, Network, Share, StageTrainer
 
 
 class GPTLoss(nn.Module):
@@ -52,9 +40,13 @@ class GPTLoss(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         loss, _, _ = self.model.loss(
-            batch["phoneme_ids"], batch["phoneme_lens"], batch["bert"], batch["codes"],
-            batch["code_lens"], count_padding=False,
-        )  # fmt: skip
+            batch["phoneme_ids"],
+            batch["phoneme_lens"],
+            batch["bert"],
+            batch["codes"],
+            batch["code_lens"],
+            count_padding=False,
+        )
         return loss
 
 
@@ -74,9 +66,16 @@ def find_sovits(init: str, data: Path, size: str) -> Path | None:
     return tiny if size == "tiny" and tiny.is_file() else None
 
 
+def _targets(batch: dict[str, torch.Tensor]) -> int:
+    """Trained target tokens: each clip's codes and its EOS."""
+    return int(batch["code_lens"].sum()) + len(batch["code_lens"])
+
+
 class GPTTrainer(StageTrainer):
     stage = "gpt"
     budget_key = "data.max_tokens"
+    audition_clips = 2  # one voice, another clip's text
+    official_schedule = "warmup_cosine"
 
     def load_clips(self) -> ClipSet:
         return gpt_clip_set(self.data, self.cfg.data.max_sec)
@@ -84,83 +83,39 @@ class GPTTrainer(StageTrainer):
     def budget(self) -> int:
         return self.cfg.data.max_tokens
 
-    def build(self) -> None:
+    def build_networks(self) -> dict[str, Network]:
         cfg, device = self.cfg, self.ctx.device
         model = initial_gpt(cfg.model.size, cfg.model.gpt_init).to(device)
-        setup = apply_memory_policy(model, "gpt", cfg.memory, cfg.train.lr, device)
+        setup = apply_memory_policy(model, "gpt", cfg.memory, device)
         self.model = setup.model.train()
         self.precision = setup.precision
         self.wrapped = wrap_model(GPTLoss(self.model), self.ctx, cfg.train.distributed)
-        self.optimizer = setup.optimizer
-        if cfg.train.distributed == "fsdp" and self.ctx.active:  # parameters are now sharded
-            self.optimizer = build_optimizer(self.wrapped.parameters(), cfg.memory.optimizer,
-                                             cfg.train.lr)  # fmt: skip
-        self.scaler = self.precision.make_scaler() if self.precision.needs_scaler else None
         self._sovits = None
+        groups = [{"params": list(self.model.parameters()), "lr": cfg.train.lr}]
+        return {"model": Network(self.model, self.wrapped, groups)}
 
-    def primary_model(self) -> nn.Module:
-        return self.model
+    def size_record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.model.size)
 
-    def primary_optimizer(self) -> Any:
-        return self.optimizer
+    # -- one step ------------------------------------------------------------------------
+    def collate(self, part: list[int]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.ctx.device) for k, v in collate_gpt(self.clips, part).items()}
 
-    def zero_grad(self) -> None:
-        if not isinstance(self.optimizer, OptimizerInBackward):
-            self.optimizer.zero_grad(set_to_none=True)
-        for p in self.model.parameters():
-            p.grad = None
+    def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+        real = int(batch["phoneme_lens"].sum() + batch["code_lens"].sum())
+        return real, batch["phoneme_ids"].numel() + batch["codes"].numel()
 
-    def train_parts(self, parts: list[list[int]], probe: StepMemory | None) -> StepResult:
-        batches = [collate_gpt(self.clips, part) for part in parts]
-        real = sum(int(b["phoneme_lens"].sum() + b["code_lens"].sum()) for b in batches)
-        padded = sum(b["phoneme_ids"].numel() + b["codes"].numel() for b in batches)
-        with probe if probe is not None else contextlib.nullcontext():
-            total, targets = self.accumulate(batches, probe)
-            if probe is not None:
-                probe.after_backward()
-            self.optimizer_step(self.optimizer, self.scaler, probe)
-        return StepResult(loss=total / max(targets, 1), real=real, padded=padded)
-
-    def accumulate(
-        self, batches: list[dict[str, torch.Tensor]], probe: StepMemory | None = None
-    ) -> tuple[float, int]:
-        """Forward and backward over micro-batches, gradients summed as for one batch of
-        the same clips; returns (summed loss, real target tokens)."""
-        targets = sum(int(b["code_lens"].sum()) + len(b["code_lens"]) for b in batches)
+    def shares(self, batches: list[dict[str, torch.Tensor]]) -> list[Share]:
+        targets = sum(_targets(batch) for batch in batches)
         scale = 1.0
         if self.cfg.train.loss_norm == "mean":  # DDP averages over ranks: undo, then /tokens
             scale = self.ctx.world_size / all_reduce_sum(targets, self.ctx)
-        total = 0.0
-        for index, batch in enumerate(batches):
-            self.before_micro_batch(index)
-            batch = {k: v.to(self.ctx.device) for k, v in batch.items()}
-            last = index == len(batches) - 1
-            with sync_unless_accumulating(self.wrapped, last):
-                loss = self.guarded_forward(lambda b=batch: self._forward(b, probe))
-                scaled = loss.float() * scale
-                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            total += float(loss.detach())
-        return total, targets
+        return [Share(backward=scale, logged=1.0 / max(targets, 1)) for _ in batches]
 
-    def _forward(self, batch: dict[str, torch.Tensor], probe: StepMemory | None) -> torch.Tensor:
-        counting = probe.forward() if probe is not None else contextlib.nullcontext()
-        with counting, self.precision.autocast():
-            return self.wrapped(batch)
-
-    # -- checkpoint state ----------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        return {
-            "size": dataclasses.asdict(self.model.size),
-            "model": model_state(self.model, self.wrapped, self.ctx),
-            "optimizer": optimizer_state(self.optimizer, self.wrapped, self.ctx),
-            "scaler": self.scaler.state_dict() if self.scaler else {},
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        load_model_state(self.model, self.wrapped, self.ctx, state["model"])
-        load_optimizer_state(self.optimizer, self.wrapped, self.ctx, state["optimizer"])
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+    def micro_batch_losses(self, batch: dict[str, torch.Tensor], share: Share) -> Iterator[Loss]:
+        with self.precision.autocast():
+            loss = self.wrapped(batch)
+        yield Loss("model", loss.float() * share.backward, float(loss.detach()) * share.logged)
 
     # -- audition ------------------------------------------------------------------------
     def audition(self) -> tuple[np.ndarray, int] | None:
@@ -179,11 +134,11 @@ class GPTTrainer(StageTrainer):
 def gpt_audition(
     gpt: SemanticGPT, sovits: Any, clips: ClipSet, device: torch.device
 ) -> tuple[np.ndarray, int]:
+    """The second clip's text spoken in the first clip's voice (the trainer refuses runs
+    with auditions and fewer than two clips at setup)."""
     from leanvoice.audio.spectrogram import linear_spectrogram
     from leanvoice.data.training_sets import collate_sovits
 
-    if len(clips.clips) < 2:
-        raise ConfigError("audition needs at least two clips")
     reference, target = collate_gpt(clips, [0]), collate_gpt(clips, [1])
     size = sovits.size
     wave = collate_sovits(clips, [0], size.hop_length, size.sample_rate)["wave"]
@@ -195,10 +150,14 @@ def gpt_audition(
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         limit = int(target["phoneme_ids"].shape[1] * 12 + 25)
         codes = generate(
-            gpt, phonemes, torch.tensor([phonemes.shape[1]], device=device), bert,
-            reference["codes"].to(device), SamplingConfig(top_k=5, max_new_tokens=limit),
+            gpt,
+            phonemes,
+            torch.tensor([phonemes.shape[1]], device=device),
+            bert,
+            reference["codes"].to(device),
+            SamplingConfig(top_k=5, max_new_tokens=limit),
             generator=torch.Generator(device=device).manual_seed(0),
-        )[0]  # fmt: skip
+        )[0]
         if len(codes) == 0:
             codes = reference["codes"][0].to(device)
         audio = sovits.decode(codes[None], target["phoneme_ids"].to(device), spec.to(device))

@@ -67,7 +67,7 @@ class Monitor:
 
     def log(self, message: str) -> None:
         if self.enabled:
-            self.console.print(message)
+            self.console.print(message, soft_wrap=True)  # a log line: never wrapped
 
     def audio(self, tag: str, wave: np.ndarray, sample_rate: int, step: int) -> None:
         """To TensorBoard, and as `auditions/STEP.wav` for players that read files."""

@@ -1,9 +1,24 @@
-"""The training loop both stages share: setup → loop → save.
+"""The training loop both stages share, and the one owner of a training step.
 
-A stage (GPT, SoVITS) says how to build its models and optimizers, how to train on a
-list of micro-batches, and how to make an audition sample; everything else is here:
-the bucketing sampler, accumulation, the OOM guard, checkpoints and exact resume,
-distributed setup, the memory report of the first step and the run summary.
+`setup()` builds everything a step needs, once: the distributed context, the clips and
+the bucketing sampler, the stage's networks (under the memory policy, wrapped for
+DDP/FSDP), then each network's optimizer, GradScaler and learning-rate schedule.
+`train_step(group)` is one optimizer step over a group of sampler batches:
+
+1. split each batch into micro-batches within the OOM guard's budget;
+2. for each micro-batch, the stage's `micro_batch_losses` yields the losses to
+   backpropagate (one per network: the GPT's loss; SoVITS's discriminator loss, then
+   its generator loss); the trainer runs each backward as it comes;
+3. only when every micro-batch has succeeded on every rank, each network's optimizer
+   steps (through its GradScaler) and the gradients are cleared.
+
+An out-of-memory error in a forward or a backward (agreed across ranks under DDP) drops
+the step's gradients and retries it on smaller micro-batches; since no optimizer has
+stepped yet, a retry never changes the weights twice for one batch. The step-in-backward
+optimizer updates inside backward, so there the guard trains a smaller batch instead of
+accumulating, and an out-of-memory after some weights were updated stops the run.
+`train()` runs `setup()`, resumes, loops over `train_step`, writes checkpoints and the
+summary.
 """
 
 from __future__ import annotations
@@ -15,6 +30,7 @@ import signal
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +44,10 @@ from leanvoice.config.loader import to_dict
 from leanvoice.config.schema import Config
 from leanvoice.data.sampler import BucketBatchSampler, padding_efficiency
 from leanvoice.data.training_sets import ClipSet
-from leanvoice.errors import ConfigError
+from leanvoice.errors import ConfigError, InputError, LeanVoiceError
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
+from leanvoice.memory.optimizers import build_optimizer
+from leanvoice.memory.precision import PrecisionPlan
 from leanvoice.memory.report import MemoryReport, StepMemory
 from leanvoice.train import checkpoint as ckpt
 from leanvoice.train.distributed import (
@@ -39,13 +57,51 @@ from leanvoice.train.distributed import (
     barrier,
     init_distributed,
     shutdown,
+    sync_unless_accumulating,
 )
 from leanvoice.train.monitor import Monitor
-from leanvoice.train.oom import OOMGuard, free_memory, is_out_of_memory, split_by_budget
+from leanvoice.train.oom import OOMGuard, OutOfMemoryStop, free_memory, split_by_budget
+from leanvoice.train.run_lock import RunLock
+from leanvoice.train.schedule import LRSchedule
+from leanvoice.train.state import (
+    load_model_state,
+    load_optimizer_state,
+    model_state,
+    optimizer_state,
+)
 
 
-class RetryStep(Exception):
-    """Some rank ran out of memory in this step: every rank retries it."""
+@dataclass
+class Network:
+    """One optimised network: its plain module (checkpoint keys), the DDP/FSDP wrapper
+    its forward runs through, and the names its state has in a checkpoint."""
+
+    model: nn.Module
+    wrapped: nn.Module
+    groups: list[dict[str, Any]]  # optimizer parameter groups: {"params", "lr"}
+    model_key: str = "model"
+    optimizer_key: str = "optimizer"
+    scaler_key: str = "scaler"
+    optimizer_kind: str = ""  # "" = memory.optimizer
+    optimizer: Any = None
+    scaler: Any = None
+    schedule: LRSchedule | None = None
+
+
+@dataclass
+class Loss:
+    """A loss to backpropagate through `network`'s scaler (already weighted by the
+    micro-batch's share of the step), and what it adds to the step's logged loss."""
+
+    network: str
+    value: torch.Tensor
+    logged: float = 0.0
+
+
+@dataclass
+class Share:
+    backward: float  # multiplies the loss that is backpropagated
+    logged: float  # multiplies the loss that is logged
 
 
 @dataclass
@@ -53,74 +109,235 @@ class StepResult:
     loss: float  # the step's loss as the stage defines it (per real token for the GPT)
     real: int  # real (non-pad) tokens or frames trained on
     padded: int  # tokens or frames in the padded tensors
+    dropped_clips: int = 0  # clips the OOM guard left out (step-in-backward only)
+    failed_at: str = ""  # "forward" / "backward": some rank ran out of memory there
 
 
 class StageTrainer(ABC):
     stage: str
     budget_key: str
+    audition_clips = 1  # usable clips an audition needs
+    official_schedule: str  # what train.lr_schedule=auto means for this stage
 
     def __init__(
-        self, cfg: Config, data: Path, run: Path, *, resume: str = "auto",
-        console: Console | None = None, fault_injector: Any = None,
-    ) -> None:  # fmt: skip
+        self,
+        cfg: Config,
+        data: Path,
+        run: Path,
+        *,
+        resume: str = "auto",
+        console: Console | None = None,
+        fault_injector: Any = None,
+    ) -> None:
         self.cfg, self.data, self.run = cfg, Path(data), Path(run)
         self.resume = resume
         self.console = console or Console(stderr=True)
-        self.fault_injector = fault_injector  # tests: called before each micro-batch
+        # tests: called as (step, micro-batch index, point) before each forward
+        # (point "forward") and each backward (point = the network's name)
+        self.fault_injector = fault_injector
         self.step = 0
         self.best_loss = math.inf  # lowest step loss among saved checkpoints (best.pt)
         self.stop_requested = False  # set by SIGTERM: save at the end of this step, stop
         self.replicas_checked = 0
         self.ctx: DistContext | None = None
+        self.networks: dict[str, Network] = {}
+        self.precision: PrecisionPlan | None = None
 
     # -- what a stage provides -----------------------------------------------------------
     @abstractmethod
     def load_clips(self) -> ClipSet: ...
 
     @abstractmethod
-    def budget(self) -> int: ...
+    def budget(self) -> int:
+        """The sampler's batch budget (tokens or frames, padding counted)."""
 
     @abstractmethod
-    def build(self) -> None:
-        """Create models, optimizers and scalers on `self.ctx.device`."""
+    def build_networks(self) -> dict[str, Network]:
+        """Models on `self.ctx.device` under the memory policy, wrapped for DDP/FSDP;
+        sets `self.precision`. Optimizers are the trainer's."""
 
     @abstractmethod
-    def train_parts(self, parts: list[list[int]], probe: StepMemory | None) -> StepResult:
-        """Forward/backward over micro-batches (clip indices) and the optimizer step(s)."""
+    def collate(self, part: list[int]) -> dict[str, torch.Tensor]:
+        """One micro-batch of clip indices → tensors on the device."""
 
     @abstractmethod
-    def zero_grad(self) -> None: ...
+    def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+        """(real, padded) tokens or frames of a micro-batch."""
 
     @abstractmethod
-    def state(self) -> dict[str, Any]:
-        """Models, optimizers, scalers as tensors/plain containers."""
+    def shares(self, batches: list[dict[str, torch.Tensor]]) -> list[Share]:
+        """Each micro-batch's weight in the step, so that micro-batches add up to one
+        batch of the same clips."""
 
     @abstractmethod
-    def load_state(self, state: dict[str, Any]) -> None: ...
+    def micro_batch_losses(self, batch: dict[str, torch.Tensor], share: Share) -> Iterator[Loss]:
+        """Run the forward pass(es) of one micro-batch and yield each loss to
+        backpropagate, in order: the trainer runs its backward before asking for the next,
+        so one graph is freed before the next is built."""
 
     def audition(self) -> tuple[np.ndarray, int] | None:
         return None
 
-    # -- shared helpers for stages -------------------------------------------------------
-    def before_micro_batch(self, index: int) -> None:
-        """Fault injection point (tests raise `torch.OutOfMemoryError` here)."""
-        if self.fault_injector is not None:
-            self.fault_injector(self.step + 1, index)
+    # -- setup ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Everything a step needs, built once; touches nothing in the run folder."""
+        cfg = self.cfg
+        self.ctx = init_distributed(cfg.train.device, cfg.train.world_size)
+        if self.ctx.active and cfg.memory.optimizer == "adamw_in_backward":
+            raise ConfigError(
+                "memory.optimizer=adamw_in_backward steps before DDP has averaged the "
+                "gradients; use adamw or adamw8bit with more than one process"
+            )
+        _seed_everything(cfg.train.seed)
+        self.clips = self.load_clips()
+        if cfg.train.audition_every and len(self.clips.clips) < self.audition_clips:
+            raise ConfigError(
+                f"{self.data}: auditions need at least {self.audition_clips} usable clips and the "
+                f"{self.stage} stage has {len(self.clips.clips)}; add clips or set "
+                "train.audition_every=0"
+            )
+        self.sampler = BucketBatchSampler(
+            self.clips.lengths,
+            self.budget(),
+            seed=cfg.train.seed,
+            num_buckets=cfg.train.buckets,
+            world_size=self.ctx.world_size,
+            rank=self.ctx.rank,
+            tail=cfg.train.tail,
+            fixed_batch=cfg.train.fixed_batch,
+            max_samples=cfg.data.max_clips,
+        )
+        self.networks = self.build_networks()
+        for network in self.networks.values():  # after wrapping: FSDP's shards are final
+            kind = network.optimizer_kind or cfg.memory.optimizer
+            network.optimizer = build_optimizer(network.groups, kind, cfg.train.lr)
+            if self.precision.needs_scaler:  # one per optimizer, as in the GAN recipe
+                network.scaler = self.precision.make_scaler()
+            network.schedule = LRSchedule(network.optimizer, cfg.train, self.official_schedule)
+        _seed_everything(cfg.train.seed + self.ctx.rank)  # dropout differs per rank
+        budget = self.budget()
+        if cfg.train.fixed_batch:  # fixed batches are not split unless memory runs out
+            budget = max(
+                len(b) * max(self.clips.lengths[i] for i in b)
+                for b in self.sampler.global_batches(0)
+            )
+        self.guard = OOMGuard(budget, max_in_a_row=cfg.train.max_oom_retries)
 
-    def guarded_forward(self, forward):
-        """Run one micro-batch's forward; if any rank ran out of memory, all retry."""
-        try:
-            result, failed = forward(), False
-        except torch.OutOfMemoryError:
-            result, failed = None, True
-        if any_rank(failed, self.ctx):
-            raise RetryStep
+    # -- one step ------------------------------------------------------------------------
+    def train_step(self, group: list[list[int]], probe: StepMemory | None = None) -> StepResult:
+        """One optimizer step over `group` (one sampler batch per accumulation step);
+        `probe` measures the whole step, optimizer step included."""
+        for network in self.networks.values():  # before backward: in-backward steps there
+            network.schedule.apply(self.step, self.sampler.epoch)
+        with probe if probe is not None else contextlib.nullcontext():
+            result = self._retried_forward_backward(group, probe)
+            if probe is not None:
+                probe.after_backward()
+            for network in self.networks.values():
+                self._optimizer_step(network, probe)
         return result
 
-    def optimizer_step(self, optimizer: Any, scaler: Any, probe: StepMemory | None) -> None:
+    def _retried_forward_backward(
+        self, group: list[list[int]], probe: StepMemory | None
+    ) -> StepResult:
+        """Forward and backward, retried on smaller micro-batches after an out-of-memory
+        error until it succeeds or the guard gives up."""
+        while True:
+            parts = [
+                part
+                for batch in group
+                for part in split_by_budget(batch, self.clips.lengths, self.guard.budget)
+            ]
+            dropped = 0
+            if self._steps_in_backward() and len(parts) > 1:
+                # each backward is an update: train the first micro-batch, leave the rest
+                dropped = sum(len(part) for part in parts[1:])
+                parts = parts[:1]
+            result = self.forward_backward(parts, probe)
+            if not result.failed_at:
+                self.guard.succeeded()
+                result.dropped_clips = dropped
+                return result
+            if self._steps_in_backward() and result.failed_at == "backward":
+                raise OutOfMemoryStop(
+                    f"out of memory inside backward at step {self.step + 1} with "
+                    "memory.optimizer=adamw_in_backward, which updates weights during "
+                    "backward: a retry could update some twice, so the run stops here; "
+                    f"lower {self.budget_key} and resume"
+                )
+            self._drop_gradients()
+            free_memory()
+            self._log(self.guard.failed(self.step + 1, self.budget_key))
+
+    def forward_backward(
+        self, parts: list[list[int]], probe: StepMemory | None = None
+    ) -> StepResult:
+        """Forward and backward over micro-batches (lists of clip indices), gradients
+        summed as for one batch of the same clips; no optimizer step. On an out-of-memory
+        error on any rank it stops early with `failed_at` set."""
+        batches = [self.collate(part) for part in parts]
+        counts = [self.counts(batch) for batch in batches]
+        real, padded = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        logged = 0.0
+        for index, (batch, share) in enumerate(zip(batches, self.shares(batches), strict=True)):
+            with self._no_sync_unless(index == len(batches) - 1):
+                losses = self.micro_batch_losses(batch, share)
+                while True:
+                    failed, loss = self._guarded_next(losses, index, probe)
+                    if self._agreed_failure(failed):
+                        return StepResult(math.nan, real, padded, failed_at="forward")
+                    if loss is None:
+                        break
+                    if self._agreed_failure(self._guarded_backward(loss, index)):
+                        return StepResult(math.nan, real, padded, failed_at="backward")
+                    logged += loss.logged
+        return StepResult(logged, real, padded)
+
+    def _guarded_next(
+        self, losses: Iterator[Loss], index: int, probe: StepMemory | None
+    ) -> tuple[bool, Loss | None]:
+        counting = probe.forward() if probe is not None else contextlib.nullcontext()
+        try:
+            self._inject(index, "forward")
+            with counting:
+                return False, next(losses, None)
+        except torch.OutOfMemoryError:
+            return True, None
+
+    def _guarded_backward(self, loss: Loss, index: int) -> bool:
+        scaler = self.networks[loss.network].scaler
+        try:
+            self._inject(index, loss.network)
+            value = loss.value.float()
+            (scaler.scale(value) if scaler is not None else value).backward()
+        except torch.OutOfMemoryError:
+            return True
+        return False
+
+    def _agreed_failure(self, failed: bool) -> bool:
+        """Every rank learns whether any rank ran out of memory, so all retry together and
+        none waits in a collective the others left."""
+        return any_rank(failed, self.ctx) if self.ctx.active else failed
+
+    def _inject(self, index: int, point: str) -> None:
+        if self.fault_injector is not None:
+            self.fault_injector(self.step + 1, index, point)
+
+    def _no_sync_unless(self, last: bool):
+        """DDP all-reduces gradients once per step: on the last micro-batch."""
+        stack = contextlib.ExitStack()
+        for network in self.networks.values():
+            stack.enter_context(sync_unless_accumulating(network.wrapped, last))
+        return stack
+
+    def _steps_in_backward(self) -> bool:
+        return any(isinstance(n.optimizer, OptimizerInBackward) for n in self.networks.values())
+
+    def _optimizer_step(self, network: Network, probe: StepMemory | None) -> None:
         """Step (through the GradScaler under fp16) and clear gradients; a step-in-backward
         optimizer has already stepped. torchao's 8-bit step is a compiled graph that the
         CPU live-tensor probe cannot trace, so it runs untraced there."""
+        optimizer, scaler = network.optimizer, network.scaler
         if isinstance(optimizer, OptimizerInBackward):
             return
         untraced = probe is not None and self.cfg.memory.optimizer == "adamw8bit"
@@ -132,37 +349,62 @@ class StageTrainer(ABC):
                 optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    def _drop_gradients(self) -> None:
+        for network in self.networks.values():
+            for parameter in network.model.parameters():
+                parameter.grad = None
+
+    def _log(self, message: str) -> None:
+        if self.ctx.is_main:
+            self.console.print(message, soft_wrap=True)  # a log line: never wrapped
+
+    # -- for the memory report and the planner -------------------------------------------
+    def memory_probe(self) -> StepMemory:
+        """A probe over every network and optimizer of this stage."""
+        models = [n.model for n in self.networks.values()]
+        optimizers = [n.optimizer for n in self.networks.values()]
+        model = models[0] if len(models) == 1 else nn.ModuleList(models)
+        return StepMemory(model, optimizers if len(optimizers) > 1 else optimizers[0],
+                          self.ctx.device)  # fmt: skip
+
     # -- the loop ------------------------------------------------------------------------
-    def train(self) -> dict[str, Any]:
-        cfg = self.cfg
-        self.ctx = init_distributed(cfg.train.device, cfg.train.world_size)
-        if self.ctx.active and cfg.memory.optimizer == "adamw_in_backward":
-            raise ConfigError(
-                "memory.optimizer=adamw_in_backward steps before DDP has averaged the "
-                "gradients; use adamw or adamw8bit with more than one process"
-            )
-        _seed_everything(cfg.train.seed)
-        self.clips = self.load_clips()
-        self.sampler = BucketBatchSampler(
-            self.clips.lengths, self.budget(), seed=cfg.train.seed,
-            num_buckets=cfg.train.buckets, world_size=self.ctx.world_size,
-            rank=self.ctx.rank, tail=cfg.train.tail, fixed_batch=cfg.train.fixed_batch,
-            max_samples=cfg.data.max_clips,
-        )  # fmt: skip
-        self.build()
-        _seed_everything(cfg.train.seed + self.ctx.rank)  # dropout differs per rank
-        budget = self.budget()
-        if cfg.train.fixed_batch:  # fixed batches are not split unless memory runs out
-            budget = max(len(b) * max(self.clips.lengths[i] for i in b)
-                         for b in self.sampler.global_batches(0))  # fmt: skip
-        self.guard = OOMGuard(budget, max_in_a_row=cfg.train.max_oom_retries)
-        monitor = Monitor(self.run, self.ctx.is_main, self.console, cfg.train.max_steps)
+    def train(self) -> dict[str, Any] | None:
+        """Set up, take the run folder's lock, resume, train to `train.max_steps`, save;
+        the run summary (None when the newest checkpoint already reached `max_steps`:
+        nothing to do)."""
+        self.setup()
+        lock = RunLock(self.run, self.stage)
+        try:
+            self._take_lock(lock)
+            return self._resume_and_loop()
+        finally:
+            lock.release()
+            barrier(self.ctx)
+            shutdown(self.ctx)
+
+    def _take_lock(self, lock: RunLock) -> None:
+        """Rank 0 takes the lock; every rank learns whether it could."""
+        refused: LeanVoiceError | None = None
+        if self.ctx.is_main:
+            try:
+                lock.acquire()
+            except LeanVoiceError as error:
+                refused = error
+        if any_rank(refused is not None, self.ctx):
+            raise refused or InputError(f"{self.run}: rank 0 could not take the run lock")
+
+    def _resume_and_loop(self) -> dict[str, Any] | None:
+        monitor = Monitor(self.run, self.ctx.is_main, self.console, self.cfg.train.max_steps)
         loaded = ckpt.load_for_resume(self.run, self.resume, monitor.log)
         if loaded is not None:
             self._restore(loaded.state)
             monitor.log(f"resumed from {loaded.path} at step {self.step}")
-        if self.ctx.is_main:
-            self.run.mkdir(parents=True, exist_ok=True)
+        if self.step >= self.cfg.train.max_steps:
+            monitor.log(
+                f"{self.run}: already trained to step {self.step} (train.max_steps="
+                f"{self.cfg.train.max_steps}); nothing to do: raise train.max_steps to go on"
+            )
+            return None
         monitor.start(self.step)
         summary = None
         previous = self._catch_stop_signal()
@@ -172,8 +414,6 @@ class StageTrainer(ABC):
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
             monitor.close(summary)
-            barrier(self.ctx)
-            shutdown(self.ctx)
         return summary
 
     def _loop(self, monitor: Monitor) -> dict[str, Any]:
@@ -182,14 +422,13 @@ class StageTrainer(ABC):
         report: MemoryReport | None = None
         real_total, padded_total, seconds_total, loss = 0, 0, 0.0, math.nan
         cpu_total = 0.0  # this process's CPU seconds: a rate other work barely moves
+        dropped_by_guard = 0
         start_step = self.step
         while self.step < cfg.train.max_steps:
             group = [next(batches) for _ in range(cfg.train.grad_accum)]
             started, cpu_started = time.perf_counter(), time.process_time()
-            probe = None
-            if report is None:
-                probe = StepMemory(self.primary_model(), self.primary_optimizer(), self.ctx.device)
-            result = self._guarded_step(group, probe, monitor)
+            probe = self.memory_probe() if report is None else None
+            result = self.train_step(group, probe)
             seconds = time.perf_counter() - started
             cpu_seconds = time.process_time() - cpu_started
             if probe is not None:
@@ -197,6 +436,7 @@ class StageTrainer(ABC):
                 if self.ctx.is_main:
                     self.console.print(report.table(f"{self.stage} training step"))
             self.step += 1
+            dropped_by_guard += result.dropped_clips
             if probe is None or cfg.train.max_steps - start_step == 1:
                 # the measured step runs under the memory probe, slower: not timed
                 real_total += result.real
@@ -208,6 +448,7 @@ class StageTrainer(ABC):
                 "loss": loss, "tokens_per_second": result.real / max(seconds, 1e-9),
                 "padding_efficiency": result.real / max(result.padded, 1),
                 "peak_bytes": report.peak_bytes, "micro_batch_budget": self.guard.budget,
+                "lr": next(iter(self.networks.values())).schedule.lr,
                 # this rank's step: what a benchmark needs to time each step on its own
                 "real_tokens": result.real, "seconds": seconds, "cpu_seconds": cpu_seconds,
             })  # fmt: skip
@@ -219,8 +460,8 @@ class StageTrainer(ABC):
                 self._save(loss)
                 monitor.log(f"stopped at step {self.step} on request; resume with --resume auto")
                 break
-            if cfg.train.save_every and (self.step % cfg.train.save_every == 0 or last):
-                self._save(loss)
+            if last or (cfg.train.save_every and self.step % cfg.train.save_every == 0):
+                self._save(loss)  # the last step always: a run never ends unsaved
             if cfg.train.audition_every and (self.step % cfg.train.audition_every == 0 or last):
                 sample = self.audition()
                 if sample is not None:
@@ -242,6 +483,7 @@ class StageTrainer(ABC):
             ),
             "dropped_clips": self.clips.dropped,
             "clips": len(self.clips.clips),
+            "clips_left_out_by_oom_guard": dropped_by_guard,
             "out_of_memory_retries": self.guard.total,
             "world_size": self.ctx.world_size,
             "replicas_checked": self.replicas_checked,
@@ -249,35 +491,18 @@ class StageTrainer(ABC):
             "config": to_dict(self.cfg),
         }
 
-    def _guarded_step(self, group, probe, monitor: Monitor) -> StepResult:
-        while True:
-            parts = [
-                part
-                for batch in group
-                for part in split_by_budget(batch, self.clips.lengths, self.guard.budget)
-            ]
-            try:
-                result = self.train_parts(parts, probe)
-            except RetryStep:
-                pass
-            except Exception as error:  # OOM outside a guarded forward (backward, step)
-                if not is_out_of_memory(error) or self.ctx.active:
-                    raise
-            else:
-                self.guard.succeeded()
-                return result
-            self.zero_grad()
-            free_memory()
-            monitor.log(self.guard.failed(self.step + 1, self.budget_key))
-
     def _check_replicas(self) -> None:
         """Debug check: every rank's trainable weights must be identical after a step."""
         import torch.distributed as dist
 
         from leanvoice.memory.accounting import local
 
-        params = [local(p.detach()).double() for p in self.primary_model().parameters()
-                  if p.requires_grad]  # fmt: skip
+        params = [
+            local(p.detach()).double()
+            for network in self.networks.values()
+            for p in network.model.parameters()
+            if p.requires_grad
+        ]
         mine = torch.stack([p.sum() for p in params] + [p.abs().sum() for p in params]).cpu()
         gathered = [torch.empty_like(mine) for _ in range(self.ctx.world_size)]
         dist.all_gather(gathered, mine)
@@ -294,6 +519,35 @@ class StageTrainer(ABC):
             return None
         return signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop_requested", True))
 
+    def state(self) -> dict[str, Any]:
+        """Every network's model, optimizer, scaler and schedule as tensors and plain
+        containers (every rank takes part under FSDP)."""
+        state: dict[str, Any] = {"size": self.size_record()}
+        for network in self.networks.values():
+            state[network.model_key] = model_state(network.model, network.wrapped, self.ctx)
+            state[network.optimizer_key] = optimizer_state(
+                network.optimizer, network.wrapped, self.ctx
+            )
+            state[network.scaler_key] = network.scaler.state_dict() if network.scaler else {}
+            state[f"{network.optimizer_key}_schedule"] = network.schedule.state_dict()
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for network in self.networks.values():
+            load_model_state(network.model, network.wrapped, self.ctx, state[network.model_key])
+            load_optimizer_state(
+                network.optimizer, network.wrapped, self.ctx, state[network.optimizer_key]
+            )
+            if network.scaler is not None and state.get(network.scaler_key):
+                network.scaler.load_state_dict(state[network.scaler_key])
+            schedule = state.get(f"{network.optimizer_key}_schedule")
+            if schedule is not None:
+                network.schedule.load_state_dict(schedule)
+
+    @abstractmethod
+    def size_record(self) -> dict[str, Any]:
+        """The model size the checkpoint's weights were built with."""
+
     def _save(self, loss: float) -> None:
         """Write this step's checkpoint; it is also best.pt when `loss` is the lowest so far."""
         best = loss < self.best_loss
@@ -304,8 +558,9 @@ class StageTrainer(ABC):
             "rng": ckpt.rng_state(), "config": to_dict(self.cfg), "best_loss": self.best_loss,
         }  # fmt: skip
         if self.ctx.is_main:
-            ckpt.save_checkpoint(self.run, self.step, state, keep=self.cfg.train.keep_checkpoints,
-                                 best=best)  # fmt: skip
+            ckpt.save_checkpoint(
+                self.run, self.step, state, keep=self.cfg.train.keep_checkpoints, best=best
+            )
         barrier(self.ctx)
         if self.ctx.active:  # ranks' RNG streams restart here, so a resume can repeat them
             _seed_everything(self.cfg.train.seed + self.ctx.rank + 7919 * self.step)
@@ -324,13 +579,6 @@ class StageTrainer(ABC):
             ckpt.restore_rng_state(state["rng"])
         else:  # each rank had its own dropout stream; a fresh one per rank and step
             _seed_everything(self.cfg.train.seed + self.ctx.rank + 7919 * self.step)
-
-    # -- for the memory report -----------------------------------------------------------
-    @abstractmethod
-    def primary_model(self) -> nn.Module: ...
-
-    @abstractmethod
-    def primary_optimizer(self) -> Any: ...
 
 
 def _seed_everything(seed: int) -> None:

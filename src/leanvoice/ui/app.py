@@ -175,7 +175,7 @@ def data_tab(ws: Workspace) -> dict[str, Any]:
 
 # -- Plan ---------------------------------------------------------------------------------
 def plan_tab(ws: Workspace) -> None:
-    from leanvoice.memory.planner import CARDS_GB
+    from leanvoice.plan.planner import CARDS_GB
 
     with gr.Tab("Plan", id="plan"):
         gr.Markdown("Will it fit on my card, and with what settings? The planner measures "
@@ -199,8 +199,8 @@ def plan_tab(ws: Workspace) -> None:
     @inline(outputs=3)
     def plan(stage, size, preset, card, vram, headroom, dataset, progress=gr.Progress()):  # noqa: B008  # noqa: B008 - Gradio's way
         from leanvoice.config import load_config
-        from leanvoice.memory.plan_output import plan_plot
-        from leanvoice.memory.planner import card_bytes, make_plan, parse_size
+        from leanvoice.plan.output import plan_plot
+        from leanvoice.plan.planner import card_bytes, make_plan, parse_size
 
         budget = parse_size(vram) if card.startswith("(") else card_bytes(card)
         cfg = load_config(None if preset == "(none)" else preset, None, [f"model.size={size}"])

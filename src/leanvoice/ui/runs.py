@@ -1,7 +1,8 @@
 """Training runs started from the web UI: each is its own `leanvoice train` process, so
 a closed tab, a page refresh or a restarted UI never kills or duplicates it.
 
-A run folder holds a lock file while its process lives; starting a second run into the
+A run folder holds a lock file while its process lives (the trainer `flock`s it:
+`leanvoice.train.run_lock`); starting a second run into the
 same folder is refused with a clear message (two tabs or two users). Stopping sends
 SIGTERM, which the trainer answers by finishing its step and writing a checkpoint, so a
 stopped run resumes (`--resume auto`) where it stopped. Everything a page shows — state,
@@ -21,15 +22,11 @@ from pathlib import Path
 
 from leanvoice.errors import InputError
 from leanvoice.fsutil import atomic_write_json
+from leanvoice.train.run_lock import LOCK, RunBusyError, read_lock
 
-LOCK = ".leanvoice-run.lock"
 LOG = "train.log"
 SETTINGS = "ui-settings.json"  # what the last start from the UI asked for, to fill the form
 _children: dict[int, subprocess.Popen] = {}  # processes this UI started, to reap them
-
-
-class RunBusyError(InputError):
-    """A run is already going in the folder."""
 
 
 @dataclass(frozen=True)
@@ -55,16 +52,9 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _lock(run: Path) -> dict | None:
-    try:
-        return json.loads((run / LOCK).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def running_pid(run: Path) -> int | None:
     """The pid of the live process training into `run`, or None (a stale lock is removed)."""
-    lock = _lock(Path(run))
+    lock = read_lock(Path(run))
     if lock is None:
         return None
     if _alive(int(lock["pid"])):
@@ -107,6 +97,7 @@ def start_run(stage: str, data: Path, run: Path, preset: str | None,
         _children[process.pid] = process
         settings = {"stage": stage, "data": str(data), "preset": preset, "overrides": overrides}
         atomic_write_json(run / SETTINGS, settings)
+        os.ftruncate(fd, 0)  # the child may have written its own record meanwhile
         os.write(fd, json.dumps({"pid": process.pid, "stage": stage, "started": time.time(),
                                  "command": command}).encode())  # fmt: skip
     finally:
@@ -134,7 +125,7 @@ def metrics(run: Path) -> list[dict]:
 
 def status(run: Path) -> RunStatus:
     run = Path(run)
-    lock, pid = _lock(run), running_pid(run)
+    lock, pid = read_lock(run), running_pid(run)
     points = metrics(run)
     step = points[-1]["step"] if points else 0
     loss = points[-1]["loss"] if points else None

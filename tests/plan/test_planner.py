@@ -8,8 +8,8 @@ import pytest
 
 from leanvoice.config import load_config
 from leanvoice.errors import ConfigError
-from leanvoice.memory.plan_output import plan_plot, plan_table
-from leanvoice.memory.planner import (
+from leanvoice.plan.output import plan_plot, plan_table
+from leanvoice.plan.planner import (
     Candidate,
     calibrate,
     card_bytes,

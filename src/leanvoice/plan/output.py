@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from leanvoice.memory.planner import Plan
 from leanvoice.memory.report import format_bytes
+from leanvoice.plan.planner import Plan
 
 CATEGORIES = ("parameters_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes")
 COLOURS = ((76, 114, 176), (221, 132, 82), (85, 168, 104), (196, 78, 82))

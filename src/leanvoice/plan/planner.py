@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from leanvoice.config.schema import Config
 from leanvoice.config.sizes import load_size
 from leanvoice.errors import ConfigError
-from leanvoice.memory.report import StepMemory
+from leanvoice.memory.report import MemoryReport
 
 CHECKPOINTS = ("none", "every:2", "all")
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -192,43 +193,61 @@ def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None
     atomic_write_text(root / "manifest.jsonl", json.dumps(entry) + "\n")
 
 
-def measure(stage: str, cfg: Config, data: Path, samples: int, device: str) -> StepMemory:
+@dataclass
+class Measured:
+    """What one calibration step left behind: numbers only, so no tensor of its trainer
+    outlives it (on CUDA the allocator's peak counts every live tensor of the process)."""
+
+    report: MemoryReport
+    backward_peak: int
+
+
+def measure(stage: str, cfg: Config, data: Path, samples: int, device: str) -> Measured:
     """One real training step (the second: optimizer states exist) on a batch of
-    `samples` copies of the clip in `data`; the probe holds its report and the peak
-    before the optimizer step."""
-    from leanvoice.train.distributed import init_distributed
+    `samples` copies of the clip in `data`, through the trainer's public `setup()` and
+    `train_step()`. On CUDA the bytes live before the trainer was built (other
+    candidates' leftovers, the caller's tensors) are subtracted from the peaks."""
     from leanvoice.train.gpt import GPTTrainer
+    from leanvoice.train.oom import free_memory
     from leanvoice.train.sovits import SoVITSTrainer
 
     trainer_class = GPTTrainer if stage == "gpt" else SoVITSTrainer
-    cfg = replace(cfg, train=replace(cfg.train, device=device))
+    train = replace(cfg.train, device=device, audition_every=0, grad_accum=1)
+    whole = 2**40  # one micro-batch of all the copies: no split by the batch budget
+    data_cfg = replace(cfg.data, max_tokens=whole, max_frames=whole, max_clips=0)
+    cfg = replace(cfg, train=train, data=data_cfg)
+    free_memory()
+    on_cuda = torch.device(device).type == "cuda"
+    before = torch.cuda.memory_allocated(device) if on_cuda else 0
     trainer = trainer_class(cfg, data, data / "run")
-    trainer.ctx = init_distributed(device)
-    trainer.clips = trainer.load_clips()
-    trainer.build()
-    part = [0] * samples
-    trainer.train_parts([part], None)  # warm-up: optimizer states come to exist
-    probe = StepMemory(trainer.primary_model(), trainer.primary_optimizer(), trainer.ctx.device)
-    trainer.train_parts([part], probe)
-    return probe
+    trainer.setup()
+    batch = [[0] * samples]
+    trainer.train_step(batch)  # warm-up: optimizer states come to exist
+    probe = trainer.memory_probe()
+    trainer.train_step(batch, probe)
+    report = probe.report()
+    report.peak_bytes -= before
+    measured = Measured(report, probe.backward_peak - before)
+    del trainer, probe
+    free_memory()
+    return measured
 
 
 def measured_peak(stage: str, cfg: Config, data: Path, samples: int, device: str) -> int:
-    return measure(stage, cfg, data, samples, device).report().peak_bytes
+    return measure(stage, cfg, data, samples, device).report.peak_bytes
 
 
 def calibrate(stage: str, cfg: Config, data: Path, candidate: Candidate, device: str) -> Line:
     memory = replace(cfg.memory, checkpoint=candidate.checkpoint, optimizer=candidate.optimizer)
     cfg = replace(cfg, memory=memory)
-    probes = {n: measure(stage, cfg, data, n, device) for n in CALIBRATION}
-    reports = {n: probe.report() for n, probe in probes.items()}
-    (n1, p1), (n2, p2) = sorted(probes.items())
+    runs = {n: measure(stage, cfg, data, n, device) for n in CALIBRATION}
+    (n1, p1), (n2, p2) = sorted(runs.items())
     slope = (p2.backward_peak - p1.backward_peak) / (n2 - n1)
     intercept = p1.backward_peak - slope * n1
     # where the whole step peaked above forward+backward, the optimizer step set it
-    step_peaks = [reports[n].peak_bytes for n, probe in probes.items()
-                  if reports[n].peak_bytes > probe.backward_peak]  # fmt: skip
-    first = reports[n1]
+    step_peaks = [run.report.peak_bytes for run in runs.values()
+                  if run.report.peak_bytes > run.backward_peak]  # fmt: skip
+    first = p1.report
     states = {"parameters": first.parameters_bytes, "gradients": first.gradients_bytes,
               "optimizer": first.optimizer_bytes}  # fmt: skip
     return Line(candidate, intercept, slope, max(step_peaks, default=0.0), states)

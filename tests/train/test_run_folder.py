@@ -1,0 +1,89 @@
+"""Nothing lost, one run per folder: a final checkpoint always, a finished run left as it
+is, a second process into a busy folder refused (real processes)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from leanvoice.config import load_config
+from leanvoice.errors import ConfigError
+from leanvoice.train import train_stage
+from leanvoice.train.checkpoint import list_checkpoints
+
+ARGS = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600",
+        "train.audition_every=0"]  # fmt: skip
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _train(data, run, *extra: str, **kwargs) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "leanvoice", "train", "gpt", "--data", str(data),
+               "--out", str(run), *ARGS, *extra]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=300, **kwargs)
+
+
+def test_save_every_0_still_writes_the_final_checkpoint(featured_demo, tmp_path) -> None:
+    cfg = load_config(overrides=[*ARGS, "train.max_steps=3", "train.save_every=0"])
+    train_stage("gpt", featured_demo, tmp_path / "run", cfg)
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step-00000003.pt"]
+
+
+@pytest.mark.parametrize("steps", ["0", "-2"])
+def test_max_steps_at_or_below_zero_is_a_config_error(steps: str) -> None:
+    with pytest.raises(ConfigError, match=r"train\.max_steps"):
+        load_config(overrides=[f"train.max_steps={steps}"])
+
+
+def test_rerunning_a_finished_run_says_so_and_leaves_the_folder(featured_demo, tmp_path) -> None:
+    run = tmp_path / "run"
+    first = _train(featured_demo, run, "train.max_steps=2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = {p.name: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    for steps in ("2", "1"):  # the same command again, and a lower max_steps
+        again = _train(featured_demo, run, f"train.max_steps={steps}")
+        assert again.returncode == 0, again.stderr[-2000:]
+        output = again.stdout + again.stderr
+        assert "already trained to step 2" in output and "Traceback" not in output
+    after = {p.name: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_a_second_run_into_a_busy_folder_is_refused(featured_demo, tmp_path) -> None:
+    run = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "leanvoice",
+        "train",
+        "gpt",
+        "--data",
+        str(featured_demo),
+        "--out",
+        str(run),
+        *ARGS,
+        "train.max_steps=100000",
+        "train.save_every=0",
+    ]
+    first = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    metrics = run / "metrics.jsonl"
+    while not metrics.exists() or metrics.read_text().count("\n") < 2:
+        assert first.poll() is None and time.monotonic() < deadline, "first run ended too soon"
+        time.sleep(0.01)
+    second = _train(featured_demo, run, "train.max_steps=100000")
+    assert first.poll() is None, "the first run must still be going"
+    first.send_signal(signal.SIGTERM)  # it finishes its step, saves and exits 0
+    assert first.wait(timeout=300) == 0
+    assert second.returncode != 0
+    error = second.stderr.strip().splitlines()
+    assert f"process {first.pid}" in second.stderr and "already training" in second.stderr
+    assert "Traceback" not in second.stderr and len(error) <= 2
+    steps = [json.loads(x)["step"] for x in metrics.read_text().splitlines()]
+    assert steps == list(range(1, len(steps) + 1))  # the first run's metrics, each step once
+    assert json.loads((run / "summary.json").read_text())["steps"] == len(steps)
+    assert not (run / ".leanvoice-run.lock").exists()  # released and removed at the end
