@@ -53,8 +53,13 @@ def gpt_case() -> dict:
     xl, yl = torch.tensor(GPT_PHONEMES), torch.tensor(GPT_CODES)
     seconds, saved = _measure(model, lambda: model.loss(x, xl, bert, y, yl)[0])
     tokens = sum(GPT_PHONEMES) + sum(GPT_CODES)
-    return {"model": "GPT v2", "batch": f"4 clips, {tokens} real tokens", "seconds": seconds,
-            "saved": saved, "params": sum(p.numel() for p in model.parameters())}  # fmt: skip
+    return {
+        "model": "GPT v2",
+        "batch": f"4 clips, {tokens} real tokens",
+        "seconds": seconds,
+        "saved": saved,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def sovits_case() -> dict:
@@ -79,9 +84,13 @@ def sovits_case() -> dict:
         return 45 * fake.abs().mean() + kl + out["commit_loss"]
 
     seconds, saved = _measure(model, step)
-    return {"model": "SoVITS v2 generator", "batch": "2 clips, 360 frames",
-            "seconds": seconds, "saved": saved,
-            "params": sum(p.numel() for p in model.parameters())}  # fmt: skip
+    return {
+        "model": "SoVITS v2 generator",
+        "batch": "2 clips, 360 frames",
+        "seconds": seconds,
+        "saved": saved,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def render(rows: list[dict]) -> str:

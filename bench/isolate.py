@@ -20,8 +20,9 @@ def run_case(module: str, function: str, *args: Any) -> Any:
         f"import json, sys\nfrom {module} import {function} as case\n"
         f"print({MARK!r} + json.dumps(case(*json.loads(sys.argv[1]))), flush=True)"
     )
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(args)], cwd=ROOT,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)], cwd=ROOT, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{module}.{function}{tuple(args)} failed:\n{done.stderr[-3000:]}")
     line = [x for x in done.stdout.splitlines() if x.startswith(MARK)][-1]

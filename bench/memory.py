@@ -69,8 +69,9 @@ def _cases(stage: str, device: str = "cpu") -> dict[str, MemoryConfig]:
         cfg = load_config(preset).memory
         if stage == "sovits" and "sovits" in cfg.freeze:
             continue  # this preset does not train SoVITS
-        cases[f"preset {preset}"] = replace(cfg, precision="bf16" if on_cpu else cfg.precision,
-                                            freeze=[])  # fmt: skip
+        cases[f"preset {preset}"] = replace(
+            cfg, precision="bf16" if on_cpu else cfg.precision, freeze=[]
+        )
     return cases
 
 
@@ -131,9 +132,12 @@ def _loss(stage: str, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -
 
 
 def _run(
-    stage: str, policy: MemoryConfig, batch: tuple[torch.Tensor, ...], device: str = "cpu",
+    stage: str,
+    policy: MemoryConfig,
+    batch: tuple[torch.Tensor, ...],
+    device: str = "cpu",
     with_memory: bool = True,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Step time: CPU seconds of this process on CPU (other work on the machine barely
     moves them), synchronised wall seconds on CUDA; the wall time is kept either way."""
     torch.manual_seed(0)
@@ -177,15 +181,18 @@ def _run(
     if not with_memory:
         return {"seconds": min(times), "wall_seconds": min(walls)}
     report = probe.report()
-    return {"parameters": report.parameters_bytes,
-            "gradients": max(report.gradients_bytes, grad_peak[0]),
-            "optimizer": report.optimizer_bytes, "activations": report.activations_bytes,
-            "peak": report.peak_bytes, "seconds": min(times),
-            "wall_seconds": min(walls)}  # fmt: skip
+    return {
+        "parameters": report.parameters_bytes,
+        "gradients": max(report.gradients_bytes, grad_peak[0]),
+        "optimizer": report.optimizer_bytes,
+        "activations": report.activations_bytes,
+        "peak": report.peak_bytes,
+        "seconds": min(times),
+        "wall_seconds": min(walls),
+    }
 
 
-def render(stage: str, results: dict[str, dict[str, float]], what: str,
-           device: str = "cpu") -> str:  # fmt: skip
+def render(stage: str, results: dict[str, dict[str, float]], what: str, device: str = "cpu") -> str:
     base = results["official recipe (baseline)"]
     base_total = sum(base[k] for k in ("parameters", "gradients", "optimizer", "activations"))
     if device == "cpu":
@@ -236,11 +243,19 @@ def _measure_in_rounds(stage: str, clips_file: Path, device: str) -> dict[str, d
     rounds: dict[str, list[dict]] = {name: [] for name in names}
     for round_ in range(ROUNDS):
         for name in names if round_ % 2 == 0 else names[::-1]:
-            found = run_case("bench.memory", "measure_case", stage, name, str(clips_file),
-                             device, round_ == 0)  # fmt: skip
+            found = run_case(
+                "bench.memory", "measure_case", stage, name, str(clips_file), device, round_ == 0
+            )
             rounds[name].append(found)
-            print(stage, name, {k: round(v / 2**20) if "seconds" not in k else round(v, 2)
-                                for k, v in found.items()}, flush=True)  # fmt: skip
+            print(
+                stage,
+                name,
+                {
+                    k: round(v / 2**20) if "seconds" not in k else round(v, 2)
+                    for k, v in found.items()
+                },
+                flush=True,
+            )
     return {
         name: {
             **found[0],
@@ -271,8 +286,9 @@ def main(stages: tuple[str, ...] = ("gpt", "sovits"), device: str = "cpu") -> No
             table = render(stage, results, what, device)
             print(table)
             write_section(f"memory-{stage}{suffix}", table)
-            write_results(f"memory-{stage}{suffix}", {"batch": what, "device": device,
-                                                      "cases": results})  # fmt: skip
+            write_results(
+                f"memory-{stage}{suffix}", {"batch": what, "device": device, "cases": results}
+            )
 
 
 if __name__ == "__main__":

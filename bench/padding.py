@@ -74,8 +74,11 @@ def budget_for(lengths: list[int]) -> int:
     """The smallest budget whose batches hold at least BATCH clips on average: the same
     batch size as the fixed schemes, so only the padding differs."""
     budget, buckets = max(lengths), buckets_for(lengths)
-    while len(lengths) / len(BucketBatchSampler(lengths, budget, seed=0, num_buckets=buckets)
-                             .global_batches(0)) < BATCH:  # fmt: skip
+    while (
+        len(lengths)
+        / len(BucketBatchSampler(lengths, budget, seed=0, num_buckets=buckets).global_batches(0))
+        < BATCH
+    ):
         budget += max(1, max(lengths) // 20)
     return budget
 

@@ -27,6 +27,7 @@ from leanvoice.plan.planner import (
     write_worst_case_clip,
 )
 
+# A hand-laid table, several short entries per line (`# fmt: skip` at its end).
 CASES = [  # (stage, size, preset)
     ("gpt", "tiny", None), ("gpt", "tiny", "small"), ("sovits", "tiny", None),
     ("sovits", "tiny", "small"), ("gpt", "v2", "small"),
@@ -44,8 +45,9 @@ def main(device: str = "cpu") -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for stage, size, preset in CASES:
-        cfg = load_config(preset, overrides=[f"model.size={size}", "memory.precision=fp32",
-                                             "data.max_sec=8"])  # fmt: skip
+        cfg = load_config(
+            preset, overrides=[f"model.size={size}", "memory.precision=fp32", "data.max_sec=8"]
+        )
         candidate = Candidate(cfg.memory.checkpoint, cfg.memory.optimizer)
         with tempfile.TemporaryDirectory() as tmp:
             write_worst_case_clip(Path(tmp), cfg, worst_case_clip(stage, cfg, None))
@@ -53,9 +55,11 @@ def main(device: str = "cpu") -> None:
             for samples in UNSEEN:
                 measured = measured_peak(stage, cfg, Path(tmp), samples, device)
                 predicted = line.peak(samples)
-                row = (f"| {stage} | {size} | {preset or 'default'} | {samples} | "
-                       f"{predicted / 2**20:.1f} | {measured / 2**20:.1f} | "
-                       f"{100 * (predicted - measured) / measured:+.2f} % |")  # fmt: skip
+                row = (
+                    f"| {stage} | {size} | {preset or 'default'} | {samples} | "
+                    f"{predicted / 2**20:.1f} | {measured / 2**20:.1f} | "
+                    f"{100 * (predicted - measured) / measured:+.2f} % |"
+                )
                 print(row, flush=True)
                 lines.append(row)
     table = "\n".join(lines)

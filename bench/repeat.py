@@ -20,8 +20,11 @@ from pathlib import Path
 
 from bench.doc import read_results, results_dir, write_section
 
-FILES = {"memory": ("memory-gpt", "memory-sovits"), "throughput": ("throughput",),
-         "padding": ("padding",)}  # fmt: skip
+FILES = {
+    "memory": ("memory-gpt", "memory-sovits"),
+    "throughput": ("throughput",),
+    "padding": ("padding",),
+}
 
 
 def ratios(name: str, found: dict) -> Iterator[tuple[str, float]]:
@@ -72,8 +75,9 @@ def main(bench: str, args: list[str]) -> None:
         "|---|---|---|",
     ]
     for kind, difference in worst.items():
-        lines.append(f"| {kind} | {100 * difference:.1f} % | "
-                     f"{'yes' if difference <= 0.10 else '**no**'} |")  # fmt: skip
+        lines.append(
+            f"| {kind} | {100 * difference:.1f} % | {'yes' if difference <= 0.10 else '**no**'} |"
+        )
     table = "\n".join(lines)
     print(table)
     write_section(f"repeat-{files[0] if bench == 'throughput' else bench}", table)

@@ -37,9 +37,13 @@ def _memory_goals(stage: str, limit: float) -> list[Goal]:
     base, small = cases["official recipe (baseline)"], cases["preset small"]
     return [
         Goal(f"{name} peak memory, preset small", small["peak"] / base["peak"], limit, True),
-        Goal(f"{name} step time at equal batch, preset small",
-             small["seconds"] / base["seconds"], 1.25, True),
-    ]  # fmt: skip
+        Goal(
+            f"{name} step time at equal batch, preset small",
+            small["seconds"] / base["seconds"],
+            1.25,
+            True,
+        ),
+    ]
 
 
 def _throughput_goals() -> list[Goal]:
@@ -52,8 +56,14 @@ def _throughput_goals() -> list[Goal]:
         base = cases["official settings"]["per_second"]
         for case in ("LeanVoice small preset", "LeanVoice checkpoint all, AdamW"):
             unit = "tokens" if stage == "gpt" else "frames"
-            goals.append(Goal(f"{name} useful {unit}/s at equal memory, {case[10:]}",
-                              cases[case]["per_second"] / base, 1.3, False))  # fmt: skip
+            goals.append(
+                Goal(
+                    f"{name} useful {unit}/s at equal memory, {case[10:]}",
+                    cases[case]["per_second"] / base,
+                    1.3,
+                    False,
+                )
+            )
     return goals
 
 
@@ -61,8 +71,10 @@ def _padding_goals() -> list[Goal]:
     found = read_results("padding")
     if found is None:
         return []
-    return [Goal(f"padding efficiency, {name}", f["leanvoice"], 0.95, False)
-            for name, f in found.items()]  # fmt: skip
+    return [
+        Goal(f"padding efficiency, {name}", f["leanvoice"], 0.95, False)
+        for name, f in found.items()
+    ]
 
 
 def goals() -> list[Goal]:
@@ -78,8 +90,10 @@ def render(found: list[Goal]) -> str:
     lines = ["| goal | measured | target | |", "|---|---|---|---|"]
     for goal in found:
         sign = "≤" if goal.at_most else "≥"
-        lines.append(f"| {goal.what} | {goal.measured:.2f} | {sign} {goal.limit:g} | "
-                     f"{'met' if goal.met else '**missed**'} |")  # fmt: skip
+        lines.append(
+            f"| {goal.what} | {goal.measured:.2f} | {sign} {goal.limit:g} | "
+            f"{'met' if goal.met else '**missed**'} |"
+        )
     return "\n".join(lines)
 
 

@@ -75,8 +75,9 @@ def largest_fitting(
     with tempfile.TemporaryDirectory() as tmp:
         clip = worst_case_clip(stage, cfg, data)
         write_worst_case_clip(Path(tmp), cfg, clip)
-        line = calibrate(stage, cfg, Path(tmp), Candidate(cfg.memory.checkpoint,
-                         cfg.memory.optimizer), device)  # fmt: skip
+        line = calibrate(
+            stage, cfg, Path(tmp), Candidate(cfg.memory.checkpoint, cfg.memory.optimizer), device
+        )
         predicted = line.largest_batch(budget)
 
         def fits(samples: int) -> bool:
@@ -98,18 +99,29 @@ def _cases(stage: str, setup: Setup) -> dict[str, Config]:
     """The official recipe's precision is fp16-mixed on CUDA (fp32 on CPU, where fp16
     autocast is not offered); LeanVoice's cases keep their preset's (auto: bf16 where the
     GPU has it)."""
-    common = [*BASE, f"model.size={setup.size}", f"train.device={setup.device}",
-              f"train.max_steps={setup.steps[stage]}"]  # fmt: skip
+    common = [
+        *BASE,
+        f"model.size={setup.size}",
+        f"train.device={setup.device}",
+        f"train.max_steps={setup.steps[stage]}",
+    ]
     official = "fp32" if setup.on_cpu else "fp16"
     ours = ["memory.precision=fp32"] if setup.on_cpu else []
     return {
-        "official settings": load_config(overrides=[*common, "memory.checkpoint=none",
-            "memory.optimizer=adamw", f"train.grad_accum={OFFICIAL_ACCUM[stage]}",
-            f"memory.precision={official}"]),
+        "official settings": load_config(
+            overrides=[
+                *common,
+                "memory.checkpoint=none",
+                "memory.optimizer=adamw",
+                f"train.grad_accum={OFFICIAL_ACCUM[stage]}",
+                f"memory.precision={official}",
+            ]
+        ),
         "LeanVoice small preset": load_config("small", overrides=[*common, *ours]),
-        "LeanVoice checkpoint all, AdamW": load_config(overrides=[*common, *ours,
-            "memory.checkpoint=all", "memory.optimizer=adamw"]),
-    }  # fmt: skip
+        "LeanVoice checkpoint all, AdamW": load_config(
+            overrides=[*common, *ours, "memory.checkpoint=all", "memory.optimizer=adamw"]
+        ),
+    }
 
 
 def _pin(setup: Setup) -> None:
@@ -155,8 +167,9 @@ def time_case(stage: str, name: str, data: str, fit: dict, out: str, setup: dict
         "steps": [[s["real_tokens"], s["cpu_seconds" if one.on_cpu else "seconds"]] for s in steps],
         "wall_per_second": summary["tokens_per_second"],
         "padding_efficiency": summary["padding_efficiency"],
-        "peak_bytes": summary["memory"]["peak_bytes"], "final_loss": summary["final_loss"],
-    }  # fmt: skip
+        "peak_bytes": summary["memory"]["peak_bytes"],
+        "final_loss": summary["final_loss"],
+    }
 
 
 def combine(fit: dict, rounds: list[dict]) -> dict:
@@ -171,26 +184,41 @@ def combine(fit: dict, rounds: list[dict]) -> dict:
     per_round = [sum(real) / sum(step[1] for step in r["steps"]) for r in rounds]
     last = rounds[-1]
     return {
-        **fit, "batch": last["batch"], "per_second": sum(real) / sum(fastest),
+        **fit,
+        "batch": last["batch"],
+        "per_second": sum(real) / sum(fastest),
         "per_second_rounds": per_round,
         "wall_per_second": statistics.median(r["wall_per_second"] for r in rounds),
-        "padding_efficiency": last["padding_efficiency"], "peak_bytes": last["peak_bytes"],
+        "padding_efficiency": last["padding_efficiency"],
+        "peak_bytes": last["peak_bytes"],
         "final_loss": last["final_loss"],
-    }  # fmt: skip
+    }
 
 
 def run_stage(stage: str, data: Path, budget: int, tmp: Path, setup: Setup) -> dict[str, dict]:
     """Fit every case, then time them in interleaved rounds (the order rotates each round),
     so that a slow spell of the host falls on one round of every case, not on one case."""
     names, shared = list(_cases(stage, setup)), asdict(setup)
-    fits = {n: run_case("bench.throughput", "fit_case", stage, n, str(data), budget, shared)
-            for n in names}  # fmt: skip
+    fits = {
+        n: run_case("bench.throughput", "fit_case", stage, n, str(data), budget, shared)
+        for n in names
+    }
     rounds: dict[str, list[dict]] = {n: [] for n in names}
     for round_ in range(setup.rounds):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             out = tmp / f"{stage}_{names.index(name)}_{round_}"
-            rounds[name].append(run_case("bench.throughput", "time_case", stage, name,
-                                         str(data), fits[name], str(out), shared))  # fmt: skip
+            rounds[name].append(
+                run_case(
+                    "bench.throughput",
+                    "time_case",
+                    stage,
+                    name,
+                    str(data),
+                    fits[name],
+                    str(out),
+                    shared,
+                )
+            )
     results = {n: combine(fits[n], rounds[n]) for n in names}
     for name, r in results.items():
         print(stage, name, r, flush=True)
@@ -203,8 +231,9 @@ def _machine(setup: Setup) -> str:
     return torch.cuda.get_device_name(torch.device(setup.device))
 
 
-def render(stage: str, results: dict[str, dict], budget_mib: float, setup: Setup,
-           data_name: str) -> str:  # fmt: skip
+def render(
+    stage: str, results: dict[str, dict], budget_mib: float, setup: Setup, data_name: str
+) -> str:
     base = results["official settings"]["per_second"]
     unit = "tokens" if stage == "gpt" else "frames"
     clock = "CPU-s" if setup.on_cpu else "s"
@@ -237,19 +266,23 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--size", choices=("tiny", "v2"), default="tiny")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--data", type=Path, help="a prepared dataset with features of "
-                        "--size (default: the demo corpus, tiny features)")  # fmt: skip
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="a prepared dataset with features of --size (default: the demo corpus, tiny features)",
+    )
     parser.add_argument("--gpt-mib", type=float, help="GPT memory budget (MiB)")
     parser.add_argument("--sovits-mib", type=float, help="SoVITS memory budget (MiB)")
     parser.add_argument("--gpt-steps", type=int, default=STEPS["gpt"])
     parser.add_argument("--sovits-steps", type=int, default=STEPS["sovits"])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument("--stages", nargs="+", choices=("gpt", "sovits"),
-                        default=["gpt", "sovits"])  # fmt: skip
+    parser.add_argument("--stages", nargs="+", choices=("gpt", "sovits"), default=["gpt", "sovits"])
     args = parser.parse_args(argv)
     if args.data is None and args.size != "tiny":
-        parser.error("--size v2 needs --data: a dataset prepared with real HuBERT/BERT "
-                     "features (the demo corpus carries tiny ones)")  # fmt: skip
+        parser.error(
+            "--size v2 needs --data: a dataset prepared with real HuBERT/BERT "
+            "features (the demo corpus carries tiny ones)"
+        )
     if args.data is not None and not (args.data / "manifest.jsonl").is_file():
         parser.error(f"--data {args.data}: no manifest.jsonl (run leanvoice prepare)")
     if args.device != "cpu" and not torch.cuda.is_available():
@@ -274,11 +307,17 @@ def _result_name(args: argparse.Namespace) -> str:
 def main(argv: list[str]) -> None:
     args = _arguments(argv)
     name = _result_name(args)
-    setup = Setup(size=args.size, device=args.device, rounds=args.rounds,
-                  steps={"gpt": args.gpt_steps, "sovits": args.sovits_steps})  # fmt: skip
+    setup = Setup(
+        size=args.size,
+        device=args.device,
+        rounds=args.rounds,
+        steps={"gpt": args.gpt_steps, "sovits": args.sovits_steps},
+    )
     defaults = dict(zip(("gpt", "sovits"), BUDGETS_MIB[args.size], strict=True))
-    budgets = {"gpt": args.gpt_mib or defaults["gpt"],
-               "sovits": args.sovits_mib or defaults["sovits"]}  # fmt: skip
+    budgets = {
+        "gpt": args.gpt_mib or defaults["gpt"],
+        "sovits": args.sovits_mib or defaults["sovits"],
+    }
     everything = {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.data is None:

@@ -21,6 +21,7 @@ import soundfile as sf
 import soxr
 
 RATE = 22050
+# A hand-laid table, several short entries per line (`# fmt: skip` at its end).
 SPEAKERS = {
     "ava": {"zh": ["-v", "cmn+f3", "-p", "65", "-s", "150"],
             "en": ["-v", "en-us+f3", "-p", "65", "-s", "155"]},
@@ -136,10 +137,13 @@ def main(out: Path) -> None:
     awkward.append(f"wavs/stereo_44k.flac|ava|zh|{stereo_text}")
     (out / "awkward.list").write_text("\n".join(awkward) + "\n", encoding="utf-8")
     facts = {
-        "long_story": {"gap_sec": LONG_GAP_SEC, "sentences": len(LONG_EN),
-                       "seconds": len(long_clip) / RATE},
+        "long_story": {
+            "gap_sec": LONG_GAP_SEC,
+            "sentences": len(LONG_EN),
+            "seconds": len(long_clip) / RATE,
+        },
         "edge_silence": {"edge_sec": EDGE_SILENCE_SEC, "speech_sec": len(speech) / RATE},
-    }  # fmt: skip
+    }
     (out / "awkward.json").write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
 
 

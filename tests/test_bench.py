@@ -12,14 +12,21 @@ from bench.repeat import ratios
 def _results(folder, memory_peak: float, per_second: float) -> None:
     base = {"peak": 100.0, "seconds": 1.0}
     for stage in ("gpt", "sovits"):
-        cases = {"official recipe (baseline)": base,
-                 "preset small": {"peak": memory_peak, "seconds": 1.1}}  # fmt: skip
+        cases = {
+            "official recipe (baseline)": base,
+            "preset small": {"peak": memory_peak, "seconds": 1.1},
+        }
         (folder / f"memory-{stage}.json").write_text(json.dumps({"cases": cases}))
-    throughput = {stage: {"cases": {
-        "official settings": {"per_second": 100.0, "fitting_clips": 4},
-        "LeanVoice small preset": {"per_second": per_second, "fitting_clips": 11},
-        "LeanVoice checkpoint all, AdamW": {"per_second": 140.0, "fitting_clips": 11},
-    }} for stage in ("gpt", "sovits")}  # fmt: skip
+    throughput = {
+        stage: {
+            "cases": {
+                "official settings": {"per_second": 100.0, "fitting_clips": 4},
+                "LeanVoice small preset": {"per_second": per_second, "fitting_clips": 11},
+                "LeanVoice checkpoint all, AdamW": {"per_second": 140.0, "fitting_clips": 11},
+            }
+        }
+        for stage in ("gpt", "sovits")
+    }
     (folder / "throughput.json").write_text(json.dumps(throughput))
     (folder / "padding.json").write_text(json.dumps({"demo": {"leanvoice": 0.9}}))
 
@@ -45,9 +52,13 @@ def test_repeat_compares_every_ratio_of_two_runs(tmp_path) -> None:
     first.mkdir(), second.mkdir()
     _results(first, memory_peak=40.0, per_second=90.0)
     _results(second, memory_peak=40.0, per_second=99.0)
-    pairs = list(zip(ratios("throughput", json.loads((first / "throughput.json").read_text())),
-                     ratios("throughput", json.loads((second / "throughput.json").read_text())),
-                     strict=True))  # fmt: skip
+    pairs = list(
+        zip(
+            ratios("throughput", json.loads((first / "throughput.json").read_text())),
+            ratios("throughput", json.loads((second / "throughput.json").read_text())),
+            strict=True,
+        )
+    )
     worst = max(abs(x[1] - y[1]) / x[1] for x, y in pairs)
     assert worst == pytest.approx(0.1)
 
@@ -64,9 +75,14 @@ def test_throughput_takes_each_steps_fastest_round_and_refuses_different_batches
     from bench.throughput import combine
 
     def round_(cpu: list[float], real: tuple[int, ...] = (100, 300)) -> dict:
-        return {"batch": "b", "steps": [[r, c] for r, c in zip(real, cpu, strict=True)],
-                "wall_per_second": 1.0, "padding_efficiency": 0.9, "peak_bytes": 1,
-                "final_loss": 2.0}  # fmt: skip
+        return {
+            "batch": "b",
+            "steps": [[r, c] for r, c in zip(real, cpu, strict=True)],
+            "wall_per_second": 1.0,
+            "padding_efficiency": 0.9,
+            "peak_bytes": 1,
+            "final_loss": 2.0,
+        }
 
     fit = {"fitting_clips": 4, "predicted_clips": 4, "clip_cost": 10}
     slow_first, slow_second = round_([2.0, 1.0]), round_([1.0, 3.0])

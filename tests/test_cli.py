@@ -36,13 +36,22 @@ def test_bench_command_runs_a_benchmark_and_prints_its_table() -> None:
     import os
 
     env = {**os.environ, "LEANVOICE_BENCH_PRINT_ONLY": "1"}  # the docs stay as they are
-    run = subprocess.run([sys.executable, "-m", "leanvoice", "bench", "padding"],
-                         capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "leanvoice", "bench", "padding"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "| demo corpus | 40 |" in run.stdout and "LeanVoice bucketing" in run.stdout
-    bad = subprocess.run([sys.executable, "-m", "leanvoice", "bench", "nonsense"],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "leanvoice", "bench", "nonsense"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "unknown benchmark" in bad.stderr
-    options = subprocess.run([sys.executable, "-m", "leanvoice", "bench", "throughput",
-                              "--size", "v2"], capture_output=True, text=True)  # fmt: skip
+    options = subprocess.run(
+        [sys.executable, "-m", "leanvoice", "bench", "throughput", "--size", "v2"],
+        capture_output=True,
+        text=True,
+    )
     assert options.returncode != 0 and "--size v2 needs --data" in options.stderr

@@ -108,16 +108,23 @@ def prepare(
         from leanvoice.data.features_step import run_feature_step
 
         features = run_feature_step(
-            result.out, tiny=tiny_features, hubert=hubert, bert=bert, sovits=sovits,
-            device=device, batch_size=batch_size,
-        )  # fmt: skip
+            result.out,
+            tiny=tiny_features,
+            hubert=hubert,
+            bert=bert,
+            sovits=sovits,
+            device=device,
+            batch_size=batch_size,
+        )
         console.print(
             f"features: {features.clips} clips ({features.computed} computed now) → "
             f"ssl/, bert/, semantic/, semantic.tsv"
         )
     elif result.clips:
-        console.print("features: not extracted (give --hubert, --bert and --sovits, "
-                      "or --tiny-features for a test run)")  # fmt: skip
+        console.print(
+            "features: not extracted (give --hubert, --bert and --sovits, "
+            "or --tiny-features for a test run)"
+        )
     console.print(f"manifest: {result.out / 'manifest.jsonl'}")
     console.print(f"report: {result.out / 'report.json'}")
     if result.clips == 0:
@@ -245,8 +252,10 @@ def bench(
 
     root = Path(__file__).resolve().parents[2]
     if not (root / "bench" / "doc.py").is_file():
-        raise ConfigError("the benchmarks live in bench/ of the source checkout "
-                          "(git clone, pip install -e .); this install has none")  # fmt: skip
+        raise ConfigError(
+            "the benchmarks live in bench/ of the source checkout "
+            "(git clone, pip install -e .); this install has none"
+        )
     names = ALL_BENCHES if name == "all" else (name,)
     for one in names:
         if one not in BENCHES:
@@ -298,10 +307,15 @@ def synthesize(
         raise InputError(f"--format {audio_format}: use wav or flac")
     if (text is None) == (text_file is None):
         raise InputError("give either --text or --text-file")
-    texts = [text] if text is not None else [
-        line.strip() for line in Path(text_file).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]  # fmt: skip
+    texts = (
+        [text]
+        if text is not None
+        else [
+            line.strip()
+            for line in Path(text_file).read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+    )
     synth = load_synthesizer(
         gpt,
         sovits,
@@ -312,13 +326,19 @@ def synthesize(
         precision=precision,
     )
     options = SynthesisOptions(
-        language=language, reference_language=ref_language, seed=seed, speed=speed,
-        sampling=SamplingConfig(top_k=top_k, top_p=top_p, temperature=temperature,
-                                repetition_penalty=repetition_penalty),
-    )  # fmt: skip
-    targets = [out] if text is not None else [
-        out / f"{index:04d}.{audio_format}" for index in range(1, len(texts) + 1)
-    ]  # fmt: skip
+        language=language,
+        reference_language=ref_language,
+        seed=seed,
+        speed=speed,
+        sampling=SamplingConfig(
+            top_k=top_k, top_p=top_p, temperature=temperature, repetition_penalty=repetition_penalty
+        ),
+    )
+    targets = (
+        [out]
+        if text is not None
+        else [out / f"{index:04d}.{audio_format}" for index in range(1, len(texts) + 1)]
+    )
     for target_text, target in zip(texts, targets, strict=True):
         samples = synth.synthesize(ref, ref_text, target_text, options)
         write_audio(target, samples, synth.sample_rate)
@@ -375,8 +395,10 @@ def ui(
     from leanvoice.ui import check_host, launch
 
     if not check_host(host, allow_remote):
-        console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
-                      "this address can train and read the workspace")  # fmt: skip
+        console.print(
+            f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
+            "this address can train and read the workspace"
+        )
     launch(workspace, host, port, allow_remote)
 
 

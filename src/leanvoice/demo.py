@@ -62,11 +62,16 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
     for number, stage in ((3, "gpt"), (4, "sovits")):
         steps = STEPS[stage][1 if quick else 0]
         console.rule(f"{number}. train {stage.upper()} ({steps} steps; memory report first)")
-        stage_cfg = load_config(overrides=[
-            "model.size=tiny", f"train.max_steps={steps}", f"train.save_every={steps}",
-            f"train.audition_every={steps}", "memory.checkpoint=all",
-            f"train.lr={LEARNING_RATE[stage]}",
-        ])  # fmt: skip
+        stage_cfg = load_config(
+            overrides=[
+                "model.size=tiny",
+                f"train.max_steps={steps}",
+                f"train.save_every={steps}",
+                f"train.audition_every={steps}",
+                "memory.checkpoint=all",
+                f"train.lr={LEARNING_RATE[stage]}",
+            ]
+        )
         runs[stage] = out / "runs" / stage
         summary = train_stage(stage, result.out, runs[stage], stage_cfg, console=console)
         console.print(
@@ -82,8 +87,12 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
     reference = _reference_clip(result.out)
     waves = {}
     for language, sentence in SENTENCES.items():
-        samples = synth.synthesize(result.out / reference["wav"], reference["text"], sentence,
-                                   SynthesisOptions(language=language))  # fmt: skip
+        samples = synth.synthesize(
+            result.out / reference["wav"],
+            reference["text"],
+            sentence,
+            SynthesisOptions(language=language),
+        )
         waves[language] = out / f"voice.{language}.wav"
         write_wav(waves[language], samples, synth.sample_rate)
         console.print(f"{waves[language]}: {len(samples) / synth.sample_rate:.1f} s — {sentence}")

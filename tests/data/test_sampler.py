@@ -26,8 +26,9 @@ def test_order_is_deterministic_per_seed_and_epoch() -> None:
 
 @pytest.mark.parametrize("tail", ["pad", "drop"])
 def test_every_rank_gets_the_same_number_of_batches(tail: str) -> None:
-    ranks = [BucketBatchSampler(LENGTHS, 600, seed=1, world_size=3, rank=r, tail=tail)
-             for r in range(3)]  # fmt: skip
+    ranks = [
+        BucketBatchSampler(LENGTHS, 600, seed=1, world_size=3, rank=r, tail=tail) for r in range(3)
+    ]
     counts = {len(r.rank_batches(0)) for r in ranks}
     assert len(counts) == 1
     seen = [i for r in ranks for b in r.rank_batches(0) for i in b]
@@ -58,11 +59,14 @@ def test_resume_with_another_world_size_is_refused() -> None:
 def test_demo_manifest_padding_efficiency_vs_fixed_random_batches(featured_demo) -> None:
     clips = [json.loads(x) for x in (featured_demo / "manifest.jsonl").read_text().splitlines()]
     lengths = [len(c["phoneme_ids"]) + c["semantic_tokens"] for c in clips]
-    bucketed = padding_efficiency(BucketBatchSampler(lengths, 600, seed=0).global_batches(0),
-                                  lengths)  # fmt: skip
+    bucketed = padding_efficiency(
+        BucketBatchSampler(lengths, 600, seed=0).global_batches(0), lengths
+    )
     fixed = padding_efficiency(fixed_size_batches(len(lengths), 8, seed=0), lengths)
-    print(f"padding efficiency on the demo manifest: bucketing {bucketed:.3f}, "
-          f"fixed-size random batches of 8 {fixed:.3f}")  # fmt: skip
+    print(
+        f"padding efficiency on the demo manifest: bucketing {bucketed:.3f}, "
+        f"fixed-size random batches of 8 {fixed:.3f}"
+    )
     assert bucketed >= 0.9
     assert bucketed > fixed
 

@@ -20,23 +20,34 @@ from leanvoice.models.gpt import SemanticGPT
 from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
 
-TINY = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600",
-        "data.max_frames=800", "train.audition_every=0"]  # fmt: skip
+TINY = [
+    "model.size=tiny",
+    "memory.precision=fp32",
+    "data.max_tokens=600",
+    "data.max_frames=800",
+    "train.audition_every=0",
+]
 
 
 @pytest.fixture(scope="module")
 def trained(featured_demo, tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     for stage, steps in (("gpt", 4), ("sovits", 2)):
-        cfg = load_config(overrides=[*TINY, f"train.max_steps={steps}",
-                                     f"train.save_every={steps}"])  # fmt: skip
+        cfg = load_config(
+            overrides=[*TINY, f"train.max_steps={steps}", f"train.save_every={steps}"]
+        )
         train_stage(stage, featured_demo, root / stage, cfg)
     gpt, sovits = (list_checkpoints(root / s)[-1] for s in ("gpt", "sovits"))
     clips = [json.loads(x) for x in (featured_demo / "manifest.jsonl").read_text().splitlines()]
     reference = next(c for c in clips if c["language"] == "zh" and c["duration_sec"] >= 3)
-    return {"gpt": gpt, "sovits": sovits, "models": featured_demo / "tiny_models",
-            "ref": featured_demo / reference["wav"], "ref_text": reference["text"],
-            "root": root}  # fmt: skip
+    return {
+        "gpt": gpt,
+        "sovits": sovits,
+        "models": featured_demo / "tiny_models",
+        "ref": featured_demo / reference["wav"],
+        "ref_text": reference["text"],
+        "root": root,
+    }
 
 
 def _speak(gpt, sovits, trained, text="今天天气很好。", **options) -> np.ndarray:
@@ -46,8 +57,12 @@ def _speak(gpt, sovits, trained, text="今天天气很好。", **options) -> np.
 
 def test_trained_checkpoints_speak_and_longer_text_gives_longer_audio(trained) -> None:
     short = _speak(trained["gpt"], trained["sovits"], trained, "你好。")
-    long = _speak(trained["gpt"], trained["sovits"], trained,
-                  "今天天气很好，我们一起去公园散步吧。然后去看电影，好不好？")  # fmt: skip
+    long = _speak(
+        trained["gpt"],
+        trained["sovits"],
+        trained,
+        "今天天气很好，我们一起去公园散步吧。然后去看电影，好不好？",
+    )
     assert len(long) > len(short) > 0.2 * 32000
     assert np.sqrt(np.mean(long**2)) > 1e-3  # not silence
     assert np.isfinite(long).all()
@@ -75,8 +90,9 @@ def test_official_layout_files_with_random_weights_synthesize(trained, tmp_path)
     sizes = load_size("tiny")
     export_gpt(SemanticGPT(sizes.gpt), tmp_path / "official.ckpt")
     export_sovits(SoVITSGenerator(sizes.sovits), tmp_path / "official.pth")
-    samples = _speak(tmp_path / "official.ckpt", tmp_path / "official.pth", trained, "Hello.",
-                     language="en")  # fmt: skip
+    samples = _speak(
+        tmp_path / "official.ckpt", tmp_path / "official.pth", trained, "Hello.", language="en"
+    )
     assert len(samples) > 0 and np.isfinite(samples).all()
 
 
@@ -101,8 +117,9 @@ def test_bad_inputs_are_one_line_errors(trained, tmp_path) -> None:
         synth.synthesize(trained["ref"], trained["ref_text"], "  ", options)
     cases.append(empty)
     with pytest.raises(TextError, match="not supported yet") as language:
-        synth.synthesize(trained["ref"], trained["ref_text"], "こんにちは。",
-                         SynthesisOptions(language="ja"))  # fmt: skip
+        synth.synthesize(
+            trained["ref"], trained["ref_text"], "こんにちは。", SynthesisOptions(language="ja")
+        )
     cases.append(language)
     with pytest.raises(InputError, match="SoVITS \\(stage 2\\) checkpoint; a GPT") as stage:
         load_synthesizer(trained["sovits"], trained["sovits"], feature_models=trained["models"])
@@ -111,12 +128,26 @@ def test_bad_inputs_are_one_line_errors(trained, tmp_path) -> None:
 
 
 def test_cli_synthesize_writes_flac_and_reports_errors_in_one_line(trained, tmp_path) -> None:
-    base = [sys.executable, "-m", "leanvoice", "synthesize", "--gpt", str(trained["gpt"]),
-            "--sovits", str(trained["sovits"]), "--ref-text", trained["ref_text"],
-            "--feature-models", str(trained["models"])]  # fmt: skip
+    base = [
+        sys.executable,
+        "-m",
+        "leanvoice",
+        "synthesize",
+        "--gpt",
+        str(trained["gpt"]),
+        "--sovits",
+        str(trained["sovits"]),
+        "--ref-text",
+        trained["ref_text"],
+        "--feature-models",
+        str(trained["models"]),
+    ]
     out = tmp_path / "hello.flac"
-    ok = subprocess.run([*base, "--ref", str(trained["ref"]), "--text", "你好，世界。",
-                         "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    ok = subprocess.run(
+        [*base, "--ref", str(trained["ref"]), "--text", "你好，世界。", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     info = sf.info(str(out))
     assert info.format == "FLAC" and info.samplerate == 32000 and info.channels == 1
@@ -172,6 +203,7 @@ def test_official_v2_files_from_reference_shapes_synthesize(trained, tmp_path) -
     build_tiny_hubert(models / "hubert", hidden_size=768)
     build_tiny_bert(models / "bert", "今天天气很好你们我", hidden_size=1024)
     synth = load_synthesizer(tmp_path / "s1.ckpt", tmp_path / "s2G.pth", feature_models=models)
-    samples = synth.synthesize(trained["ref"], "今天天气很好。", "你好。",
-                               SynthesisOptions(max_codes_per_phoneme=4.0))  # fmt: skip
+    samples = synth.synthesize(
+        trained["ref"], "今天天气很好。", "你好。", SynthesisOptions(max_codes_per_phoneme=4.0)
+    )
     assert len(samples) > 0 and np.isfinite(samples).all()

@@ -18,8 +18,9 @@ def _materialised_attend(self, q, k, v, allowed):
     """The official computation: a float mask per (batch·head) and explicit softmax."""
     batch, heads, length, head_dim = q.shape
     float_mask = torch.zeros(batch * heads, length, k.shape[2])
-    float_mask.masked_fill_(~allowed.expand(batch, heads, -1, -1).reshape(batch * heads,
-                            length, -1), float("-inf"))  # fmt: skip
+    float_mask.masked_fill_(
+        ~allowed.expand(batch, heads, -1, -1).reshape(batch * heads, length, -1), float("-inf")
+    )
     scores = (q.reshape(batch * heads, length, head_dim) / head_dim**0.5) @ k.reshape(
         batch * heads, -1, head_dim
     ).transpose(1, 2)

@@ -61,8 +61,14 @@ def _sovits_step(policy: str):
     phonemes = torch.randint(0, 732, (2, 20), generator=g)
     torch.manual_seed(2)
     with SavedTensorMeter(model.parameters()) as meter:
-        out = model(ssl, spec, torch.tensor([80, 64]), phonemes, torch.tensor([20, 15]),
-                    generator=torch.Generator().manual_seed(3))  # fmt: skip
+        out = model(
+            ssl,
+            spec,
+            torch.tensor([80, 64]),
+            phonemes,
+            torch.tensor([20, 15]),
+            generator=torch.Generator().manual_seed(3),
+        )
         loss = out["wave"].pow(2).mean() + out["z_p"].pow(2).mean() + out["m_p"].pow(2).mean()
     loss.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}

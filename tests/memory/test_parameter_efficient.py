@@ -23,9 +23,8 @@ def _batch():
 
 def _optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     return sum(
-        t.nbytes for state in optimizer.state.values() for t in state.values()
-        if torch.is_tensor(t)
-    )  # fmt: skip
+        t.nbytes for state in optimizer.state.values() for t in state.values() if torch.is_tensor(t)
+    )
 
 
 def test_lora_on_v2_gpt_trains_under_5_percent() -> None:
@@ -66,9 +65,10 @@ def test_freeze_groups() -> None:
     assert not gpt.ar_text_embedding.word_embeddings.weight.requires_grad
     assert gpt.h.layers[0].linear1.weight.requires_grad
     assert frozen == sovits_trainable + sum(
-        p.numel() for n, p in gpt.named_parameters()
+        p.numel()
+        for n, p in gpt.named_parameters()
         if n.startswith(("bert_proj", "ar_text_", "ar_audio_"))
-    )  # fmt: skip
+    )
     assert freeze_groups({"gpt": gpt}, ["sovits"]) == 0  # the other stage's group is skipped
     with pytest.raises(ConfigError, match=r"unknown group .gpt\.embedding."):
         freeze_groups({"gpt": gpt}, ["gpt.embedding"])
@@ -80,8 +80,11 @@ def test_lora_on_sovits_text_encoder_trains_few_weights_and_merges_exactly() -> 
     model = apply_lora(SoVITSGenerator(size).eval(), 4, 8, targets=SOVITS_LORA_TARGETS)
     total = sum(p.numel() for p in model.parameters())
     assert 0 < trainable_parameters(model) <= 0.1 * total
-    assert all(n.startswith("enc_p.") and "lora_" in n
-               for n, p in model.named_parameters() if p.requires_grad)  # fmt: skip
+    assert all(
+        n.startswith("enc_p.") and "lora_" in n
+        for n, p in model.named_parameters()
+        if p.requires_grad
+    )
     g = torch.Generator().manual_seed(1)
     ssl = torch.randn(2, size.ssl_dim, 40, generator=g)
     spec = torch.rand(2, 1025, 40, generator=g)
@@ -110,9 +113,10 @@ def test_qlora_stores_frozen_ffn_in_4_bits_trains_adapters_and_merges() -> None:
     ffn_bytes = sum(p.nbytes for n, p in plain if ".linear" in n and "weight" in n)
     model = apply_lora(SemanticGPT(size).eval(), 4, 8, quantize_base=True)
     stored = sum(
-        p.untyped_storage().nbytes() for n, p in model.named_parameters()
+        p.untyped_storage().nbytes()
+        for n, p in model.named_parameters()
         if ".linear" in n and "base_layer.weight" in n
-    )  # fmt: skip
+    )
     assert stored <= 0.3 * ffn_bytes  # NF4: half a byte per weight
     model.loss(*_batch())[0].backward()
     updated = [n for n, p in model.named_parameters() if p.grad is not None]

@@ -25,8 +25,9 @@ def test_each_preset_combination_runs_a_training_step(preset: str) -> None:
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    changed = [n for n, p in model.named_parameters() if p.requires_grad
-               and not torch.equal(p, before[n])]  # fmt: skip
+    changed = [
+        n for n, p in model.named_parameters() if p.requires_grad and not torch.equal(p, before[n])
+    ]
     assert changed, "the step updated nothing"
     if cfg.memory.lora.rank:
         assert all("lora_" in n for n in changed)
@@ -46,10 +47,13 @@ def test_sovits_policy_with_lora_and_checkpointing_runs_a_step(checkpoint: str) 
     optimizer = build_optimizer(setup.model.parameters(), policy.optimizer, 1e-2)
     g = torch.Generator().manual_seed(1)
     out = setup.model.train()(
-        torch.randn(2, size.ssl_dim, 40, generator=g), torch.rand(2, 1025, 40, generator=g),
-        torch.tensor([40, 30]), torch.randint(0, 732, (2, 12), generator=g), torch.tensor([12, 8]),
+        torch.randn(2, size.ssl_dim, 40, generator=g),
+        torch.rand(2, 1025, 40, generator=g),
+        torch.tensor([40, 30]),
+        torch.randint(0, 732, (2, 12), generator=g),
+        torch.tensor([12, 8]),
         generator=torch.Generator().manual_seed(2),
-    )  # fmt: skip
+    )
     (out["wave"].pow(2).mean() + out["m_p"].pow(2).mean()).backward()
     optimizer.step()
     assert len(setup.checkpointed_blocks) == sum(map(len, setup.model.block_names().values()))

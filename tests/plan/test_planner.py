@@ -31,12 +31,19 @@ def test_sizes_and_cards() -> None:
         card_bytes("voodoo-2")
 
 
-@pytest.mark.parametrize(("stage", "preset"), [
-    ("gpt", None), ("gpt", "small"), ("sovits", None), ("sovits", "small"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("stage", "preset"),
+    [
+        ("gpt", None),
+        ("gpt", "small"),
+        ("sovits", None),
+        ("sovits", "small"),
+    ],
+)
 def test_predicted_peak_is_within_10_percent_at_unseen_batch_sizes(stage, preset) -> None:
-    cfg = load_config(preset, overrides=["model.size=tiny", "memory.precision=fp32",
-                                         "data.max_sec=8"])  # fmt: skip
+    cfg = load_config(
+        preset, overrides=["model.size=tiny", "memory.precision=fp32", "data.max_sec=8"]
+    )
     candidate = Candidate(cfg.memory.checkpoint, cfg.memory.optimizer)
     with tempfile.TemporaryDirectory() as tmp:
         write_worst_case_clip(Path(tmp), cfg, worst_case_clip(stage, cfg, None))
@@ -55,8 +62,12 @@ def test_plan_fits_a_budget_and_its_overrides_are_accepted(tmp_path) -> None:
     )
     result = plan.as_json()
     assert result["fits"] and result["predicted_peak_bytes"] <= plan.usable_bytes
-    assert set(result["breakdown"]) == {"parameters_bytes", "gradients_bytes",
-                                        "optimizer_bytes", "activations_bytes"}  # fmt: skip
+    assert set(result["breakdown"]) == {
+        "parameters_bytes",
+        "gradients_bytes",
+        "optimizer_bytes",
+        "activations_bytes",
+    }
     tuned = load_config(overrides=["model.size=tiny", *result["overrides"]])
     assert tuned.data.max_tokens == plan.samples * plan.clip_cost
     plan_table(plan)
@@ -73,11 +84,27 @@ def test_a_budget_nothing_fits_says_what_is_missing() -> None:
 
 def test_cli_plan_json(tmp_path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "leanvoice", "plan", "--stage", "gpt", "--size", "tiny",
-         "--vram", "64MB", "--json", "--plot", str(tmp_path / "p.png"),
-         "memory.precision=fp32", "data.max_sec=6"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "leanvoice",
+            "plan",
+            "--stage",
+            "gpt",
+            "--size",
+            "tiny",
+            "--vram",
+            "64MB",
+            "--json",
+            "--plot",
+            str(tmp_path / "p.png"),
+            "memory.precision=fp32",
+            "data.max_sec=6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["fits"] and any(o.startswith("data.max_tokens=") for o in result["overrides"])

@@ -6,8 +6,9 @@ from leanvoice.train.gpt import GPTTrainer
 
 
 def _gradients(featured_demo, tmp_path, parts: list[list[int]], loss_norm: str):
-    cfg = load_config(overrides=["model.size=tiny", "memory.precision=fp32",
-                                 f"train.loss_norm={loss_norm}"])  # fmt: skip
+    cfg = load_config(
+        overrides=["model.size=tiny", "memory.precision=fp32", f"train.loss_norm={loss_norm}"]
+    )
     trainer = GPTTrainer(cfg, featured_demo, tmp_path / "run")
     torch.manual_seed(0)
     trainer.setup()

@@ -15,8 +15,10 @@ def _state(step: int) -> dict:
 def test_keeps_the_newest_n_and_best(tmp_path) -> None:
     for step in (1, 2, 3, 4):
         ckpt.save_checkpoint(tmp_path, step, _state(step), keep=2, best=step == 2)
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-00000003.pt",
-                                                                 "step-00000004.pt"]  # fmt: skip
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == [
+        "step-00000003.pt",
+        "step-00000004.pt",
+    ]
     best = ckpt.read_checkpoint_file(tmp_path / "checkpoints" / "best.pt")
     assert best["step"] == 2
     assert not list((tmp_path / "checkpoints").glob("*.tmp"))

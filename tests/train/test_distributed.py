@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-TINY = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600",
-        "data.max_frames=800", "train.audition_every=0"]  # fmt: skip
+TINY = [
+    "model.size=tiny",
+    "memory.precision=fp32",
+    "data.max_tokens=600",
+    "data.max_frames=800",
+    "train.audition_every=0",
+]
 
 
 def _free_port() -> int:
@@ -21,23 +26,44 @@ def _free_port() -> int:
 
 def torchrun(stage: str, data: Path, out: Path, *overrides: str, procs: int = 2):
     command = [
-        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}",
-        f"--master_port={_free_port()}", "-m", "leanvoice", "train", stage,
-        "--data", str(data), "--out", str(out), *TINY, *overrides,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={procs}",
+        f"--master_port={_free_port()}",
+        "-m",
+        "leanvoice",
+        "train",
+        stage,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        *TINY,
+        *overrides,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
     if result.returncode != 0:  # show each rank's own error lines, not only torchrun's
-        errors = [line for line in (result.stdout + result.stderr).splitlines()
-                  if line.startswith("[rank") or "Error" in line]  # fmt: skip
+        errors = [
+            line
+            for line in (result.stdout + result.stderr).splitlines()
+            if line.startswith("[rank") or "Error" in line
+        ]
         raise AssertionError("\n".join(errors[-60:]) + result.stderr[-2000:])
     return json.loads((out / "summary.json").read_text())
 
 
 @pytest.mark.parametrize("stage", ["gpt", "sovits"])
 def test_ddp_ranks_stay_identical_every_step(featured_demo, tmp_path, stage) -> None:
-    summary = torchrun(stage, featured_demo, tmp_path / "run", "train.max_steps=3",
-                       "train.save_every=3", "train.check_replicas=true")  # fmt: skip
+    summary = torchrun(
+        stage,
+        featured_demo,
+        tmp_path / "run",
+        "train.max_steps=3",
+        "train.save_every=3",
+        "train.check_replicas=true",
+    )
     assert summary["world_size"] == 2
     assert summary["replicas_checked"] == 3  # weights compared on both ranks after each step
 
@@ -46,15 +72,33 @@ def test_uneven_dataset_runs_past_an_epoch_without_hanging(featured_demo, tmp_pa
     # the demo manifest makes 11 batches at this budget: odd for 2 ranks; 8 steps cross
     # into the second epoch either way
     for tail in ("pad", "drop"):
-        summary = torchrun("gpt", featured_demo, tmp_path / tail, "train.max_steps=8",
-                           "train.save_every=0", f"train.tail={tail}")  # fmt: skip
+        summary = torchrun(
+            "gpt",
+            featured_demo,
+            tmp_path / tail,
+            "train.max_steps=8",
+            "train.save_every=0",
+            f"train.tail={tail}",
+        )
         assert summary["steps"] == 8
 
 
 def test_fsdp2_trains_and_resumes(featured_demo, tmp_path) -> None:
     run = tmp_path / "fsdp"
-    first = torchrun("gpt", featured_demo, run, "train.max_steps=2", "train.save_every=2",
-                     "train.distributed=fsdp")  # fmt: skip
-    second = torchrun("gpt", featured_demo, run, "train.max_steps=4", "train.save_every=2",
-                      "train.distributed=fsdp")  # fmt: skip
+    first = torchrun(
+        "gpt",
+        featured_demo,
+        run,
+        "train.max_steps=2",
+        "train.save_every=2",
+        "train.distributed=fsdp",
+    )
+    second = torchrun(
+        "gpt",
+        featured_demo,
+        run,
+        "train.max_steps=4",
+        "train.save_every=2",
+        "train.distributed=fsdp",
+    )
     assert first["steps"] == 2 and second["steps"] == 4 and second["steps_this_run"] == 2

@@ -15,14 +15,24 @@ from leanvoice.errors import ConfigError
 from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
 
-ARGS = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600",
-        "train.audition_every=0"]  # fmt: skip
+ARGS = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600", "train.audition_every=0"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def _train(data, run, *extra: str, **kwargs) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "leanvoice", "train", "gpt", "--data", str(data),
-               "--out", str(run), *ARGS, *extra]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "leanvoice",
+        "train",
+        "gpt",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        *ARGS,
+        *extra,
+    ]
     return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=300, **kwargs)
 
 
@@ -68,8 +78,7 @@ def test_a_second_run_into_a_busy_folder_is_refused(featured_demo, tmp_path) -> 
         "train.max_steps=100000",
         "train.save_every=0",
     ]
-    first = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
+    first = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     metrics = run / "metrics.jsonl"
     while not metrics.exists() or metrics.read_text().count("\n") < 2:

@@ -12,8 +12,13 @@ from leanvoice.train.checkpoint import list_checkpoints
 from leanvoice.train.schedule import lr_factor
 from leanvoice.train.sovits import SoVITSTrainer
 
-TINY = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600",
-        "data.max_frames=800", "train.audition_every=0"]  # fmt: skip
+TINY = [
+    "model.size=tiny",
+    "memory.precision=fp32",
+    "data.max_tokens=600",
+    "data.max_frames=800",
+    "train.audition_every=0",
+]
 
 
 def test_warmup_cosine_follows_the_official_gpt_curve() -> None:
@@ -39,8 +44,11 @@ def test_sovits_text_encoder_trains_at_0_4_of_the_rate(featured_demo, tmp_path) 
     trainer = SoVITSTrainer(cfg, featured_demo, tmp_path / "run")
     trainer.setup()
     groups = trainer.networks["model"].optimizer.param_groups
-    text = {id(p) for n, p in trainer.generator.named_parameters() if n.startswith(
-        ("enc_p.text_embedding.", "enc_p.encoder_text.", "enc_p.mrte."))}  # fmt: skip
+    text = {
+        id(p)
+        for n, p in trainer.generator.named_parameters()
+        if n.startswith(("enc_p.text_embedding.", "enc_p.encoder_text.", "enc_p.mrte."))
+    }
     assert [g["lr"] for g in groups] == [pytest.approx(4e-4), pytest.approx(1e-3)]
     assert {id(p) for p in groups[0]["params"]} == text and text
     assert trainer.networks["discriminator"].optimizer.param_groups[0]["lr"] == 1e-3
@@ -53,8 +61,13 @@ def _lines(run) -> list[dict]:
 def test_resume_mid_schedule_equals_the_uninterrupted_run(featured_demo, tmp_path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    schedule = ["train.lr_schedule=warmup_cosine", "train.warmup_steps=2",
-                "train.decay_steps=5", "train.lr=1e-3", "train.save_every=3"]  # fmt: skip
+    schedule = [
+        "train.lr_schedule=warmup_cosine",
+        "train.warmup_steps=2",
+        "train.decay_steps=5",
+        "train.lr=1e-3",
+        "train.save_every=3",
+    ]
     whole = tmp_path / "whole"
     whole_cfg = load_config(overrides=[*TINY, *schedule, "train.max_steps=6"])
     train_stage("gpt", featured_demo, whole, whole_cfg)

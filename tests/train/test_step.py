@@ -10,8 +10,14 @@ from leanvoice.train.gpt import GPTTrainer
 from leanvoice.train.oom import OutOfMemoryStop
 from leanvoice.train.sovits import SoVITSTrainer
 
-TINY = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600",
-        "data.max_frames=800", "train.audition_every=0", "train.save_every=0"]  # fmt: skip
+TINY = [
+    "model.size=tiny",
+    "memory.precision=fp32",
+    "data.max_tokens=600",
+    "data.max_frames=800",
+    "train.audition_every=0",
+    "train.save_every=0",
+]
 
 
 def _adam_steps(optimizer_state: dict) -> set[int]:
@@ -65,8 +71,14 @@ def test_in_backward_guard_shrinks_the_batch_instead_of_accumulating(
             failures.append(micro)
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
 
-    cfg = load_config(overrides=[*TINY, "train.max_steps=3", "train.max_oom_retries=5",
-                                 "memory.optimizer=adamw_in_backward"])  # fmt: skip
+    cfg = load_config(
+        overrides=[
+            *TINY,
+            "train.max_steps=3",
+            "train.max_oom_retries=5",
+            "memory.optimizer=adamw_in_backward",
+        ]
+    )
     trainer = GPTTrainer(cfg, featured_demo, tmp_path / "run", fault_injector=inject)
     summary = trainer.train()
     assert summary["out_of_memory_retries"] == 4

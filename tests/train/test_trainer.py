@@ -30,8 +30,14 @@ def test_gpt_run_writes_summary_checkpoints_and_tensorboard(featured_demo, tmp_p
     assert written["steps"] == 4 and summary["final_loss"] == written["final_loss"]
     assert written["tokens_per_second"] > 0 and 0.5 < written["padding_efficiency"] <= 1
     memory = written["memory"]
-    assert set(memory) == {"parameters_bytes", "gradients_bytes", "optimizer_bytes",
-                           "activations_bytes", "peak_bytes", "device"}  # fmt: skip
+    assert set(memory) == {
+        "parameters_bytes",
+        "gradients_bytes",
+        "optimizer_bytes",
+        "activations_bytes",
+        "peak_bytes",
+        "device",
+    }
     assert memory["peak_bytes"] >= memory["parameters_bytes"] + memory["activations_bytes"]
     assert [p.name for p in list_checkpoints(run)] == ["step-00000002.pt", "step-00000004.pt"]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 4
@@ -45,8 +51,9 @@ def test_sovits_run_with_accumulation_trains_both_networks(featured_demo, tmp_pa
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "sovits"
-    cfg = _cfg("train.max_steps=2", "train.grad_accum=2", "train.save_every=2",
-               "train.audition_every=2")  # fmt: skip
+    cfg = _cfg(
+        "train.max_steps=2", "train.grad_accum=2", "train.save_every=2", "train.audition_every=2"
+    )
     summary = train_stage("sovits", featured_demo, run, cfg)
     assert summary["steps"] == 2 and torch.isfinite(torch.tensor(summary["final_loss"]))
     state = torch.load(list_checkpoints(run)[-1], weights_only=True)
@@ -92,13 +99,19 @@ def test_split_by_budget_keeps_every_clip_once() -> None:
     assert all(len(p) * max(lengths[i] for i in p) <= 80 or len(p) == 1 for p in parts)
 
 
-@pytest.mark.parametrize(("preset", "stages"), [
-    ("timbre", ["gpt"]), ("small", ["gpt", "sovits"]), ("scratch", ["gpt", "sovits"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("preset", "stages"),
+    [
+        ("timbre", ["gpt"]),
+        ("small", ["gpt", "sovits"]),
+        ("scratch", ["gpt", "sovits"]),
+    ],
+)
 def test_each_preset_trains_end_to_end(featured_demo, tmp_path, preset, stages) -> None:
     for stage in stages:
-        cfg = _cfg("train.max_steps=2", "train.save_every=2", "train.audition_every=0",
-                   preset=preset)  # fmt: skip
+        cfg = _cfg(
+            "train.max_steps=2", "train.save_every=2", "train.audition_every=0", preset=preset
+        )
         summary = train_stage(stage, featured_demo, tmp_path / stage, cfg)
         assert summary["steps"] == 2 and summary["final_loss"] == summary["final_loss"]
 
@@ -115,11 +128,27 @@ def test_cli_train_auto_fit_uses_the_planners_settings(featured_demo, tmp_path) 
     import sys
 
     run = subprocess.run(
-        [sys.executable, "-m", "leanvoice", "train", "gpt", "--data", str(featured_demo),
-         "--out", str(tmp_path / "run"), "--auto-fit", "--vram", "48MB", *TINY,
-         "train.max_steps=2", "train.audition_every=0"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "leanvoice",
+            "train",
+            "gpt",
+            "--data",
+            str(featured_demo),
+            "--out",
+            str(tmp_path / "run"),
+            "--auto-fit",
+            "--vram",
+            "48MB",
+            *TINY,
+            "train.max_steps=2",
+            "train.audition_every=0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     fitted = next(line for line in run.stdout.splitlines() if line.startswith("auto-fit:"))
     budget = int(fitted.split("data.max_tokens=")[1].split()[0])

@@ -22,12 +22,20 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update",
-         "--disable-sync"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DOCS = Path(__file__).parents[2] / "docs" / "screenshots"
-TINY = ("memory.precision=fp32 train.save_every=20 train.audition_every=25 "
-        "data.max_tokens=600 data.max_sec=8")  # fmt: skip
+TINY = (
+    "memory.precision=fp32 train.save_every=20 train.audition_every=25 "
+    "data.max_tokens=600 data.max_sec=8"
+)
 
 
 def _requirements() -> str | None:
@@ -60,9 +68,20 @@ def server(tmp_path):
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
     log = open(tmp_path / "ui.log", "w")  # noqa: SIM115 - open while the server runs
     process = subprocess.Popen(
-        [sys.executable, "-m", "leanvoice", "ui", "--workspace", str(workspace),
-         "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "leanvoice",
+            "ui",
+            "--workspace",
+            str(workspace),
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while True:
@@ -111,8 +130,11 @@ def test_the_whole_workflow_in_a_browser(server, tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 
     url, workspace = server
-    shots = _shots() if os.environ.get("LEANVOICE_SCREENSHOTS") or os.environ.get(
-        "LEANVOICE_UPDATE_SCREENSHOTS") else tmp_path / "screenshots"  # fmt: skip
+    shots = (
+        _shots()
+        if os.environ.get("LEANVOICE_SCREENSHOTS") or os.environ.get("LEANVOICE_UPDATE_SCREENSHOTS")
+        else tmp_path / "screenshots"
+    )
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
@@ -125,8 +147,13 @@ def test_the_whole_workflow_in_a_browser(server, tmp_path) -> None:
             print(f"failure screenshot: {shots / 'failure.png'}", file=sys.stderr)
             raise
         browser.close()
-    assert {p.name for p in shots.glob("*.png")} >= {"data.png", "plan.png", "train.png",
-                                                     "synthesize.png", "export.png"}  # fmt: skip
+    assert {p.name for p in shots.glob("*.png")} >= {
+        "data.png",
+        "plan.png",
+        "train.png",
+        "synthesize.png",
+        "export.png",
+    }
 
 
 def _workflow(page, browser, url: str, workspace: Path, shots: Path) -> None:
@@ -209,8 +236,11 @@ def _workflow(page, browser, url: str, workspace: Path, shots: Path) -> None:
         page.locator("#train-stage label").filter(has_text="sovits").click()
         _pick(page, "train-run", "sovits-ui")
         _pick(page, "train-steps", "2")
-        _pick(page, "train-extra", "memory.precision=fp32 train.save_every=2 "
-                                   "train.audition_every=0 data.max_frames=600")  # fmt: skip
+        _pick(
+            page,
+            "train-extra",
+            "memory.precision=fp32 train.save_every=2 train.audition_every=0 data.max_frames=600",
+        )
         page.locator("#train-start").click()
         _status(page, "train-status", "finished", 300)
         sovits = workspace / "runs" / "sovits-ui" / "checkpoints" / "step-00000002.pt"

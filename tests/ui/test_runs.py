@@ -50,8 +50,12 @@ def test_listening_beyond_this_machine_needs_a_flag():
     with pytest.raises(ConfigError, match="--allow-remote"):
         check_host("0.0.0.0", False)
     assert check_host("0.0.0.0", True) is False
-    result = subprocess.run([sys.executable, "-m", "leanvoice", "ui", "--host", "0.0.0.0"],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "leanvoice", "ui", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "--allow-remote" in result.stderr + result.stdout
 
 

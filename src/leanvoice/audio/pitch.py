@@ -11,9 +11,13 @@ import numpy as np
 
 
 def estimate_f0(
-    samples: np.ndarray, sample_rate: int, hop: int, fmin: float = 60.0, fmax: float = 800.0,
+    samples: np.ndarray,
+    sample_rate: int,
+    hop: int,
+    fmin: float = 60.0,
+    fmax: float = 800.0,
     threshold: float = 0.15,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Per-frame F0 in Hz (0 where unvoiced); frames = len(samples) // hop."""
     min_lag, max_lag = int(sample_rate / fmax), int(sample_rate / fmin)
     window = 2 * max_lag

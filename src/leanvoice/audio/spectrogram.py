@@ -18,8 +18,15 @@ def linear_spectrogram(wave: torch.Tensor, n_fft: int, hop: int, win: int) -> to
     pad = (n_fft - hop) // 2
     wave = F.pad(wave[:, None], (pad, pad), mode="reflect")[:, 0]
     window = torch.hann_window(win, device=wave.device)
-    spec = torch.stft(wave, n_fft, hop_length=hop, win_length=win, window=window,
-                      center=False, return_complex=True)  # fmt: skip
+    spec = torch.stft(
+        wave,
+        n_fft,
+        hop_length=hop,
+        win_length=win,
+        window=window,
+        center=False,
+        return_complex=True,
+    )
     return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-6)
 
 
@@ -28,8 +35,9 @@ def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
     hz = np.asarray(hz, dtype=np.float64)
     mel = hz / (200.0 / 3)
     log_region = hz >= 1000.0
-    return np.where(log_region, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27),
-                    mel)  # fmt: skip
+    return np.where(
+        log_region, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27), mel
+    )
 
 
 def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
@@ -38,8 +46,9 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27) * (mel - 15.0)), hz)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
-                   fmax: float | None = None) -> torch.Tensor:  # fmt: skip
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+) -> torch.Tensor:
     """[n_mels, n_fft/2 + 1] triangular filters, area-normalised (Slaney)."""
     fmax = fmax or sample_rate / 2
     freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)

@@ -110,45 +110,67 @@ def sovits_size_from_config(config: dict[str, Any], weight: dict[str, torch.Tens
 def gpt_official_config(size: GPTSize) -> dict[str, Any]:
     """The s1 YAML layout the official loader reads."""
     return {
-        "model": {"vocab_size": size.semantic_vocab_size,
-                  "phoneme_vocab_size": size.phoneme_vocab_size, "embedding_dim": size.model_dim,
-                  "hidden_dim": size.model_dim, "head": size.num_heads,
-                  "linear_units": size.ffn_dim, "n_layer": size.num_layers, "dropout": 0,
-                  "EOS": size.eos_id, "random_bert": 0},
+        "model": {
+            "vocab_size": size.semantic_vocab_size,
+            "phoneme_vocab_size": size.phoneme_vocab_size,
+            "embedding_dim": size.model_dim,
+            "hidden_dim": size.model_dim,
+            "head": size.num_heads,
+            "linear_units": size.ffn_dim,
+            "n_layer": size.num_layers,
+            "dropout": 0,
+            "EOS": size.eos_id,
+            "random_bert": 0,
+        },
         "data": {"max_sec": 54, "pad_val": size.eos_id},
         "inference": {"top_k": 15},
-    }  # fmt: skip
+    }
 
 
 def sovits_official_config(size: SoVITSSize) -> dict[str, Any]:
     """The s2.json layout the official loader reads (`hps.model`, `hps.data`)."""
     return {
         "train": {"segment_size": size.segment_samples},
-        "data": {"sampling_rate": size.sample_rate, "filter_length": size.n_fft,
-                 "hop_length": size.hop_length, "win_length": size.win_length,
-                 "n_mel_channels": size.n_mels, "add_blank": False, "n_speakers": 300,
-                 "cleaned_text": True},
-        "model": {"inter_channels": size.inter_channels,
-                  "hidden_channels": size.hidden_channels,
-                  "filter_channels": size.filter_channels, "n_heads": size.n_heads,
-                  "n_layers": size.n_layers, "kernel_size": size.kernel_size,
-                  "p_dropout": size.dropout, "resblock": "1",
-                  "resblock_kernel_sizes": size.resblock_kernel_sizes,
-                  "resblock_dilation_sizes": [size.resblock_dilations]
-                  * len(size.resblock_kernel_sizes),
-                  "upsample_rates": size.upsample_rates,
-                  "upsample_initial_channel": size.upsample_initial_channel,
-                  "upsample_kernel_sizes": size.upsample_kernel_sizes,
-                  "n_layers_q": 3, "use_spectral_norm": False,
-                  "gin_channels": size.gin_channels, "semantic_frame_rate": "25hz",
-                  "freeze_quantizer": True, "version": "v2"},
-    }  # fmt: skip
+        "data": {
+            "sampling_rate": size.sample_rate,
+            "filter_length": size.n_fft,
+            "hop_length": size.hop_length,
+            "win_length": size.win_length,
+            "n_mel_channels": size.n_mels,
+            "add_blank": False,
+            "n_speakers": 300,
+            "cleaned_text": True,
+        },
+        "model": {
+            "inter_channels": size.inter_channels,
+            "hidden_channels": size.hidden_channels,
+            "filter_channels": size.filter_channels,
+            "n_heads": size.n_heads,
+            "n_layers": size.n_layers,
+            "kernel_size": size.kernel_size,
+            "p_dropout": size.dropout,
+            "resblock": "1",
+            "resblock_kernel_sizes": size.resblock_kernel_sizes,
+            "resblock_dilation_sizes": [size.resblock_dilations] * len(size.resblock_kernel_sizes),
+            "upsample_rates": size.upsample_rates,
+            "upsample_initial_channel": size.upsample_initial_channel,
+            "upsample_kernel_sizes": size.upsample_kernel_sizes,
+            "n_layers_q": 3,
+            "use_spectral_norm": False,
+            "gin_channels": size.gin_channels,
+            "semantic_frame_rate": "25hz",
+            "freeze_quantizer": True,
+            "version": "v2",
+        },
+    }
 
 
 def export_gpt(model: SemanticGPT, path: Path, info: str = "GPT-e1") -> None:
     if not model.official_compatible:
-        raise InputError("this GPT uses the language-ID extension: the official tools cannot "
-                         "load it; train without it to export")  # fmt: skip
+        raise InputError(
+            "this GPT uses the language-ID extension: the official tools cannot "
+            "load it; train without it to export"
+        )
     state = {k: v.detach().half().cpu() for k, v in gpt_to_official(model.state_dict()).items()}
     payload = {"weight": state, "config": gpt_official_config(model.size), "info": info}
     atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
@@ -156,8 +178,10 @@ def export_gpt(model: SemanticGPT, path: Path, info: str = "GPT-e1") -> None:
 
 def export_sovits(model: SoVITSGenerator, path: Path, info: str = "1epoch_1iteration") -> None:
     if not model.official_compatible:
-        raise InputError("this SoVITS uses F0 conditioning: the official tools cannot load "
-                         "it; train without it to export")  # fmt: skip
+        raise InputError(
+            "this SoVITS uses F0 conditioning: the official tools cannot load "
+            "it; train without it to export"
+        )
     state = sovits_to_official(model.state_dict())
     state = {k: v.detach().half().cpu() for k, v in state.items() if not k.startswith("enc_q.")}
     payload = {"weight": state, "config": sovits_official_config(model.size), "info": info}

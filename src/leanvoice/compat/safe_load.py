@@ -20,8 +20,15 @@ import torch
 from leanvoice.errors import InputError
 
 ZIP_MAGIC = b"PK"
-VERSION_HEADERS = {b"00": "v1", b"01": "v2", b"02": "v3", b"03": "v3-lora", b"04": "v4-lora",
-                   b"05": "v2Pro", b"06": "v2ProPlus"}  # fmt: skip
+VERSION_HEADERS = {
+    b"00": "v1",
+    b"01": "v2",
+    b"02": "v3",
+    b"03": "v3-lora",
+    b"04": "v4-lora",
+    b"05": "v2Pro",
+    b"06": "v2ProPlus",
+}
 
 
 class OfficialHParams:
@@ -59,8 +66,10 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Any], str | None]:
             f"and the official config ({str(exc).splitlines()[0][:160]})"
         ) from None
     except (RuntimeError, EOFError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable checkpoint (truncated or corrupt: "
-                         f"{str(exc).splitlines()[0][:160]})") from None  # fmt: skip
+        raise InputError(
+            f"{path}: not a readable checkpoint (truncated or corrupt: "
+            f"{str(exc).splitlines()[0][:160]})"
+        ) from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a dict checkpoint, found {type(data).__name__}")
     return _plain(data), version

@@ -43,8 +43,9 @@ def extract_features(
     group-normalised feature encoder would see the padding of a batch."""
     manifest_path = out / "manifest.jsonl"
     clips = [json.loads(line) for line in manifest_path.read_text(encoding="utf-8").splitlines()]
-    paths_of = {c["id"]: {k: f"{k}/{c['id']}.npy" for k in ("ssl", "bert", "semantic")}
-                for c in clips}  # fmt: skip
+    paths_of = {
+        c["id"]: {k: f"{k}/{c['id']}.npy" for k in ("ssl", "bert", "semantic")} for c in clips
+    }
     todo = [c for c in clips if not all((out / p).is_file() for p in paths_of[c["id"]].values())]
     failed: dict[str, str] = {}
     sovits.eval()
@@ -66,8 +67,11 @@ def extract_features(
             atomic_write_npy(out / paths["semantic"], codes.numpy().astype(np.int16))
             atomic_write_npy(out / paths["ssl"], features.astype(np.float16))  # written last
     kept, tsv_lines = [], []
-    skipped = [{"origin": c["id"], "file": c["wav"], "reason": failed[c["id"]]}
-               for c in clips if c["id"] in failed]  # fmt: skip
+    skipped = [
+        {"origin": c["id"], "file": c["wav"], "reason": failed[c["id"]]}
+        for c in clips
+        if c["id"] in failed
+    ]
     for clip in clips:
         if clip["id"] in failed:
             continue
@@ -101,8 +105,11 @@ def run_feature_step(
     if tiny:
         models = tiny_feature_models(out, device)
     else:
-        missing = [name for name, v in (("--hubert", hubert), ("--bert", bert),
-                                        ("--sovits", sovits)) if v is None]  # fmt: skip
+        missing = [
+            name
+            for name, v in (("--hubert", hubert), ("--bert", bert), ("--sovits", sovits))
+            if v is None
+        ]
         if missing:
             raise InputError(f"feature extraction needs {', '.join(missing)} too")
         models = real_feature_models(hubert, bert, sovits, device)  # type: ignore[arg-type]

@@ -98,11 +98,22 @@ def _import_clip(exp: Path, out: Path, line: str, semantic: dict[str, list[int]]
     atomic_write_npy(out / paths["bert"], bert.numpy().astype(np.float16))
     atomic_write_npy(out / paths["semantic"], np.asarray(semantic[name], dtype=np.int16))
     return {
-        "id": clip_id, "speaker": exp.name, "language": "zh" if word2ph is not None else "en",
-        "text": text, "normalized_text": text, "phonemes": phonemes, "phoneme_ids": ids,
-        "word2ph": word2ph, "duration_sec": round(info.frames / info.samplerate, 4),
-        "samples": info.frames, "frames": info.frames // 640, "wav": wav_rel, "source": name,
+        "id": clip_id,
+        "speaker": exp.name,
+        "language": "zh" if word2ph is not None else "en",
+        "text": text,
+        "normalized_text": text,
+        "phonemes": phonemes,
+        "phoneme_ids": ids,
+        "word2ph": word2ph,
+        "duration_sec": round(info.frames / info.samplerate, 4),
+        "samples": info.frames,
+        "frames": info.frames // 640,
+        "wav": wav_rel,
+        "source": name,
         "source_span_sec": [0.0, round(info.frames / info.samplerate, 4)],
-        "ssl_path": paths["ssl"], "bert_path": paths["bert"],
-        "semantic_path": paths["semantic"], "semantic_tokens": len(semantic[name]),
-    }  # fmt: skip
+        "ssl_path": paths["ssl"],
+        "bert_path": paths["bert"],
+        "semantic_path": paths["semantic"],
+        "semantic_tokens": len(semantic[name]),
+    }

@@ -115,8 +115,13 @@ class BucketBatchSampler:
 
     # -- resume -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
-                "world_size": self.world_size, "max_tokens": self.max_tokens}  # fmt: skip
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "seed": self.seed,
+            "world_size": self.world_size,
+            "max_tokens": self.max_tokens,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["world_size"] != self.world_size:

@@ -94,17 +94,21 @@ def _load_npy(root: Path, relative: str) -> np.ndarray:
 def _pad_stack(arrays: list[torch.Tensor], value: float = 0) -> torch.Tensor:
     """Right-pad the last dimension to the batch maximum and stack."""
     longest = max(a.shape[-1] for a in arrays)
-    return torch.stack([torch.nn.functional.pad(a, (0, longest - a.shape[-1]), value=value)
-                        for a in arrays])  # fmt: skip
+    return torch.stack(
+        [torch.nn.functional.pad(a, (0, longest - a.shape[-1]), value=value) for a in arrays]
+    )
 
 
 def collate_gpt(clip_set: ClipSet, indices: list[int]) -> dict[str, torch.Tensor]:
     clips = [clip_set.clips[i] for i in indices]
     phonemes = [torch.tensor(c["phoneme_ids"], dtype=torch.long) for c in clips]
-    bert = [torch.from_numpy(_load_npy(clip_set.root, c["bert_path"]).astype(np.float32))
-            for c in clips]  # fmt: skip
-    codes = [torch.from_numpy(_load_npy(clip_set.root, c["semantic_path"]).astype(np.int64))
-             for c in clips]  # fmt: skip
+    bert = [
+        torch.from_numpy(_load_npy(clip_set.root, c["bert_path"]).astype(np.float32)) for c in clips
+    ]
+    codes = [
+        torch.from_numpy(_load_npy(clip_set.root, c["semantic_path"]).astype(np.int64))
+        for c in clips
+    ]
     codes = [c.reshape(-1) for c in codes]
     for clip, features, ids in zip(clips, bert, phonemes, strict=True):
         if features.shape[-1] != len(ids):
@@ -125,8 +129,9 @@ def collate_sovits(
     clip_set: ClipSet, indices: list[int], hop_length: int, sample_rate: int
 ) -> dict[str, torch.Tensor]:
     clips = [clip_set.clips[i] for i in indices]
-    ssl = [torch.from_numpy(_load_npy(clip_set.root, c["ssl_path"]).astype(np.float32))
-           for c in clips]  # fmt: skip
+    ssl = [
+        torch.from_numpy(_load_npy(clip_set.root, c["ssl_path"]).astype(np.float32)) for c in clips
+    ]
     waves = []
     for clip in clips:
         path = clip_set.root / clip["wav"]

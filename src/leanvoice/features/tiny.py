@@ -25,10 +25,14 @@ def build_tiny_hubert(directory: Path, seed: int = 0, hidden_size: int = TINY_SS
 
     torch.manual_seed(seed)
     config = HubertConfig(
-        hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+        hidden_size=hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        conv_dim=(32,) * 7,
+        num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=4,
-    )  # fmt: skip
+    )
     HubertModel(config).save_pretrained(str(directory))
     return Path(directory)
 
@@ -48,9 +52,13 @@ def build_tiny_bert(
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=3,
-        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512,
-    )  # fmt: skip
+        vocab_size=len(vocab),
+        hidden_size=hidden_size,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     BertForMaskedLM(config).save_pretrained(str(directory))
     BertTokenizer(str(directory / "vocab.txt")).save_pretrained(str(directory))
     return directory

@@ -20,17 +20,30 @@ __all__ = ["SynthesisOptions", "Synthesizer", "load_gpt", "load_sovits", "load_s
 
 
 def load_synthesizer(
-    gpt: Path, sovits: Path, *, hubert: Path | None = None, bert: Path | None = None,
-    feature_models: Path | None = None, device: str = "cpu", precision: str = "fp32",
-) -> Synthesizer:  # fmt: skip
+    gpt: Path,
+    sovits: Path,
+    *,
+    hubert: Path | None = None,
+    bert: Path | None = None,
+    feature_models: Path | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+) -> Synthesizer:
     """`feature_models`: a folder holding `hubert/` and `bert/` (as `prepare
     --tiny-features` writes under DATA/tiny_models); or give `hubert` and `bert`."""
     if feature_models is not None:
         hubert = hubert or Path(feature_models) / "hubert"
         bert = bert or Path(feature_models) / "bert"
     if hubert is None or bert is None:
-        raise InputError("synthesis needs the HuBERT and BERT models: give --hubert and "
-                         "--bert, or --feature-models DIR")  # fmt: skip
-    return Synthesizer(load_gpt(Path(gpt)), load_sovits(Path(sovits)),
-                       SSLExtractor(Path(hubert), device), BertExtractor(Path(bert), device),
-                       device=device, precision=precision)  # fmt: skip
+        raise InputError(
+            "synthesis needs the HuBERT and BERT models: give --hubert and "
+            "--bert, or --feature-models DIR"
+        )
+    return Synthesizer(
+        load_gpt(Path(gpt)),
+        load_sovits(Path(sovits)),
+        SSLExtractor(Path(hubert), device),
+        BertExtractor(Path(bert), device),
+        device=device,
+        precision=precision,
+    )

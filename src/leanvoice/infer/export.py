@@ -51,9 +51,13 @@ def import_official(official: Path, out: Path) -> str:
         model = load_official_sovits(official)[0]
     else:
         raise InputError(f"{official}: neither a GPT nor a SoVITS checkpoint")
-    payload = {"stage": stage, "step": 0, "size": dataclasses.asdict(model.size),
-               "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-               "config": {"memory": {"lora": {"rank": 0}}}}  # fmt: skip
+    payload = {
+        "stage": stage,
+        "step": 0,
+        "size": dataclasses.asdict(model.size),
+        "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "config": {"memory": {"lora": {"rank": 0}}},
+    }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write(Path(out), lambda tmp: tmp.write_bytes(buffer.getvalue()))

@@ -32,8 +32,9 @@ def _check_stage(path: Path, data: dict[str, Any], wanted: str) -> None:
     if stage is None:
         raise InputError(f"{path}: neither a GPT nor a SoVITS checkpoint")
     if stage != wanted:
-        raise InputError(f"{path}: this is a {names[stage]} checkpoint; a {names[wanted]} one "
-                         "is needed here")  # fmt: skip
+        raise InputError(
+            f"{path}: this is a {names[stage]} checkpoint; a {names[wanted]} one is needed here"
+        )
 
 
 def _merged_from_training(model, data: dict[str, Any], stage: str, path: Path):
@@ -44,8 +45,10 @@ def _merged_from_training(model, data: dict[str, Any], stage: str, path: Path):
     state = data["model"]
     if any("lora_" in key for key in state):
         if lora.get("quantize_base"):
-            raise InputError(f"{path}: QLoRA checkpoints (4-bit base) cannot be loaded for "
-                             "synthesis yet; export them on the training machine")  # fmt: skip
+            raise InputError(
+                f"{path}: QLoRA checkpoints (4-bit base) cannot be loaded for "
+                "synthesis yet; export them on the training machine"
+            )
         targets = GPT_LORA_TARGETS if stage == "gpt" else SOVITS_LORA_TARGETS
         model = apply_lora(model, int(lora["rank"]), float(lora["alpha"]), targets=targets)
         _load(model, state, path)

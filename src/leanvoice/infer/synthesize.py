@@ -45,9 +45,14 @@ class SynthesisOptions:
 
 class Synthesizer:
     def __init__(
-        self, gpt: SemanticGPT, sovits: SoVITSGenerator, ssl: SSLExtractor, bert: BertExtractor,
-        device: str = "cpu", precision: str = "fp32",
-    ) -> None:  # fmt: skip
+        self,
+        gpt: SemanticGPT,
+        sovits: SoVITSGenerator,
+        ssl: SSLExtractor,
+        bert: BertExtractor,
+        device: str = "cpu",
+        precision: str = "fp32",
+    ) -> None:
         self.device = torch.device(device)
         self.gpt = gpt.to(self.device).eval()
         self.sovits = sovits.to(self.device).eval()
@@ -80,18 +85,20 @@ class Synthesizer:
         audio = load_audio(Path(reference), self.sample_rate)
         low, high = REFERENCE_SECONDS
         if not low <= audio.duration_sec <= high:
-            raise InputError(f"{reference}: reference audio is {audio.duration_sec:.1f} s; "
-                             f"use a clip of {low:.0f}-{high:.0f} s")  # fmt: skip
+            raise InputError(
+                f"{reference}: reference audio is {audio.duration_sec:.1f} s; "
+                f"use a clip of {low:.0f}-{high:.0f} s"
+            )
         size = self.sovits.size
         samples = audio.samples.astype(np.float32)
-        padded = np.concatenate([samples, np.zeros(int(PAUSE_SECONDS * self.sample_rate),
-                                                   dtype=np.float32)])  # fmt: skip
+        padded = np.concatenate(
+            [samples, np.zeros(int(PAUSE_SECONDS * self.sample_rate), dtype=np.float32)]
+        )
         ssl = torch.from_numpy(self.ssl.extract(padded, self.sample_rate))[None].to(self.device)
         prompt = self.sovits.encode_semantic(ssl)  # (1, T/2)
         wave = torch.from_numpy(samples)[None].to(self.device)
         spec = linear_spectrogram(wave, size.n_fft, size.hop_length, size.win_length)
-        ref_ids, ref_bert = phonemes_and_bert(reference_text, options.reference_language,
-                                              self.bert)  # fmt: skip
+        ref_ids, ref_bert = phonemes_and_bert(reference_text, options.reference_language, self.bert)
         generator = torch.Generator(device=self.device).manual_seed(options.seed)
         pieces = []
         pause = np.zeros(int(PAUSE_SECONDS * self.sample_rate), dtype=np.float32)
@@ -105,15 +112,24 @@ class Synthesizer:
             )
             with self.precision.autocast():
                 codes = generate(
-                    self.gpt, phonemes, torch.tensor([phonemes.shape[1]], device=self.device),
-                    features.to(self.device), prompt, sampling, generator=generator,
-                )[0]  # fmt: skip
+                    self.gpt,
+                    phonemes,
+                    torch.tensor([phonemes.shape[1]], device=self.device),
+                    features.to(self.device),
+                    prompt,
+                    sampling,
+                    generator=generator,
+                )[0]
             if len(codes) == 0:
                 continue
             decoded = self.sovits.decode(
-                codes[None], torch.tensor([ids], device=self.device), spec,
-                noise_scale=options.noise_scale, speed=options.speed, generator=generator,
-            )  # fmt: skip
+                codes[None],
+                torch.tensor([ids], device=self.device),
+                spec,
+                noise_scale=options.noise_scale,
+                speed=options.speed,
+                generator=generator,
+            )
             pieces += [decoded.reshape(-1).float().cpu().numpy(), pause]
         if not pieces:
             raise TextError("the GPT produced no speech for this text")

@@ -52,8 +52,11 @@ def phonemes_and_bert(
     for run_text, run_language in language_runs(sentence, language):
         phonemes = g2p(run_text, run_language)
         ids.extend(phonemes.phoneme_ids)
-        features.append(bert.phoneme_features(phonemes.normalized_text, phonemes.word2ph,
-                                              len(phonemes.phoneme_ids)))  # fmt: skip
+        features.append(
+            bert.phoneme_features(
+                phonemes.normalized_text, phonemes.word2ph, len(phonemes.phoneme_ids)
+            )
+        )
     if not ids:
         raise TextError(f"no speakable text in {sentence!r}")
     return ids, np.concatenate(features, axis=1)

@@ -68,10 +68,16 @@ def _checkpointed_call(forward, *args, **kwargs):
 def _expensive_ops() -> set:
     aten = torch.ops.aten
     names = (
-        "mm", "addmm", "bmm", "baddbmm", "convolution", "_scaled_dot_product_flash_attention",
-        "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+        "mm",
+        "addmm",
+        "bmm",
+        "baddbmm",
+        "convolution",
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
         "_scaled_dot_product_flash_attention_for_cpu",
-    )  # fmt: skip
+    )
     return {getattr(aten, name).default for name in names if hasattr(aten, name)}
 
 
@@ -88,6 +94,10 @@ def _selective_contexts():
 
 def _selective_call(forward, *args, **kwargs):
     return checkpoint(
-        forward, *args, use_reentrant=False, preserve_rng_state=True,
-        context_fn=_selective_contexts, **kwargs,
-    )  # fmt: skip
+        forward,
+        *args,
+        use_reentrant=False,
+        preserve_rng_state=True,
+        context_fn=_selective_contexts,
+        **kwargs,
+    )

@@ -7,6 +7,7 @@ from torch import nn
 from leanvoice.errors import ConfigError
 
 # group → submodule prefixes, per model
+# A hand-laid table, several short entries per line (`# fmt: skip` at its end).
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gpt": ("gpt", ("",)),
     "gpt.embeddings": ("gpt", ("bert_proj", "ar_text_embedding", "ar_text_position",

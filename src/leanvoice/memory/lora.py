@@ -33,9 +33,13 @@ def _peft():
 
 
 def apply_lora(
-    model: nn.Module, rank: int, alpha: float, dropout: float = 0.0,
-    targets: tuple[str, ...] | str = GPT_LORA_TARGETS, quantize_base: bool = False,
-) -> nn.Module:  # fmt: skip
+    model: nn.Module,
+    rank: int,
+    alpha: float,
+    dropout: float = 0.0,
+    targets: tuple[str, ...] | str = GPT_LORA_TARGETS,
+    quantize_base: bool = False,
+) -> nn.Module:
     """Inject adapters in place; every non-adapter parameter is frozen."""
     if rank <= 0:
         raise ConfigError("memory.lora.rank must be positive to apply LoRA")
@@ -72,9 +76,13 @@ def quantize_frozen_linears(model: nn.Module, names: tuple[str, ...]) -> int:
             continue
         device = module.weight.device
         quantized = bnb.nn.Linear4bit(
-            module.in_features, module.out_features, bias=module.bias is not None,
-            compute_dtype=module.weight.dtype, quant_type="nf4", device="meta",
-        )  # fmt: skip
+            module.in_features,
+            module.out_features,
+            bias=module.bias is not None,
+            compute_dtype=module.weight.dtype,
+            quant_type="nf4",
+            device="meta",
+        )
         quantized.weight = bnb.nn.Params4bit(
             module.weight.data.cpu(), requires_grad=False, quant_type="nf4"
         )

@@ -53,9 +53,13 @@ def apply_memory_policy(
     if policy.lora.rank > 0:
         targets = GPT_LORA_TARGETS if stage == "gpt" else SOVITS_LORA_TARGETS
         model = apply_lora(
-            model, policy.lora.rank, policy.lora.alpha, policy.lora.dropout,
-            targets=targets, quantize_base=policy.lora.quantize_base,
-        )  # fmt: skip
+            model,
+            policy.lora.rank,
+            policy.lora.alpha,
+            policy.lora.dropout,
+            targets=targets,
+            quantize_base=policy.lora.quantize_base,
+        )
     blocks = [name for names in model.block_names().values() for name in names]
     checkpointed = apply_activation_checkpointing(model, blocks, policy.checkpoint)
     offloaded = apply_activation_offload(model, blocks, True) if policy.offload_activations else []

@@ -23,8 +23,10 @@ def _rows(plan: Plan):
 
 def plan_table(plan: Plan) -> Table:
     unit = "tokens" if plan.stage == "gpt" else "frames"
-    table = Table(title=f"{plan.stage} memory plan: budget {format_bytes(plan.budget_bytes)}, "
-                        f"usable {format_bytes(plan.usable_bytes)}")  # fmt: skip
+    table = Table(
+        title=f"{plan.stage} memory plan: budget {format_bytes(plan.budget_bytes)}, "
+        f"usable {format_bytes(plan.usable_bytes)}"
+    )
     for column in (
         "checkpoint",
         "optimizer",
@@ -36,19 +38,23 @@ def plan_table(plan: Plan) -> Table:
         "peak",
         "fits",
     ):
-        table.add_column(column, justify="left" if column in ("checkpoint", "optimizer")
-                         else "right")  # fmt: skip
+        table.add_column(
+            column, justify="left" if column in ("checkpoint", "optimizer") else "right"
+        )
     for line, samples, parts in _rows(plan):
         total = sum(parts.values()) or 1
         cells = [f"{_short(parts[k])} {100 * parts[k] / total:.0f}%" for k in CATEGORIES]
         fits = line.peak(samples) <= plan.usable_bytes
         chosen = line is plan.chosen
         table.add_row(
-            line.candidate.checkpoint, line.candidate.optimizer,
-            str(samples * plan.clip_cost), *cells, _short(line.peak(samples)),
+            line.candidate.checkpoint,
+            line.candidate.optimizer,
+            str(samples * plan.clip_cost),
+            *cells,
+            _short(line.peak(samples)),
             "chosen" if chosen else ("yes" if fits else "no"),
             style="bold green" if chosen else None,
-        )  # fmt: skip
+        )
     return table
 
 
@@ -85,8 +91,11 @@ def plan_plot(plan: Plan, path: Path) -> Path:
         draw.multiline_text((x0, height - bottom + 5), label, fill="black", spacing=2)
     for value, colour in ((plan.budget_bytes, (200, 0, 0)), (plan.usable_bytes, (230, 150, 0))):
         draw.line([left, y(value), width - 10, y(value)], fill=colour, width=2)
-    draw.text((left, y(plan.budget_bytes) - 14), f"budget {format_bytes(plan.budget_bytes)}",
-              fill=(200, 0, 0))  # fmt: skip
+    draw.text(
+        (left, y(plan.budget_bytes) - 14),
+        f"budget {format_bytes(plan.budget_bytes)}",
+        fill=(200, 0, 0),
+    )
     draw.line([left, top, left, height - bottom], fill="black")
     for step in range(5):
         value = top_value * step / 4

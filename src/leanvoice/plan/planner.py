@@ -35,6 +35,7 @@ OPTIMIZERS = ("adamw", "adamw8bit")
 RECOMPUTE = {"none": 0.0, "every:2": 0.17, "all": 0.33}  # extra forward work, fraction
 CALIBRATION = (1, 3)  # batch sizes (copies of the worst-case clip) that are measured
 USEFUL_TOKENS = {"gpt": 12000, "sovits": 8000}  # beyond this a bigger batch adds no speed
+# A hand-laid table, several short entries per line (`# fmt: skip` at its end).
 CARDS_GB = {
     "gtx-1650": 4, "rtx-3050": 6, "rtx-2060": 6, "rtx-3060": 12, "rtx-3070": 8,
     "rtx-3080": 10, "rtx-3090": 24, "rtx-4060": 8, "rtx-4070": 12, "rtx-4080": 16,
@@ -143,10 +144,12 @@ class Plan:
     def shortfall(self) -> str:
         leanest = min(self.lines, key=lambda x: x.peak(1))
         need = leanest.peak(1) / 2**30
-        return (f"nothing fits in {self.usable_bytes / 2**30:.2f} GB usable: one "
-                f"worst-case clip needs {need:.2f} GB even with "
-                f"memory.checkpoint={leanest.candidate.checkpoint} and "
-                f"memory.optimizer={leanest.candidate.optimizer}")  # fmt: skip
+        return (
+            f"nothing fits in {self.usable_bytes / 2**30:.2f} GB usable: one "
+            f"worst-case clip needs {need:.2f} GB even with "
+            f"memory.checkpoint={leanest.candidate.checkpoint} and "
+            f"memory.optimizer={leanest.candidate.optimizer}"
+        )
 
 
 # -- measuring -------------------------------------------------------------------------
@@ -157,11 +160,17 @@ def worst_case_clip(stage: str, cfg: Config, data: Path | None) -> dict[str, int
         clips = [json.loads(x) for x in (Path(data) / "manifest.jsonl").read_text().splitlines()]
         if stage == "gpt":
             worst = max(clips, key=lambda c: len(c["phoneme_ids"]) + c["semantic_tokens"])
-            return {"phonemes": len(worst["phoneme_ids"]), "codes": worst["semantic_tokens"],
-                    "frames": worst["frames"]}  # fmt: skip
+            return {
+                "phonemes": len(worst["phoneme_ids"]),
+                "codes": worst["semantic_tokens"],
+                "frames": worst["frames"],
+            }
         worst = max(clips, key=lambda c: c["frames"])
-        return {"phonemes": len(worst["phoneme_ids"]), "codes": worst["frames"] // 2,
-                "frames": worst["frames"]}  # fmt: skip
+        return {
+            "phonemes": len(worst["phoneme_ids"]),
+            "codes": worst["frames"] // 2,
+            "frames": worst["frames"],
+        }
     codes = int(cfg.data.max_sec * 25)
     return {"phonemes": int(codes / 2.5), "codes": codes, "frames": codes * 2}
 
@@ -176,20 +185,31 @@ def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None
     rng = np.random.default_rng(0)
     for name in ("bert", "semantic", "ssl", "wav32k"):
         (root / name).mkdir(parents=True, exist_ok=True)
-    np.save(root / "bert" / "c.npy", rng.standard_normal(
-        (sizes.gpt.bert_dim, clip["phonemes"])).astype(np.float16))  # fmt: skip
+    np.save(
+        root / "bert" / "c.npy",
+        rng.standard_normal((sizes.gpt.bert_dim, clip["phonemes"])).astype(np.float16),
+    )
     np.save(root / "semantic" / "c.npy", rng.integers(0, 1024, clip["codes"]).astype(np.int16))
-    np.save(root / "ssl" / "c.npy", rng.standard_normal(
-        (sizes.sovits.ssl_dim, clip["frames"])).astype(np.float16))  # fmt: skip
+    np.save(
+        root / "ssl" / "c.npy",
+        rng.standard_normal((sizes.sovits.ssl_dim, clip["frames"])).astype(np.float16),
+    )
     write_wav(
         root / "wav32k" / "c.wav",
         0.1 * rng.standard_normal(clip["frames"] * 640).astype(np.float32),
         32000,
     )
-    entry = {"id": "c", "language": "zh", "phoneme_ids": [1 + i % 700 for i in
-             range(clip["phonemes"])], "semantic_tokens": clip["codes"],
-             "frames": clip["frames"], "wav": "wav32k/c.wav", "bert_path": "bert/c.npy",
-             "semantic_path": "semantic/c.npy", "ssl_path": "ssl/c.npy"}  # fmt: skip
+    entry = {
+        "id": "c",
+        "language": "zh",
+        "phoneme_ids": [1 + i % 700 for i in range(clip["phonemes"])],
+        "semantic_tokens": clip["codes"],
+        "frames": clip["frames"],
+        "wav": "wav32k/c.wav",
+        "bert_path": "bert/c.npy",
+        "semantic_path": "semantic/c.npy",
+        "ssl_path": "ssl/c.npy",
+    }
     atomic_write_text(root / "manifest.jsonl", json.dumps(entry) + "\n")
 
 
@@ -245,19 +265,28 @@ def calibrate(stage: str, cfg: Config, data: Path, candidate: Candidate, device:
     slope = (p2.backward_peak - p1.backward_peak) / (n2 - n1)
     intercept = p1.backward_peak - slope * n1
     # where the whole step peaked above forward+backward, the optimizer step set it
-    step_peaks = [run.report.peak_bytes for run in runs.values()
-                  if run.report.peak_bytes > run.backward_peak]  # fmt: skip
+    step_peaks = [
+        run.report.peak_bytes for run in runs.values() if run.report.peak_bytes > run.backward_peak
+    ]
     first = p1.report
-    states = {"parameters": first.parameters_bytes, "gradients": first.gradients_bytes,
-              "optimizer": first.optimizer_bytes}  # fmt: skip
+    states = {
+        "parameters": first.parameters_bytes,
+        "gradients": first.gradients_bytes,
+        "optimizer": first.optimizer_bytes,
+    }
     return Line(candidate, intercept, slope, max(step_peaks, default=0.0), states)
 
 
 def make_plan(
-    stage: str, cfg: Config, budget_bytes: int, *, headroom: float = 0.1,
-    data: Path | None = None, device: str = "cpu",
+    stage: str,
+    cfg: Config,
+    budget_bytes: int,
+    *,
+    headroom: float = 0.1,
+    data: Path | None = None,
+    device: str = "cpu",
     candidates: list[Candidate] | None = None,
-) -> Plan:  # fmt: skip
+) -> Plan:
     if stage not in ("gpt", "sovits"):
         raise ConfigError(f"--stage {stage}: use gpt or sovits")
     if not 0 <= headroom < 1:
@@ -275,8 +304,11 @@ def make_plan(
         if samples < 1:
             continue
         useful = min(samples * cost, USEFUL_TOKENS[stage])
-        slowdown = 1 + RECOMPUTE[line.candidate.checkpoint] + (
-            0.05 if line.candidate.optimizer == "adamw8bit" else 0.0)  # fmt: skip
+        slowdown = (
+            1
+            + RECOMPUTE[line.candidate.checkpoint]
+            + (0.05 if line.candidate.optimizer == "adamw8bit" else 0.0)
+        )
         score = useful / slowdown
         if score > best_score:
             best, best_score, best_samples = line, score, samples

@@ -17,14 +17,36 @@ from pypinyin import Style, lazy_pinyin
 from leanvoice.errors import TextError
 from leanvoice.text.symbols import PUNCTUATION, SYMBOL_TO_ID
 
+# A hand-laid table, several short entries per line (`# fmt: skip` at its end).
 _PUNCTUATION_MAP = {
     "：": ",", "；": ",", "，": ",", "。": ".", "！": "!", "？": "?", "\n": ".", "·": ",",
     "、": ",", "...": "…", "$": ".", "/": ",", "—": "-", "~": "…", "～": "…", ":": ",",
     ";": ",",
 }  # fmt: skip
 _HAN = r"\u4e00-\u9fa5"
-_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h",
-             "j", "q", "x", "r", "z", "c", "s")  # fmt: skip
+_INITIALS = (
+    "zh",
+    "ch",
+    "sh",
+    "b",
+    "p",
+    "m",
+    "f",
+    "d",
+    "t",
+    "n",
+    "l",
+    "g",
+    "k",
+    "h",
+    "j",
+    "q",
+    "x",
+    "r",
+    "z",
+    "c",
+    "s",
+)
 _DIGIT_CHARS = set("零一二三四五六七八九十百千万亿两第")
 _NOT_ERHUA = {"女儿", "儿女", "婴儿", "孤儿", "幼儿", "男儿", "少儿", "患儿", "孙儿", "侄儿"}
 

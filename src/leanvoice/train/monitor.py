@@ -35,20 +35,29 @@ class Monitor:
         self._writer = SummaryWriter(str(self.run / "tensorboard"), purge_step=step or None)
         self._truncate_metrics(step)
         self._progress = Progress(
-            TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-            console=self.console, transient=False, disable=not self.console.is_terminal,
-        )  # fmt: skip
+            TextColumn("[bold]step"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+            disable=not self.console.is_terminal,
+        )
         self._progress.start()
-        self._task = self._progress.add_task("train", total=self.total_steps, completed=step,
-                                             status="")  # fmt: skip
+        self._task = self._progress.add_task(
+            "train", total=self.total_steps, completed=step, status=""
+        )
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop lines written after the checkpoint we resume from (the run will redo them)."""
         if not self._metrics.exists():
             return
-        kept = [line for line in self._metrics.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]  # fmt: skip
+        kept = [
+            line
+            for line in self._metrics.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line)["step"] <= step
+        ]
         atomic_write_text(self._metrics, "".join(line + "\n" for line in kept))
 
     def step(self, step: int, scalars: dict[str, float]) -> None:

@@ -64,8 +64,12 @@ class RunLock:
         self._fd = fd
         mine = read_lock(self.path.parent)
         if mine is None or mine.get("pid") != os.getpid():  # the UI wrote ours already
-            record = {"pid": os.getpid(), "stage": self.stage, "started": time.time(),
-                      "command": [sys.executable, *sys.argv]}  # fmt: skip
+            record = {
+                "pid": os.getpid(),
+                "stage": self.stage,
+                "started": time.time(),
+                "command": [sys.executable, *sys.argv],
+            }
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(record).encode(), 0)
             self._created = True

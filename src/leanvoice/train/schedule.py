@@ -80,8 +80,11 @@ class LRSchedule:
         return self.base_rates[-1] * self.last_factor
 
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "base_rates": list(self.base_rates),
-                "last_factor": self.last_factor}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "base_rates": list(self.base_rates),
+            "last_factor": self.last_factor,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if len(state["base_rates"]) != len(self.base_rates):

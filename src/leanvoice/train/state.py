@@ -44,8 +44,9 @@ def load_model_state(
     if _sharded(wrapped, ctx):
         from torch.distributed.checkpoint.state_dict import set_model_state_dict
 
-        set_model_state_dict(wrapped, {_PREFIX + k: v for k, v in state.items()},
-                             options=_options())  # fmt: skip
+        set_model_state_dict(
+            wrapped, {_PREFIX + k: v for k, v in state.items()}, options=_options()
+        )
         return
     model.load_state_dict(state)
 

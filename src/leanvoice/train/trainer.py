@@ -364,8 +364,9 @@ class StageTrainer(ABC):
         models = [n.model for n in self.networks.values()]
         optimizers = [n.optimizer for n in self.networks.values()]
         model = models[0] if len(models) == 1 else nn.ModuleList(models)
-        return StepMemory(model, optimizers if len(optimizers) > 1 else optimizers[0],
-                          self.ctx.device)  # fmt: skip
+        return StepMemory(
+            model, optimizers if len(optimizers) > 1 else optimizers[0], self.ctx.device
+        )
 
     # -- the loop ------------------------------------------------------------------------
     def train(self) -> dict[str, Any] | None:
@@ -444,14 +445,21 @@ class StageTrainer(ABC):
                 seconds_total += seconds
                 cpu_total += cpu_seconds
             loss = result.loss
-            monitor.step(self.step, {
-                "loss": loss, "tokens_per_second": result.real / max(seconds, 1e-9),
-                "padding_efficiency": result.real / max(result.padded, 1),
-                "peak_bytes": report.peak_bytes, "micro_batch_budget": self.guard.budget,
-                "lr": next(iter(self.networks.values())).schedule.lr,
-                # this rank's step: what a benchmark needs to time each step on its own
-                "real_tokens": result.real, "seconds": seconds, "cpu_seconds": cpu_seconds,
-            })  # fmt: skip
+            monitor.step(
+                self.step,
+                {
+                    "loss": loss,
+                    "tokens_per_second": result.real / max(seconds, 1e-9),
+                    "padding_efficiency": result.real / max(result.padded, 1),
+                    "peak_bytes": report.peak_bytes,
+                    "micro_batch_budget": self.guard.budget,
+                    "lr": next(iter(self.networks.values())).schedule.lr,
+                    # this rank's step: what a benchmark needs to time each step on its own
+                    "real_tokens": result.real,
+                    "seconds": seconds,
+                    "cpu_seconds": cpu_seconds,
+                },
+            )
             if cfg.train.check_replicas and self.ctx.active and cfg.train.distributed == "ddp":
                 self._check_replicas()
             last = self.step == cfg.train.max_steps
@@ -553,10 +561,15 @@ class StageTrainer(ABC):
         best = loss < self.best_loss
         self.best_loss = min(self.best_loss, loss)
         state = {
-            "step": self.step, "stage": self.stage, **self.state(),
-            "sampler": self.sampler.state_dict(), "oom_guard": self.guard.state_dict(),
-            "rng": ckpt.rng_state(), "config": to_dict(self.cfg), "best_loss": self.best_loss,
-        }  # fmt: skip
+            "step": self.step,
+            "stage": self.stage,
+            **self.state(),
+            "sampler": self.sampler.state_dict(),
+            "oom_guard": self.guard.state_dict(),
+            "rng": ckpt.rng_state(),
+            "config": to_dict(self.cfg),
+            "best_loss": self.best_loss,
+        }
         if self.ctx.is_main:
             ckpt.save_checkpoint(
                 self.run, self.step, state, keep=self.cfg.train.keep_checkpoints, best=best

@@ -36,6 +36,11 @@ def launch(workspace: Path, host: str, port: int, allow_remote: bool = False) ->
 
     app = build_app(workspace)
     app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, allowed_paths=[str(Path(workspace).resolve())],
-               show_error=False, theme=gr.themes.Default(font=["sans-serif"],
-               font_mono=["monospace"]), quiet=False)  # fmt: skip
+    app.launch(
+        server_name=host,
+        server_port=port,
+        allowed_paths=[str(Path(workspace).resolve())],
+        show_error=False,
+        theme=gr.themes.Default(font=["sans-serif"], font_mono=["monospace"]),
+        quiet=False,
+    )

@@ -58,8 +58,11 @@ class Workspace:
             latest = runs.latest_checkpoint(self.root / "runs" / name)
             if latest is not None:
                 found.append(str(latest))
-        found += [str(p) for p in sorted((self.root / "out").glob("**/*")) if p.suffix in
-                  (".ckpt", ".pth")]  # fmt: skip
+        found += [
+            str(p)
+            for p in sorted((self.root / "out").glob("**/*"))
+            if p.suffix in (".ckpt", ".pth")
+        ]
         return found
 
 
@@ -103,15 +106,21 @@ def data_tab(ws: Workspace) -> dict[str, Any]:
     from leanvoice.demo import demo_corpus_list
 
     with gr.Tab("Data", id="data"):
-        gr.Markdown("From a folder of recordings (with a `.list`, `metadata.csv` or "
-                    "transcripts beside them) to a prepared dataset.")  # fmt: skip
+        gr.Markdown(
+            "From a folder of recordings (with a `.list`, `metadata.csv` or "
+            "transcripts beside them) to a prepared dataset."
+        )
         with gr.Row():
-            source = gr.Textbox(label="Source: .list file, metadata.csv or folder",
-                                elem_id="data-source", scale=4)  # fmt: skip
+            source = gr.Textbox(
+                label="Source: .list file, metadata.csv or folder", elem_id="data-source", scale=4
+            )
             use_demo = gr.Button("Use the demo corpus", elem_id="data-use-demo", scale=1)
         with gr.Row():
-            name = gr.Textbox(label="Dataset name (under the workspace's data/)", value="demo",
-                              elem_id="data-name")  # fmt: skip
+            name = gr.Textbox(
+                label="Dataset name (under the workspace's data/)",
+                value="demo",
+                elem_id="data-name",
+            )
             language = gr.Dropdown(["auto", "zh", "en"], value="auto", label="Language")
             max_sec = gr.Number(value=15.0, label="Longest clip (s)", minimum=1, maximum=60)
         features = gr.Radio(
@@ -127,14 +136,24 @@ def data_tab(ws: Workspace) -> dict[str, Any]:
         run = gr.Button("Prepare", variant="primary", elem_id="data-prepare")
         status = gr.Markdown(elem_id="data-status")
         chart = gr.Image(label="Clip lengths", type="pil", elem_id="data-histogram")
-        skipped = gr.Dataframe(headers=["file", "reason"], label="Skipped files",
-                               elem_id="data-skipped")  # fmt: skip
+        skipped = gr.Dataframe(
+            headers=["file", "reason"], label="Skipped files", elem_id="data-skipped"
+        )
 
     use_demo.click(lambda: (str(demo_corpus_list()), "demo"), outputs=[source, name])
 
     @inline(outputs=3)
-    def prepare(source, name, language, max_sec, features, hubert, bert, sovits,
-                progress=gr.Progress()):  # noqa: B008 - Gradio's way  # fmt: skip
+    def prepare(
+        source,
+        name,
+        language,
+        max_sec,
+        features,
+        hubert,
+        bert,
+        sovits,
+        progress=gr.Progress(),  # noqa: B008 - Gradio's way
+    ):
         from leanvoice.config import load_config
         from leanvoice.data.features_step import run_feature_step
         from leanvoice.data.prepare import prepare_dataset
@@ -162,14 +181,21 @@ def data_tab(ws: Workspace) -> dict[str, Any]:
         if not result.clips:
             return ("**Error:** no usable clips; see the skipped files", None, rows)
         progress(0.9, desc="extracting features")
-        run_feature_step(result.out, tiny=tiny, hubert=Path(hubert) if hubert else None,
-                         bert=Path(bert) if bert else None,
-                         sovits=Path(sovits) if sovits else None)  # fmt: skip
+        run_feature_step(
+            result.out,
+            tiny=tiny,
+            hubert=Path(hubert) if hubert else None,
+            bert=Path(bert) if bert else None,
+            sovits=Path(sovits) if sovits else None,
+        )
         text = _report_markdown(report, result.out) + "\n\nFeatures extracted: ready to train."
         return text, plots.histogram(report["duration_histogram"]), rows
 
-    run.click(prepare, [source, name, language, max_sec, features, hubert, bert, sovits],
-              [status, chart, skipped])  # fmt: skip
+    run.click(
+        prepare,
+        [source, name, language, max_sec, features, hubert, bert, sovits],
+        [status, chart, skipped],
+    )
     return {"prepare": run}
 
 
@@ -178,22 +204,26 @@ def plan_tab(ws: Workspace) -> None:
     from leanvoice.plan.planner import CARDS_GB
 
     with gr.Tab("Plan", id="plan"):
-        gr.Markdown("Will it fit on my card, and with what settings? The planner measures "
-                    "real training steps on this machine and predicts the peak.")  # fmt: skip
+        gr.Markdown(
+            "Will it fit on my card, and with what settings? The planner measures "
+            "real training steps on this machine and predicts the peak."
+        )
         with gr.Row():
             stage = gr.Radio(["gpt", "sovits"], value="gpt", label="Stage", elem_id="plan-stage")
             size = gr.Dropdown(["tiny", "v2"], value="v2", label="Model size", elem_id="plan-size")
             preset = gr.Dropdown(PRESETS, value="(none)", label="Preset")
         with gr.Row():
-            card = gr.Dropdown(["(type the memory)", *CARDS_GB], value="(type the memory)",
-                               label="Card")  # fmt: skip
+            card = gr.Dropdown(
+                ["(type the memory)", *CARDS_GB], value="(type the memory)", label="Card"
+            )
             vram = gr.Textbox(value="8GB", label="Memory (e.g. 6GB, 64MB)", elem_id="plan-vram")
             headroom = gr.Slider(0.0, 0.5, value=0.1, step=0.05, label="Headroom")
             dataset = gr.Dropdown(choices=[], label="Dataset (optional)", allow_custom_value=True)
         run = gr.Button("Plan", variant="primary", elem_id="plan-run")
         status = gr.Markdown(elem_id="plan-status")
-        chart = gr.Image(label="Memory per setting against the budget", type="filepath",
-                         elem_id="plan-plot")  # fmt: skip
+        chart = gr.Image(
+            label="Memory per setting against the budget", type="filepath", elem_id="plan-plot"
+        )
         table = gr.Dataframe(label="Candidates", elem_id="plan-table")
 
     @inline(outputs=3)
@@ -208,18 +238,29 @@ def plan_tab(ws: Workspace) -> None:
         progress(0, desc="measuring training steps")
         result = make_plan(stage, cfg, budget, headroom=float(headroom), data=data)
         picture = plan_plot(result, ws.root / "out" / f"plan-{stage}-{size}.png")
-        rows = [[line.candidate.checkpoint, line.candidate.optimizer,
-                 line.largest_batch(result.usable_bytes) * result.clip_cost,
-                 f"{line.peak(max(line.largest_batch(result.usable_bytes), 1)) / 2**20:.1f}",
-                 "chosen" if line is result.chosen else ""] for line in result.lines]  # fmt: skip
-        frame = {"headers": ["checkpoint", "optimizer", "batch budget", "peak MiB", ""],
-                 "data": rows}  # fmt: skip
+        rows = [
+            [
+                line.candidate.checkpoint,
+                line.candidate.optimizer,
+                line.largest_batch(result.usable_bytes) * result.clip_cost,
+                f"{line.peak(max(line.largest_batch(result.usable_bytes), 1)) / 2**20:.1f}",
+                "chosen" if line is result.chosen else "",
+            ]
+            for line in result.lines
+        ]
+        frame = {
+            "headers": ["checkpoint", "optimizer", "batch budget", "peak MiB", ""],
+            "data": rows,
+        }
         if result.chosen is None:
             return f"**Does not fit.** {result.shortfall()}", str(picture), frame
         overrides = " ".join(result.overrides())
-        return (f"**Fits.** Train with: `{overrides}` (predicted peak "
-                f"{result.as_json()['predicted_peak_bytes'] / 2**20:.1f} MiB)",
-                str(picture), frame)  # fmt: skip
+        return (
+            f"**Fits.** Train with: `{overrides}` (predicted peak "
+            f"{result.as_json()['predicted_peak_bytes'] / 2**20:.1f} MiB)",
+            str(picture),
+            frame,
+        )
 
     run.click(plan, [stage, size, preset, card, vram, headroom, dataset], [status, chart, table])
     return dataset
@@ -234,14 +275,21 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         )
         with gr.Row():
             stage = gr.Radio(["gpt", "sovits"], value="gpt", label="Stage", elem_id="train-stage")
-            dataset = gr.Dropdown(choices=ws.datasets(), label="Dataset", allow_custom_value=True,
-                                  elem_id="train-dataset")  # fmt: skip
-            run_name = gr.Dropdown(choices=ws.runs(), label="Run (under the workspace's runs/)",
-                                   allow_custom_value=True, elem_id="train-run")  # fmt: skip
+            dataset = gr.Dropdown(
+                choices=ws.datasets(),
+                label="Dataset",
+                allow_custom_value=True,
+                elem_id="train-dataset",
+            )
+            run_name = gr.Dropdown(
+                choices=ws.runs(),
+                label="Run (under the workspace's runs/)",
+                allow_custom_value=True,
+                elem_id="train-run",
+            )
         with gr.Row():
             preset = gr.Dropdown(PRESETS, value="(none)", label="Preset")
-            size = gr.Dropdown(["tiny", "v2"], value="v2", label="Model size",
-                               elem_id="train-size")  # fmt: skip
+            size = gr.Dropdown(["tiny", "v2"], value="v2", label="Model size", elem_id="train-size")
             steps = gr.Number(value=1000, label="Steps", precision=0, elem_id="train-steps")
             extra = gr.Textbox(label="More settings (key=value …)", elem_id="train-extra")
         with gr.Row():
@@ -251,8 +299,9 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         with gr.Row():
             loss = gr.Image(label="Loss", type="pil", elem_id="train-loss")
             memory = gr.Image(label="Peak memory", type="pil", elem_id="train-memory")
-        audition = gr.Audio(label="Latest audition sample", type="filepath",
-                            elem_id="train-audition")  # fmt: skip
+        audition = gr.Audio(
+            label="Latest audition sample", type="filepath", elem_id="train-audition"
+        )
         timer = gr.Timer(2.0)
         shown = gr.State(None)  # the audition sample the player holds
 
@@ -265,8 +314,9 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
 
         load_config(None if preset == "(none)" else preset, None, overrides)  # errors here
         run = ws.run(run_name)
-        pid = runs.start_run(stage, ws.dataset(dataset), run,
-                             None if preset == "(none)" else preset, overrides)  # fmt: skip
+        pid = runs.start_run(
+            stage, ws.dataset(dataset), run, None if preset == "(none)" else preset, overrides
+        )
         return f"started {stage} run `{run}` (process {pid})", gr.update(
             choices=ws.runs(), value=run.name if run.parent == ws.root / "runs" else str(run)
         )
@@ -291,8 +341,9 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         peak = [(p["step"], p["peak_bytes"]) for p in points if "peak_bytes" in p]
         memory_image = plots.curve(peak, "peak memory", as_bytes=True, colour=(196, 78, 82))
         loss_text = f", loss {state.loss:.4g}" if state.loss is not None else ""
-        text = (f"**{state.state}** — step {state.step}/{state.max_steps}{loss_text}: "
-                f"{state.message}")  # fmt: skip
+        text = (
+            f"**{state.state}** — step {state.step}/{state.max_steps}{loss_text}: {state.message}"
+        )
         sample = runs.latest_audition(run)
         sample = str(sample) if sample else None
         if sample == shown:
@@ -306,8 +357,9 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
             return [gr.skip()] * 6
         overrides = found["overrides"]
         size = next((o.split("=", 1)[1] for o in overrides if o.startswith("model.size=")), None)
-        steps = next((int(o.split("=", 1)[1]) for o in overrides
-                      if o.startswith("train.max_steps=")), None)  # fmt: skip
+        steps = next(
+            (int(o.split("=", 1)[1]) for o in overrides if o.startswith("train.max_steps=")), None
+        )
         rest = [o for o in overrides if not o.startswith(("model.size=", "train.max_steps="))]
         data = Path(found["data"])
         dataset = data.name if data.parent == ws.root / "data" else str(data)
@@ -321,8 +373,9 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         )
 
     run_name.change(fill_form, [run_name], [stage, dataset, preset, size, steps, extra])
-    start.click(start_run, [stage, dataset, run_name, preset, size, steps, extra],
-                [status, run_name])  # fmt: skip
+    start.click(
+        start_run, [stage, dataset, run_name, preset, size, steps, extra], [status, run_name]
+    )
     stop.click(stop_run, [run_name], [status])
     timer.tick(refresh, [run_name, shown], [status, loss, memory, audition, shown])
     return dataset, run_name
@@ -332,14 +385,27 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
 def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
     with gr.Tab("Synthesize", id="synthesize") as tab:
         with gr.Row():
-            gpt = gr.Dropdown(choices=[], label="GPT checkpoint (.pt, .ckpt)",
-                              allow_custom_value=True, elem_id="synth-gpt")  # fmt: skip
-            sovits = gr.Dropdown(choices=[], label="SoVITS checkpoint (.pt, .pth)",
-                                 allow_custom_value=True, elem_id="synth-sovits")  # fmt: skip
-            features = gr.Textbox(label="Feature models folder (hubert/ and bert/)",
-                                  elem_id="synth-features")  # fmt: skip
-        reference = gr.Audio(label="Reference audio, 3-10 s", sources=["upload", "microphone"],
-                             type="filepath", elem_id="synth-reference")  # fmt: skip
+            gpt = gr.Dropdown(
+                choices=[],
+                label="GPT checkpoint (.pt, .ckpt)",
+                allow_custom_value=True,
+                elem_id="synth-gpt",
+            )
+            sovits = gr.Dropdown(
+                choices=[],
+                label="SoVITS checkpoint (.pt, .pth)",
+                allow_custom_value=True,
+                elem_id="synth-sovits",
+            )
+            features = gr.Textbox(
+                label="Feature models folder (hubert/ and bert/)", elem_id="synth-features"
+            )
+        reference = gr.Audio(
+            label="Reference audio, 3-10 s",
+            sources=["upload", "microphone"],
+            type="filepath",
+            elem_id="synth-reference",
+        )
         reference_text = gr.Textbox(label="What the reference says", elem_id="synth-ref-text")
         text = gr.Textbox(label="Text to speak", lines=3, elem_id="synth-text")
         with gr.Row():
@@ -360,8 +426,10 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
         if not reference:
             raise LeanVoiceError("upload or record a reference clip")
         if not features:
-            raise LeanVoiceError("give the feature models folder (a dataset's tiny_models/ "
-                                 "or a folder with hubert/ and bert/)")  # fmt: skip
+            raise LeanVoiceError(
+                "give the feature models folder (a dataset's tiny_models/ "
+                "or a folder with hubert/ and bert/)"
+            )
         synth = load_synthesizer(Path(gpt), Path(sovits), feature_models=Path(features))
         options = SynthesisOptions(language=language, seed=int(seed))
         samples = synth.synthesize(Path(reference), reference_text, text, options)
@@ -370,20 +438,26 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
         seconds = len(samples) / synth.sample_rate
         return f"{seconds:.2f} s of audio → `{out}`", str(out), str(out)
 
-    run.click(synthesize, [gpt, sovits, features, reference, reference_text, text, language,
-                           seed], [status, result, download])  # fmt: skip
+    run.click(
+        synthesize,
+        [gpt, sovits, features, reference, reference_text, text, language, seed],
+        [status, result, download],
+    )
     return tab, gpt, sovits, features
 
 
 # -- Export -------------------------------------------------------------------------------
 def export_tab(ws: Workspace) -> Any:
     with gr.Tab("Export", id="export") as tab:
-        gr.Markdown("Write official GPT-SoVITS v2 files (LoRA adapters merged) for the "
-                    "official tools.")  # fmt: skip
-        checkpoint = gr.Dropdown(choices=[], label="Checkpoint", allow_custom_value=True,
-                                 elem_id="export-checkpoint")  # fmt: skip
-        name = gr.Textbox(label="File name (in the workspace's out/export/)", value="voice",
-                          elem_id="export-name")  # fmt: skip
+        gr.Markdown(
+            "Write official GPT-SoVITS v2 files (LoRA adapters merged) for the official tools."
+        )
+        checkpoint = gr.Dropdown(
+            choices=[], label="Checkpoint", allow_custom_value=True, elem_id="export-checkpoint"
+        )
+        name = gr.Textbox(
+            label="File name (in the workspace's out/export/)", value="voice", elem_id="export-name"
+        )
         run = gr.Button("Export", variant="primary", elem_id="export-run")
         status = gr.Markdown(elem_id="export-status")
 
@@ -423,15 +497,22 @@ def build_app(workspace: Path) -> gr.Blocks:
             going = [n for n in names if runs.running_pid(ws.root / "runs" / n) is not None]
             current = going[-1] if going else (names[-1] if names else None)
             datasets, checkpoints = ws.datasets(), ws.checkpoints()
-            tiny = [str(ws.root / "data" / d / "tiny_models") for d in datasets
-                    if (ws.root / "data" / d / "tiny_models").is_dir()]  # fmt: skip
-            return (gr.update(choices=datasets), gr.update(choices=datasets),
-                    gr.update(choices=names, value=current),
-                    gr.update(choices=checkpoints), gr.update(choices=checkpoints),
-                    tiny[0] if tiny else "", gr.update(choices=checkpoints))  # fmt: skip
+            tiny = [
+                str(ws.root / "data" / d / "tiny_models")
+                for d in datasets
+                if (ws.root / "data" / d / "tiny_models").is_dir()
+            ]
+            return (
+                gr.update(choices=datasets),
+                gr.update(choices=datasets),
+                gr.update(choices=names, value=current),
+                gr.update(choices=checkpoints),
+                gr.update(choices=checkpoints),
+                tiny[0] if tiny else "",
+                gr.update(choices=checkpoints),
+            )
 
-        pickers = [plan_dataset, train_dataset, run_name, gpt, sovits, features,
-                   export_checkpoint]  # fmt: skip
+        pickers = [plan_dataset, train_dataset, run_name, gpt, sovits, features, export_checkpoint]
         app.load(on_load, outputs=pickers)
 
         def checkpoints_now():

@@ -12,8 +12,13 @@ from leanvoice.memory.report import format_bytes
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 560, 260, 70, 30, 28
 
 
-def curve(points: Sequence[tuple[float, float]], title: str, *, as_bytes: bool = False,
-          colour: tuple[int, int, int] = (76, 114, 176)) -> Image.Image:  # fmt: skip
+def curve(
+    points: Sequence[tuple[float, float]],
+    title: str,
+    *,
+    as_bytes: bool = False,
+    colour: tuple[int, int, int] = (76, 114, 176),
+) -> Image.Image:
     """A line through (x, y) points with labelled axes; an empty frame when there are none."""
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
@@ -29,11 +34,16 @@ def curve(points: Sequence[tuple[float, float]], title: str, *, as_bytes: bool =
         y0, y1 = y0 - 1, y1 + 1
 
     def at(x: float, y: float) -> tuple[float, float]:
-        return (LEFT + (WIDTH - 10 - LEFT) * (x - x0) / (x1 - x0),
-                HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * (y - y0) / (y1 - y0))  # fmt: skip
+        return (
+            LEFT + (WIDTH - 10 - LEFT) * (x - x0) / (x1 - x0),
+            HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * (y - y0) / (y1 - y0),
+        )
 
-    draw.line([at(x, y) for x, y in points] if len(points) > 1 else [at(xs[0], ys[0])] * 2,
-              fill=colour, width=2)  # fmt: skip
+    draw.line(
+        [at(x, y) for x, y in points] if len(points) > 1 else [at(xs[0], ys[0])] * 2,
+        fill=colour,
+        width=2,
+    )
     label = format_bytes if as_bytes else (lambda v: f"{v:.4g}")
     for value in (y0, (y0 + y1) / 2, y1):
         draw.text((4, at(x0, value)[1] - 6), label(value), fill="black")

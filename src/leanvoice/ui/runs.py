@@ -63,8 +63,7 @@ def running_pid(run: Path) -> int | None:
     return None
 
 
-def start_run(stage: str, data: Path, run: Path, preset: str | None,
-              overrides: list[str]) -> int:  # fmt: skip
+def start_run(stage: str, data: Path, run: Path, preset: str | None, overrides: list[str]) -> int:
     """Start `leanvoice train STAGE` into `run` (resuming what is there); → its pid."""
     run, data = Path(run), Path(data)
     if stage not in ("gpt", "sovits"):
@@ -74,10 +73,23 @@ def start_run(stage: str, data: Path, run: Path, preset: str | None,
     run.mkdir(parents=True, exist_ok=True)
     pid = running_pid(run)
     if pid is not None:
-        raise RunBusyError(f"{run}: a run is already going there (process {pid}); stop it "
-                           "first or choose another folder")  # fmt: skip
-    command = [sys.executable, "-m", "leanvoice", "train", stage, "--data", str(data),
-               "--out", str(run), "--resume", "auto"]  # fmt: skip
+        raise RunBusyError(
+            f"{run}: a run is already going there (process {pid}); stop it "
+            "first or choose another folder"
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "leanvoice",
+        "train",
+        stage,
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--resume",
+        "auto",
+    ]
     if preset:
         command += ["--preset", preset]
     command += overrides
@@ -98,8 +110,12 @@ def start_run(stage: str, data: Path, run: Path, preset: str | None,
         settings = {"stage": stage, "data": str(data), "preset": preset, "overrides": overrides}
         atomic_write_json(run / SETTINGS, settings)
         os.ftruncate(fd, 0)  # the child may have written its own record meanwhile
-        os.write(fd, json.dumps({"pid": process.pid, "stage": stage, "started": time.time(),
-                                 "command": command}).encode())  # fmt: skip
+        os.write(
+            fd,
+            json.dumps(
+                {"pid": process.pid, "stage": stage, "started": time.time(), "command": command}
+            ).encode(),
+        )
     finally:
         os.close(fd)
     return process.pid
@@ -143,12 +159,20 @@ def status(run: Path) -> RunStatus:
                 summary["final_loss"],
                 f"stopped at step {summary['steps']}; start again to resume",
             )
-        return RunStatus("finished", summary["steps"], max_steps, summary["final_loss"],
-                         f"finished: {summary['steps']} steps")  # fmt: skip
+        return RunStatus(
+            "finished",
+            summary["steps"],
+            max_steps,
+            summary["final_loss"],
+            f"finished: {summary['steps']} steps",
+        )
     if lock is None and not (run / LOG).exists():
         return RunStatus("none", 0, 0, None, "no run in this folder yet")
-    tail = (run / LOG).read_text(errors="replace").strip().splitlines()[-1:] if (
-        run / LOG).exists() else []  # fmt: skip
+    tail = (
+        (run / LOG).read_text(errors="replace").strip().splitlines()[-1:]
+        if (run / LOG).exists()
+        else []
+    )
     return RunStatus(
         "failed",
         step,

@@ -91,13 +91,19 @@ class SemanticGPT(nn.Module):
         t_x, t_y = x_real.shape[1], y_real.shape[1]
         device = x_real.device
         x_rows = torch.cat(
-            [torch.ones(t_x, t_x, dtype=torch.bool, device=device),
-             torch.zeros(t_x, t_y, dtype=torch.bool, device=device)], dim=1,
-        )  # fmt: skip
+            [
+                torch.ones(t_x, t_x, dtype=torch.bool, device=device),
+                torch.zeros(t_x, t_y, dtype=torch.bool, device=device),
+            ],
+            dim=1,
+        )
         y_rows = torch.cat(
-            [torch.ones(t_y, t_x, dtype=torch.bool, device=device),
-             torch.ones(t_y, t_y, dtype=torch.bool, device=device).tril()], dim=1,
-        )  # fmt: skip
+            [
+                torch.ones(t_y, t_x, dtype=torch.bool, device=device),
+                torch.ones(t_y, t_y, dtype=torch.bool, device=device).tril(),
+            ],
+            dim=1,
+        )
         structure = torch.cat([x_rows, y_rows], dim=0)  # (T, T)
         keys_real = torch.cat([x_real, y_real], dim=1)  # (B, T)
         return structure[None, None] & keys_real[:, None, None, :]
@@ -118,9 +124,12 @@ class SemanticGPT(nn.Module):
         y_real = lengths_to_mask(code_lens, t_y)
         decoder_input = codes.masked_fill(~y_real, self.eos_id)  # pads read as EOS (official)
         xy = torch.cat(
-            [self.embed_phonemes(phoneme_ids, bert_features, language_ids),
-             self.embed_codes(decoder_input)], dim=1,
-        )  # fmt: skip
+            [
+                self.embed_phonemes(phoneme_ids, bert_features, language_ids),
+                self.embed_codes(decoder_input),
+            ],
+            dim=1,
+        )
         hidden = self.h(xy, self.attention_mask(x_real, y_real))  # (B, T_x + T_y, dim)
         last_phoneme = hidden[torch.arange(len(phoneme_lens)), phoneme_lens - 1]  # (B, dim)
         hidden = torch.cat([last_phoneme[:, None], hidden[:, t_x:]], dim=1)  # (B, T_y+1, dim)
@@ -186,9 +195,12 @@ class SemanticGPT(nn.Module):
         x_real = lengths_to_mask(phoneme_lens, t_x)
         y_real = torch.ones(len(phoneme_ids), t_p, dtype=torch.bool, device=phoneme_ids.device)
         xy = torch.cat(
-            [self.embed_phonemes(phoneme_ids, bert_features, language_ids),
-             self.embed_codes(prompt_codes)], dim=1,
-        )  # fmt: skip
+            [
+                self.embed_phonemes(phoneme_ids, bert_features, language_ids),
+                self.embed_codes(prompt_codes),
+            ],
+            dim=1,
+        )
         allowed = self.attention_mask(x_real, y_real)
         cache = []
         for layer in self.h.layers:

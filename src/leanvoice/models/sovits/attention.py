@@ -32,9 +32,13 @@ class ConvAttention(nn.Module):
     """Multi-head attention with 1×1 conv projections; optional relative positions."""
 
     def __init__(
-        self, channels: int, out_channels: int, n_heads: int, dropout: float = 0.0,
+        self,
+        channels: int,
+        out_channels: int,
+        n_heads: int,
+        dropout: float = 0.0,
         window: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.n_heads = n_heads
         self.head_dim = channels // n_heads
@@ -117,9 +121,15 @@ class AttentionEncoder(nn.Module):
     """Official key layout: attn_layers.N, norm_layers_1.N, ffn_layers.N, norm_layers_2.N."""
 
     def __init__(
-        self, channels: int, filter_channels: int, n_heads: int, n_layers: int,
-        kernel_size: int, dropout: float, window: int = 4,
-    ) -> None:  # fmt: skip
+        self,
+        channels: int,
+        filter_channels: int,
+        n_heads: int,
+        n_layers: int,
+        kernel_size: int,
+        dropout: float,
+        window: int = 4,
+    ) -> None:
         super().__init__()
         self.attn_layers = nn.ModuleList(
             ConvAttention(channels, channels, n_heads, dropout, window) for _ in range(n_layers)

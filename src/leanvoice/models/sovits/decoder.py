@@ -52,10 +52,15 @@ class UpsampleStage(nn.Module):
 
 class Generator(nn.Module):
     def __init__(
-        self, in_channels: int, kernel_sizes: list[int], dilations: list[int],
-        upsample_rates: list[int], initial_channels: int, upsample_kernel_sizes: list[int],
+        self,
+        in_channels: int,
+        kernel_sizes: list[int],
+        dilations: list[int],
+        upsample_rates: list[int],
+        initial_channels: int,
+        upsample_kernel_sizes: list[int],
         gin_channels: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.conv_pre = nn.Conv1d(in_channels, initial_channels, 7, 1, padding=3)
         self.ups = nn.ModuleList()

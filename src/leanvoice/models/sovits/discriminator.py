@@ -33,15 +33,23 @@ class ScaleDiscriminator(nn.Module):
     def __init__(self, divisor: int = 1) -> None:
         """`divisor` > 1 narrows every layer (tiny test models); 1 is the official size."""
         super().__init__()
-        spec = [(1, 16, 15, 1, 1, 7), (16, 64, 41, 4, 4, 20), (64, 256, 41, 4, 16, 20),
-                (256, 1024, 41, 4, 64, 20), (1024, 1024, 41, 4, 256, 20),
-                (1024, 1024, 5, 1, 1, 2)]  # fmt: skip
+        spec = [
+            (1, 16, 15, 1, 1, 7),
+            (16, 64, 41, 4, 4, 20),
+            (64, 256, 41, 4, 16, 20),
+            (256, 1024, 41, 4, 64, 20),
+            (1024, 1024, 41, 4, 256, 20),
+            (1024, 1024, 5, 1, 1, 2),
+        ]
         d = divisor
         self.convs = nn.ModuleList(
-            weight_norm(nn.Conv1d(_narrow(i, d), _narrow(o, d), k, s,
-                                  groups=min(g, _narrow(i, d)), padding=p))
+            weight_norm(
+                nn.Conv1d(
+                    _narrow(i, d), _narrow(o, d), k, s, groups=min(g, _narrow(i, d)), padding=p
+                )
+            )
             for i, o, k, s, g, p in spec
-        )  # fmt: skip
+        )
         self.conv_post = weight_norm(nn.Conv1d(_narrow(1024, d), 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -49,17 +57,25 @@ class ScaleDiscriminator(nn.Module):
 
 
 class PeriodDiscriminator(nn.Module):
-    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3,
-                 divisor: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self, period: int, kernel_size: int = 5, stride: int = 3, divisor: int = 1
+    ) -> None:
         super().__init__()
         self.period = period
         channels = [_narrow(c, divisor) for c in (1, 32, 128, 512, 1024, 1024)]
         pad = ((kernel_size - 1) // 2, 0)
         self.convs = nn.ModuleList(
-            weight_norm(nn.Conv2d(channels[i], channels[i + 1], (kernel_size, 1),
-                                  (stride if i < 4 else 1, 1), padding=pad))
+            weight_norm(
+                nn.Conv2d(
+                    channels[i],
+                    channels[i + 1],
+                    (kernel_size, 1),
+                    (stride if i < 4 else 1, 1),
+                    padding=pad,
+                )
+            )
             for i in range(5)
-        )  # fmt: skip
+        )
         self.conv_post = weight_norm(nn.Conv2d(channels[-1], 1, (3, 1), 1, padding=(1, 0)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -74,9 +90,11 @@ class MultiPeriodDiscriminator(nn.Module):
     def __init__(self, divisor: int = 1) -> None:
         super().__init__()
         self.discriminators = nn.ModuleList(
-            [ScaleDiscriminator(divisor), *(PeriodDiscriminator(p, divisor=divisor)
-                                            for p in PERIODS)]
-        )  # fmt: skip
+            [
+                ScaleDiscriminator(divisor),
+                *(PeriodDiscriminator(p, divisor=divisor) for p in PERIODS),
+            ]
+        )
 
     def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[list, list, list, list]:
         """Per discriminator: scores and feature maps for the real and the fake waveform."""

@@ -48,18 +48,25 @@ class SoVITSGenerator(nn.Module):
         self.segment_frames = size.segment_samples // size.hop_length
         self.enc_p = TextEncoder(size)
         self.dec = Generator(
-            size.inter_channels, size.resblock_kernel_sizes, size.resblock_dilations,
-            size.upsample_rates, size.upsample_initial_channel, size.upsample_kernel_sizes,
+            size.inter_channels,
+            size.resblock_kernel_sizes,
+            size.resblock_dilations,
+            size.upsample_rates,
+            size.upsample_initial_channel,
+            size.upsample_kernel_sizes,
             size.gin_channels,
-        )  # fmt: skip
+        )
         self.enc_q = (
             PosteriorEncoder(
-                size.n_fft // 2 + 1, size.inter_channels, size.hidden_channels,
-                size.posterior_layers, size.gin_channels,
+                size.n_fft // 2 + 1,
+                size.inter_channels,
+                size.hidden_channels,
+                size.posterior_layers,
+                size.gin_channels,
             )
             if with_posterior
             else None
-        )  # fmt: skip
+        )
         self.flow = CouplingFlow(
             size.inter_channels, size.hidden_channels, size.flow_count, size.gin_channels
         )
@@ -150,9 +157,16 @@ class SoVITSGenerator(nn.Module):
         starts = random_slice_starts(spec_lens, self.segment_frames, generator)
         wave = self.dec(slice_frames(z, starts, self.segment_frames), style)
         return {
-            "wave": wave, "slice_starts": starts, "commit_loss": commit_loss, "mask": mask,
-            "z_p": z_p, "m_p": m_p, "logs_p": logs_p, "m_q": m_q, "logs_q": logs_q,
-        }  # fmt: skip
+            "wave": wave,
+            "slice_starts": starts,
+            "commit_loss": commit_loss,
+            "mask": mask,
+            "z_p": z_p,
+            "m_p": m_p,
+            "logs_p": logs_p,
+            "m_q": m_q,
+            "logs_q": logs_q,
+        }
 
     # -- inference ------------------------------------------------------------------------
     @torch.no_grad()
@@ -170,8 +184,7 @@ class SoVITSGenerator(nn.Module):
         if codes.dim() == 2:
             codes = codes[None]
         batch = codes.shape[1]
-        ref_mask = torch.ones(batch, 1, reference_spectrogram.shape[2],
-                              device=codes.device)  # fmt: skip
+        ref_mask = torch.ones(batch, 1, reference_spectrogram.shape[2], device=codes.device)
         style = self.style(reference_spectrogram, ref_mask)
         features = F.interpolate(self.quantizer.decode(codes), scale_factor=2.0, mode="nearest")
         mask = torch.ones(batch, 1, features.shape[2], device=codes.device)

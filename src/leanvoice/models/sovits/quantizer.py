@@ -13,8 +13,15 @@ from torch import nn
 
 
 class Codebook(nn.Module):
-    def __init__(self, dim: int, size: int, decay: float = 0.99, epsilon: float = 1e-5,
-                 kmeans_iters: int = 50, dead_code_threshold: float = 2.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dim: int,
+        size: int,
+        decay: float = 0.99,
+        epsilon: float = 1e-5,
+        kmeans_iters: int = 50,
+        dead_code_threshold: float = 2.0,
+    ) -> None:
         super().__init__()
         self.size, self.decay, self.epsilon = size, decay, epsilon
         self.kmeans_iters, self.dead_code_threshold = kmeans_iters, dead_code_threshold

@@ -47,8 +47,10 @@ class _SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, padded: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
-        q, k, v = (w(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
-                   for w in (self.w_qs, self.w_ks, self.w_vs))  # fmt: skip
+        q, k, v = (
+            w(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
+            for w in (self.w_qs, self.w_ks, self.w_vs)
+        )
         scores = (q @ k.transpose(-2, -1)) / self.temperature  # (B, heads, T, T)
         scores = scores.masked_fill(padded[:, None, None, :], float("-inf"))
         out = self.attn_dropout(F.softmax(scores, dim=-1)) @ v
@@ -65,9 +67,13 @@ class MelStyleEncoder(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, hidden: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.spectral = nn.Sequential(
-            _Linear(in_dim, hidden), _Mish(), nn.Dropout(dropout),
-            _Linear(hidden, hidden), _Mish(), nn.Dropout(dropout),
-        )  # fmt: skip
+            _Linear(in_dim, hidden),
+            _Mish(),
+            nn.Dropout(dropout),
+            _Linear(hidden, hidden),
+            _Mish(),
+            nn.Dropout(dropout),
+        )
         self.temporal = nn.Sequential(
             _ConvGLU(hidden, STYLE_KERNEL, dropout),
             _ConvGLU(hidden, STYLE_KERNEL, dropout),

@@ -11,9 +11,13 @@ class WaveNet(nn.Module):
     """Gated dilated convolutions conditioned on the style vector (VITS `WN`)."""
 
     def __init__(
-        self, hidden: int, kernel_size: int, n_layers: int, gin_channels: int = 0,
+        self,
+        hidden: int,
+        kernel_size: int,
+        n_layers: int,
+        gin_channels: int = 0,
         dilation_rate: int = 1,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.hidden = hidden
         self.in_layers = nn.ModuleList()
@@ -24,9 +28,10 @@ class WaveNet(nn.Module):
             dilation = dilation_rate**i
             padding = (kernel_size * dilation - dilation) // 2
             self.in_layers.append(
-                weight_norm(nn.Conv1d(hidden, 2 * hidden, kernel_size, dilation=dilation,
-                                      padding=padding))
-            )  # fmt: skip
+                weight_norm(
+                    nn.Conv1d(hidden, 2 * hidden, kernel_size, dilation=dilation, padding=padding)
+                )
+            )
             out = 2 * hidden if i < n_layers - 1 else hidden  # the last layer has no residual
             self.res_skip_layers.append(weight_norm(nn.Conv1d(hidden, out, 1)))
 
@@ -34,8 +39,9 @@ class WaveNet(nn.Module):
         output = torch.zeros_like(x)
         cond = self.cond_layer(style) if style is not None else None
         last = len(self.in_layers) - 1
-        for i, (in_layer, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers,
-                                                     strict=True)):  # fmt: skip
+        for i, (in_layer, res_skip) in enumerate(
+            zip(self.in_layers, self.res_skip_layers, strict=True)
+        ):
             h = in_layer(x)
             if cond is not None:
                 h = h + cond[:, i * 2 * self.hidden : (i + 1) * 2 * self.hidden]
@@ -52,8 +58,9 @@ class WaveNet(nn.Module):
 class PosteriorEncoder(nn.Module):
     """q(z | linear spectrogram): used in training only (dropped from exported weights)."""
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int, n_layers: int,
-                 gin_channels: int) -> None:  # fmt: skip
+    def __init__(
+        self, in_channels: int, out_channels: int, hidden: int, n_layers: int, gin_channels: int
+    ) -> None:
         super().__init__()
         self.out_channels = out_channels
         self.pre = nn.Conv1d(in_channels, hidden, 1)
