@@ -126,3 +126,37 @@ def test_sovits_plan_caps_clips_so_short_clips_stay_within_the_prediction(tmp_pa
     assert measured_peak("sovits", cfg, tmp_path, clips, "cpu") <= predicted
     uncapped = tuned.data.max_frames // short["frames"]
     assert measured_peak("sovits", cfg, tmp_path, uncapped, "cpu") > 1.5 * predicted
+
+
+def test_plan_with_data_predicts_the_trained_runs_peak(featured_demo, tmp_path) -> None:
+    """With --data the plan measures the chosen setting on the largest batch the sampler
+    will form on that data; a run with the plan's overrides peaks within 15 % of it
+    (the worst case of N copies of the longest clip overpredicted it by ~2× here)."""
+    from leanvoice.train import train_stage
+
+    base = ["model.size=tiny", "memory.precision=fp32", "train.audition_every=0"]
+    cfg = load_config(overrides=base)
+    plan = make_plan(
+        "gpt",
+        cfg,
+        64 * 2**20,
+        data=featured_demo,
+        candidates=[Candidate("none", "adamw"), Candidate("all", "adamw")],
+    )
+    result = plan.as_json()
+    assert result["fits"] and result["predicted_peak_bytes"] <= result["worst_case_peak_bytes"]
+    tuned = load_config(overrides=[*base, *result["overrides"], "train.save_every=0"])
+    epoch = len(_epoch_batches(featured_demo, tuned))  # the run meets every batch once
+    tuned = load_config(overrides=[*base, *result["overrides"], f"train.max_steps={epoch}"])
+    summary = train_stage("gpt", featured_demo, tmp_path / "run", tuned)
+    measured = summary["memory"]["peak_bytes"]
+    print(f"predicted {result['predicted_peak_bytes']} measured {measured}")
+    assert abs(result["predicted_peak_bytes"] - measured) <= 0.15 * measured
+
+
+def _epoch_batches(data, cfg) -> list[list[int]]:
+    from leanvoice.data.sampler import BucketBatchSampler
+    from leanvoice.data.training_sets import gpt_clip_set
+
+    lengths = gpt_clip_set(data, cfg.data.max_sec).lengths
+    return BucketBatchSampler(lengths, cfg.data.max_tokens, seed=cfg.train.seed).rank_batches(0)

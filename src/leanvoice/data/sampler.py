@@ -12,6 +12,7 @@ sees exactly the batches the interrupted one would have.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -112,6 +113,13 @@ class BucketBatchSampler:
                 yield batches[self.position - 1]
             self.epoch += 1
             self.position = 0
+
+    def peek(self, count: int) -> list[list[int]]:
+        """The next `count` batches this rank will get, without moving the sampler."""
+        saved = (self.epoch, self.position)
+        upcoming = list(itertools.islice(iter(self), count))
+        self.epoch, self.position = saved
+        return upcoming
 
     # -- resume -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -1,23 +1,35 @@
-"""`leanvoice plan`: predict a training step's peak memory and pick settings that fit.
+"""`leanvoice plan`: predict a training run's peak memory and pick settings that fit.
 
 The model is measured, not guessed. For each candidate setting (checkpoint policy ×
-optimizer, with the config's LoRA/freeze/precision) the real trainer runs real steps on
-a batch of N copies of the worst-case clip (the longest the data holds, or `max_sec` of
-speech), at two batch sizes, on the device at hand (CPU: live-tensor peak; CUDA: the
-allocator peak). The forward+backward peak is linear in N at a fixed clip length —
-parameters, gradients and optimizer states are the constant part, activations the
-slope — and the optimizer step adds a peak that does not grow with N; so the model is
-max(line, step peak), two measurements give it, and the largest N under the budget gives
-the token budget
-(`data.max_tokens` / `data.max_frames` = N × the clip's cost; the bucketing sampler never
-exceeds it, and shorter clips cost less). A stated margin (`headroom`, default 10 %)
-covers allocator fragmentation and workspace the measurement does not see.
+optimizer, with the config's LoRA/freeze/precision) the real trainer (`setup()`,
+`train_step()`) runs real steps on a batch of N copies of the worst-case clip (the
+longest the data holds, or `data.max_sec` of speech), at two batch sizes, on the device
+at hand (CPU: live-tensor peak; CUDA: the allocator's peak minus the bytes that were
+live before the candidate's trainer was built, which is dropped after its step). The
+forward+backward peak is linear in N at a fixed clip length — parameters, gradients and
+optimizer states are the constant part, activations the slope — and the optimizer step
+adds a peak that does not grow with N; so the model is max(line, step peak), two
+measurements give it, and the largest N under the budget gives the token budget
+(`data.max_tokens` / `data.max_frames` = N × the clip's cost; the bucketing sampler
+never exceeds it, and shorter clips cost less). A stated margin (`headroom`, default
+10 %) covers allocator fragmentation and workspace the measurement does not see.
+
+Candidates are ranked by measured speed: each calibration also times one unprobed step
+at both sizes, and the plan picks the setting with the most tokens per second at its
+largest fitting batch.
+
+With `--data`, the plan also predicts the run it plans: it forms the batches the
+bucketing sampler will really make on that data under the chosen budget and measures
+the chosen setting's step on the largest of them (by padded tokens, and by clip count);
+that is `predicted_peak_bytes`, and the worst case (N copies of the worst clip) is
+`worst_case_peak_bytes`.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,9 +44,7 @@ from leanvoice.memory.report import MemoryReport
 
 CHECKPOINTS = ("none", "every:2", "all")
 OPTIMIZERS = ("adamw", "adamw8bit")
-RECOMPUTE = {"none": 0.0, "every:2": 0.17, "all": 0.33}  # extra forward work, fraction
 CALIBRATION = (1, 3)  # batch sizes (copies of the worst-case clip) that are measured
-USEFUL_TOKENS = {"gpt": 12000, "sovits": 8000}  # beyond this a bigger batch adds no speed
 # A hand-laid table, several short entries per line (`# fmt: skip` at its end).
 CARDS_GB = {
     "gtx-1650": 4, "rtx-3050": 6, "rtx-2060": 6, "rtx-3060": 12, "rtx-3070": 8,
@@ -88,9 +98,14 @@ class Line:
     slope: float
     step_peak: float
     states: dict[str, int]  # parameters / gradients / optimizer bytes (constant)
+    seconds_intercept: float = 0.0  # measured step time = intercept + slope × batch size
+    seconds_slope: float = 0.0
 
     def peak(self, samples: int) -> int:
         return int(max(self.intercept + self.slope * samples, self.step_peak))
+
+    def seconds(self, samples: int) -> float:
+        return max(self.seconds_intercept + self.seconds_slope * samples, 1e-9)
 
     def largest_batch(self, budget: int) -> int:
         if self.step_peak > budget or self.slope <= 0:
@@ -107,6 +122,7 @@ class Plan:
     lines: list[Line]
     chosen: Line | None
     samples: int  # batch size (copies of the worst-case clip) for the chosen line
+    run_peak_bytes: int | None = None  # measured on the data's largest real batch (--data)
 
     @property
     def budget_key(self) -> str:
@@ -128,13 +144,23 @@ class Plan:
             "activations_bytes": int(line.peak(samples) - sum(line.states.values())),
         }
 
+    def predicted_peak(self) -> int:
+        """This run's peak: measured on the data's largest batch, else the worst case."""
+        if self.run_peak_bytes is not None:
+            return self.run_peak_bytes
+        line = self.chosen or min(self.lines, key=lambda x: x.peak(1))
+        return line.peak(self.samples if self.chosen else 1)
+
     def as_json(self) -> dict[str, Any]:
         line = self.chosen or min(self.lines, key=lambda x: x.peak(1))
         samples = self.samples if self.chosen else 1
+        breakdown = self.breakdown(line, samples)
+        breakdown["activations_bytes"] = int(self.predicted_peak() - sum(line.states.values()))
         return {
             "stage": self.stage,
-            "predicted_peak_bytes": line.peak(samples),
-            "breakdown": self.breakdown(line, samples),
+            "predicted_peak_bytes": self.predicted_peak(),
+            "worst_case_peak_bytes": line.peak(samples),
+            "breakdown": breakdown,
             "fits": self.chosen is not None,
             "overrides": self.overrides(),
             "budget_bytes": self.budget_bytes,
@@ -220,20 +246,21 @@ class Measured:
 
     report: MemoryReport
     backward_peak: int
+    seconds: float  # one more step, unprobed (synchronised on CUDA)
 
 
-def measure(stage: str, cfg: Config, data: Path, samples: int, device: str) -> Measured:
-    """One real training step (the second: optimizer states exist) on a batch of
-    `samples` copies of the clip in `data`, through the trainer's public `setup()` and
-    `train_step()`. On CUDA the bytes live before the trainer was built (other
-    candidates' leftovers, the caller's tensors) are subtracted from the peaks."""
+def measure(stage: str, cfg: Config, data: Path, batch: list[int], device: str) -> Measured:
+    """Real training steps on one batch (clip indices of `data`) through the trainer's
+    public `setup()` and `train_step()`: a warm-up (optimizer states come to exist), a
+    measured step, a timed step. On CUDA the bytes live before the trainer was built
+    (other candidates' leftovers, the caller's tensors) are subtracted from the peaks."""
     from leanvoice.train.gpt import GPTTrainer
     from leanvoice.train.oom import free_memory
     from leanvoice.train.sovits import SoVITSTrainer
 
     trainer_class = GPTTrainer if stage == "gpt" else SoVITSTrainer
     train = replace(cfg.train, device=device, audition_every=0, grad_accum=1)
-    whole = 2**40  # one micro-batch of all the copies: no split by the batch budget
+    whole = 2**40  # one micro-batch of the whole batch: no split by the batch budget
     data_cfg = replace(cfg.data, max_tokens=whole, max_frames=whole, max_clips=0)
     cfg = replace(cfg, train=train, data=data_cfg)
     free_memory()
@@ -241,26 +268,32 @@ def measure(stage: str, cfg: Config, data: Path, samples: int, device: str) -> M
     before = torch.cuda.memory_allocated(device) if on_cuda else 0
     trainer = trainer_class(cfg, data, data / "run")
     trainer.setup()
-    batch = [[0] * samples]
-    trainer.train_step(batch)  # warm-up: optimizer states come to exist
+    trainer.train_step([batch])
     probe = trainer.memory_probe()
-    trainer.train_step(batch, probe)
+    trainer.train_step([batch], probe)
     report = probe.report()
     report.peak_bytes -= before
-    measured = Measured(report, probe.backward_peak - before)
+    backward_peak = probe.backward_peak - before
+    if on_cuda:
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    trainer.train_step([batch])
+    if on_cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
     del trainer, probe
     free_memory()
-    return measured
+    return Measured(report, backward_peak, seconds)
 
 
 def measured_peak(stage: str, cfg: Config, data: Path, samples: int, device: str) -> int:
-    return measure(stage, cfg, data, samples, device).report.peak_bytes
+    """The peak of a batch of `samples` copies of the first clip in `data`."""
+    return measure(stage, cfg, data, [0] * samples, device).report.peak_bytes
 
 
 def calibrate(stage: str, cfg: Config, data: Path, candidate: Candidate, device: str) -> Line:
-    memory = replace(cfg.memory, checkpoint=candidate.checkpoint, optimizer=candidate.optimizer)
-    cfg = replace(cfg, memory=memory)
-    runs = {n: measure(stage, cfg, data, n, device) for n in CALIBRATION}
+    cfg = with_candidate(cfg, candidate)
+    runs = {n: measure(stage, cfg, data, [0] * n, device) for n in CALIBRATION}
     (n1, p1), (n2, p2) = sorted(runs.items())
     slope = (p2.backward_peak - p1.backward_peak) / (n2 - n1)
     intercept = p1.backward_peak - slope * n1
@@ -274,7 +307,46 @@ def calibrate(stage: str, cfg: Config, data: Path, candidate: Candidate, device:
         "gradients": first.gradients_bytes,
         "optimizer": first.optimizer_bytes,
     }
-    return Line(candidate, intercept, slope, max(step_peaks, default=0.0), states)
+    seconds_slope = max((p2.seconds - p1.seconds) / (n2 - n1), 0.0)
+    seconds_intercept = max(p1.seconds - seconds_slope * n1, 0.0)
+    return Line(
+        candidate,
+        intercept,
+        slope,
+        max(step_peaks, default=0.0),
+        states,
+        seconds_intercept,
+        seconds_slope,
+    )
+
+
+def with_candidate(cfg: Config, candidate: Candidate) -> Config:
+    memory = replace(cfg.memory, checkpoint=candidate.checkpoint, optimizer=candidate.optimizer)
+    return replace(cfg, memory=memory)
+
+
+def largest_batches(stage: str, cfg: Config, data: Path, budget: int, max_clips: int):
+    """The batches the bucketing sampler forms on `data` under `budget` (epoch 0, every
+    rank's): the largest by padded cost, and the largest by clip count (SoVITS's decoder
+    grows with clips)."""
+    from leanvoice.data.sampler import BucketBatchSampler
+    from leanvoice.data.training_sets import gpt_clip_set, sovits_clip_set
+
+    clips = (gpt_clip_set if stage == "gpt" else sovits_clip_set)(data, cfg.data.max_sec)
+    lengths = clips.lengths
+    sampler = BucketBatchSampler(
+        lengths,
+        budget,
+        seed=cfg.train.seed,
+        num_buckets=cfg.train.buckets,
+        tail=cfg.train.tail,
+        fixed_batch=cfg.train.fixed_batch,
+        max_samples=max_clips,
+    )
+    batches = sampler.global_batches(0)
+    by_cost = max(batches, key=lambda b: (len(b) * max(lengths[i] for i in b), len(b)))
+    by_clips = max(batches, key=lambda b: (len(b), len(b) * max(lengths[i] for i in b)))
+    return [by_cost] if by_clips == by_cost else [by_cost, by_clips]
 
 
 def make_plan(
@@ -298,18 +370,20 @@ def make_plan(
         write_worst_case_clip(Path(tmp), cfg, clip)
         lines = [calibrate(stage, cfg, Path(tmp), c, device) for c in candidates]
     usable = int(budget_bytes * (1 - headroom))
-    best, best_score, best_samples = None, -1.0, 0
+    best, best_speed, best_samples = None, -1.0, 0
     for line in lines:
         samples = line.largest_batch(usable)
         if samples < 1:
             continue
-        useful = min(samples * cost, USEFUL_TOKENS[stage])
-        slowdown = (
-            1
-            + RECOMPUTE[line.candidate.checkpoint]
-            + (0.05 if line.candidate.optimizer == "adamw8bit" else 0.0)
+        speed = samples * cost / line.seconds(samples)  # measured tokens per second
+        if speed > best_speed:
+            best, best_speed, best_samples = line, speed, samples
+    plan = Plan(stage, budget_bytes, usable, cost, lines, best, best_samples)
+    if best is not None and data is not None:
+        tuned = with_candidate(cfg, best.candidate)
+        max_clips = best_samples if stage == "sovits" else 0
+        batches = largest_batches(stage, tuned, Path(data), best_samples * cost, max_clips)
+        plan.run_peak_bytes = max(
+            measure(stage, tuned, Path(data), batch, device).report.peak_bytes for batch in batches
         )
-        score = useful / slowdown
-        if score > best_score:
-            best, best_score, best_samples = line, score, samples
-    return Plan(stage, budget_bytes, usable, cost, lines, best, best_samples)
+    return plan

@@ -144,6 +144,10 @@ class SoVITSTrainer(StageTrainer):
         )[..., : batch["ssl"].shape[-1]]
         return {k: v.to(self.ctx.device) for k, v in batch.items()}
 
+    def batch_cost(self, batch: list[int]) -> tuple[int, int]:
+        """Clips first: the decoder trains on a fixed-length slice of every clip."""
+        return len(batch), len(batch) * max(self.clips.lengths[i] for i in batch)
+
     def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
         return int(batch["frames"].sum()), batch["ssl"].shape[-1] * len(batch["frames"])
 

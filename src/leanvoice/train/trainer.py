@@ -425,17 +425,20 @@ class StageTrainer(ABC):
         cpu_total = 0.0  # this process's CPU seconds: a rate other work barely moves
         dropped_by_guard = 0
         start_step = self.step
+        probed_steps = self._steps_to_measure()
         while self.step < cfg.train.max_steps:
             group = [next(batches) for _ in range(cfg.train.grad_accum)]
             started, cpu_started = time.perf_counter(), time.process_time()
-            probe = self.memory_probe() if report is None else None
+            probe = self.memory_probe() if self.step + 1 in probed_steps else None
             result = self.train_step(group, probe)
             seconds = time.perf_counter() - started
             cpu_seconds = time.process_time() - cpu_started
             if probe is not None:
-                report = probe.report()
-                if self.ctx.is_main:
-                    self.console.print(report.table(f"{self.stage} training step"))
+                measured = probe.report()
+                if report is None and self.ctx.is_main:
+                    self.console.print(measured.table(f"{self.stage} training step"))
+                if report is None or measured.peak_bytes > report.peak_bytes:
+                    report = measured
             self.step += 1
             dropped_by_guard += result.dropped_clips
             if probe is None or cfg.train.max_steps - start_step == 1:
@@ -498,6 +501,24 @@ class StageTrainer(ABC):
             "memory": {k: v for k, v in report.as_dict().items() if k != "peak_source"},
             "config": to_dict(self.cfg),
         }
+
+    def _steps_to_measure(self) -> set[int]:
+        """The steps whose memory is measured: this run's first (its report is shown at
+        once) and the one with the costliest micro-batch among the next epoch's worth of
+        steps, which sets the run's peak (`summary.json`'s `memory`)."""
+        accum = self.cfg.train.grad_accum
+        steps = min(self.cfg.train.max_steps - self.step, max(len(self.sampler) // accum, 1))
+        upcoming = self.sampler.peek(steps * accum)
+        costs = [
+            max(self.batch_cost(batch) for batch in upcoming[i : i + accum])
+            for i in range(0, len(upcoming), accum)
+        ]
+        return {self.step + 1, self.step + 1 + costs.index(max(costs))}
+
+    def batch_cost(self, batch: list[int]) -> tuple[int, int]:
+        """How much memory a batch needs, for ordering: padded tokens, then clips."""
+        padded = len(batch) * max(self.clips.lengths[i] for i in batch)
+        return padded, len(batch)
 
     def _check_replicas(self) -> None:
         """Debug check: every rank's trainable weights must be identical after a step."""
