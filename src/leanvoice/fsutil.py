@@ -28,6 +28,21 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     _fsync_dir(path.parent)
 
 
+def writable_folder(folder: Path) -> Path:
+    """Create `folder` if needed and check that files can be written in it, so a
+    read-only or full target fails at once in one line instead of mid-run."""
+    from leanvoice.errors import InputError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".leanvoice-write-test."):
+            pass
+    except OSError as error:
+        raise InputError(f"{folder}: cannot write there ({error.strerror})") from None
+    return folder
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

@@ -34,9 +34,12 @@ def test_a_checkpoint_that_runs_code_is_refused_without_running(tmp_path: Path) 
     marker = tmp_path / "payload_ran"
     evil = tmp_path / "evil.pth"
     torch.save({"weight": {}, "config": _Payload(marker)}, evil)
-    with pytest.raises(InputError, match="refused to load"):
+    with pytest.raises(InputError, match="refused to load") as refused:
         read_checkpoint(evil)
     assert not marker.exists()
+    message = str(refused.value)
+    assert "it names the global getattr" in message and "weights_only" not in message
+    assert str(evil) in message and "\n" not in message
 
 
 def _save_like_official(path: Path, payload_weight: dict, config: dict) -> None:

@@ -188,3 +188,35 @@ def test_worker_processes_give_the_same_result(tmp_path, corpus_copy, awkward_li
     )
     assert (one.out / "manifest.jsonl").read_bytes() == (two.out / "manifest.jsonl").read_bytes()
     shutil.rmtree(tmp_path / "one")
+
+
+def test_truncated_wav_and_mismatched_text_are_skipped_with_reasons(tmp_path, corpus_copy):
+    """A WAV cut to half of what its header says, and 2000 characters of text for a short
+    clip: both would train on audio that does not match its text."""
+    lines = (corpus_copy / "demo.list").read_text(encoding="utf-8").splitlines()
+    first, second, third = (line.split("|") for line in lines[:3])
+    samples, rate = sf.read(corpus_copy / first[0], dtype="float32")
+    wav = corpus_copy / "cut.wav"
+    sf.write(wav, samples, rate, subtype="PCM_16")
+    data = wav.read_bytes()
+    wav.write_bytes(data[: len(data) - (len(data) - 44) // 2])  # half the samples gone
+    first[0] = "cut.wav"
+    second[2] = "en"
+    second[3] = " ".join(["This sentence is far too long for the clip it belongs to."] * 35)
+    listing = corpus_copy / "checks.list"
+    listing.write_text("\n".join("|".join(x) for x in (first, second, third)) + "\n")
+    result = prepare_dataset(listing, tmp_path / "out", load_config())
+    assert result.clips == 1
+    reasons = {s["origin"].rsplit(":", 1)[1]: s["reason"] for s in result.report["skipped"]}
+    declared = len(samples) / rate
+    assert f"truncated: the WAV header declares {declared:.2f} s" in reasons["1"]
+    assert f"holds {declared / 2:.1f}" in reasons["1"]
+    assert "phonemes in" in reasons["2"] and "does not match" in reasons["2"]
+
+
+def test_an_unwritable_out_is_one_line(demo_list) -> None:
+    out = Path("/sys/leanvoice-prepare-out")  # sysfs: no folder can be created there
+    result = _run_cli("prepare", str(demo_list), str(out))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{out}: cannot write there" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

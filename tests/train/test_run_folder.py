@@ -96,3 +96,32 @@ def test_a_second_run_into_a_busy_folder_is_refused(featured_demo, tmp_path) -> 
     assert steps == list(range(1, len(steps) + 1))  # the first run's metrics, each step once
     assert json.loads((run / "summary.json").read_text())["steps"] == len(steps)
     assert not (run / ".leanvoice-run.lock").exists()  # released and removed at the end
+
+
+def test_a_run_that_cannot_make_auditions_is_refused_at_start(featured_demo, tmp_path) -> None:
+    import shutil
+
+    data = tmp_path / "one_clip"
+    shutil.copytree(featured_demo, data)
+    manifest = data / "manifest.jsonl"
+    manifest.write_text(manifest.read_text().splitlines()[0] + "\n")
+    cfg = load_config(overrides=[*ARGS, "train.audition_every=5", "train.max_steps=5"])
+    with pytest.raises(ConfigError, match="auditions need at least 2 usable clips"):
+        train_stage("gpt", data, tmp_path / "run", cfg)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_an_unsafe_pickle_to_resume_is_refused_by_name(featured_demo, tmp_path) -> None:
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (os.makedirs, (str(tmp_path / "payload_ran"),))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"step": 1, "model": Payload()}, evil)
+    result = _train(featured_demo, tmp_path / "run", "train.max_steps=2", "--resume", str(evil))
+    assert result.returncode != 0 and not (tmp_path / "payload_ran").exists()
+    assert "refused to load" in result.stderr and "the global os.makedirs" in result.stderr
+    assert "weights_only" not in result.stderr and "Traceback" not in result.stderr
+    assert "truncated" not in result.stderr

@@ -9,6 +9,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from leanvoice.audio.wav_header import wav_truncation
 from leanvoice.errors import AudioError
 from leanvoice.fsutil import atomic_write
 
@@ -30,6 +31,13 @@ def load_audio(path: Path, sample_rate: int | None = None) -> Audio:
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
+    cut = wav_truncation(path)
+    if cut is not None:
+        declared, present = cut
+        raise AudioError(
+            f"{path}: truncated: the WAV header declares {declared:.2f} s of audio but the "
+            f"file holds {present:.2f} s"
+        )
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:

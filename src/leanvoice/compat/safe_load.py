@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,17 @@ OfficialHParams.__module__ = "utils"
 OfficialHParams.__qualname__ = OfficialHParams.__name__ = "HParams"
 
 
+def refusal(path: Path, error: pickle.UnpicklingError) -> str:
+    """One line for a file whose pickle names a global that is not admitted: which one,
+    and never torch's advice to load it unsafely."""
+    named = re.search(r"GLOBAL ([\w.]+)", str(error))
+    what = f"the global {named.group(1)}" if named else "a global that is not admitted"
+    return (
+        f"{path}: refused to load: it names {what}, which could run code; only tensors, "
+        "plain containers and the official config are admitted"
+    )
+
+
 def read_checkpoint(path: Path) -> tuple[dict[str, Any], str | None]:
     """(the unpickled object, the official version code if the file carried one)."""
     path = Path(path)
@@ -61,10 +73,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Any], str | None]:
         with torch.serialization.safe_globals([OfficialHParams]):
             data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise InputError(
-            f"{path}: refused to load: the file contains code or objects other than tensors "
-            f"and the official config ({str(exc).splitlines()[0][:160]})"
-        ) from None
+        raise InputError(refusal(path, exc)) from None
     except (RuntimeError, EOFError, ValueError) as exc:
         raise InputError(
             f"{path}: not a readable checkpoint (truncated or corrupt: "

@@ -52,6 +52,10 @@ class PrepareConfig:
     peak_limit: float = 0.95  # normalisation never pushes a sample above this
     silence_peak_db: float = -50.0  # a file whose peak is below this is reported as silent
     workers: int = 1
+    # a clip whose transcript needs fewer or more phonemes per second than this does not
+    # match its audio (a wrong line, a cut file): it is skipped with that reason
+    min_phonemes_per_sec: float = 3.0
+    max_phonemes_per_sec: float = 25.0
     slicer: SlicerConfig = field(default_factory=SlicerConfig)
 
 

@@ -24,7 +24,7 @@ from leanvoice.data.align import split_transcribed
 from leanvoice.data.report import build_report
 from leanvoice.data.sources import SourceItem, read_source
 from leanvoice.errors import AudioError, InputError, TextError
-from leanvoice.fsutil import atomic_write_json, atomic_write_text
+from leanvoice.fsutil import atomic_write_json, atomic_write_text, writable_folder
 from leanvoice.text.g2p import Phonemes, g2p
 
 SPEC_HOP_SAMPLES = 640  # one SoVITS spectrogram frame at 32 kHz (two per semantic token)
@@ -53,7 +53,7 @@ def prepare_dataset(
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: output path exists and is a file; choose a folder")
     items, problems = read_source(src, language)
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out)
     settings = _settings_fingerprint(cfg)
     records_dir = out / RECORDS_DIR
     records_dir.mkdir(exist_ok=True)
@@ -177,32 +177,26 @@ def process_item(
         dropped = result.dropped
 
     clips: list[dict[str, Any]] = []
-    skipped = [
-        {"origin": item.origin, "file": str(item.audio_path), "reason": reason}
-        for _, reason in dropped
-    ]
+    skipped = [skip(reason)[1][0] for _, reason in dropped]
     for index, (span, text) in enumerate(pieces):
         clip_id = item.item_id if len(pieces) == 1 else f"{item.item_id}_{index:02d}"
         seconds = span.length / audio.sample_rate
         if seconds < pcfg.min_sec:
-            skipped.append(
-                {
-                    "origin": item.origin,
-                    "file": str(item.audio_path),
-                    "reason": f"clip {clip_id} is {seconds:.2f} s, below min_sec={pcfg.min_sec}",
-                }
-            )
+            skipped += skip(f"clip {clip_id} is {seconds:.2f} s, below min_sec={pcfg.min_sec}")[1]
             continue
         try:
             piece_phonemes = phonemes if len(pieces) == 1 else g2p(text, phonemes.language)
         except TextError as exc:
-            skipped.append(
-                {
-                    "origin": item.origin,
-                    "file": str(item.audio_path),
-                    "reason": f"clip {clip_id}: {exc}",
-                }
-            )
+            skipped += skip(f"clip {clip_id}: {exc}")[1]
+            continue
+        rate = len(piece_phonemes.phoneme_ids) / seconds
+        if not pcfg.min_phonemes_per_sec <= rate <= pcfg.max_phonemes_per_sec:
+            skipped += skip(
+                f"clip {clip_id}: {len(piece_phonemes.phoneme_ids)} phonemes in {seconds:.2f} s "
+                f"({rate:.1f}/s, outside prepare.min/max_phonemes_per_sec "
+                f"{pcfg.min_phonemes_per_sec:g}-{pcfg.max_phonemes_per_sec:g}): the text does "
+                "not match the audio"
+            )[1]
             continue
         wav_rel = f"wav32k/{clip_id}.wav"
         write_wav(out / wav_rel, samples[span.start : span.end], audio.sample_rate)

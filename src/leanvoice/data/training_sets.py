@@ -46,9 +46,13 @@ def read_manifest(root: Path) -> list[dict[str, Any]]:
     return clips
 
 
-def gpt_clip_set(root: Path, max_sec: float) -> ClipSet:
-    """Official caps: at most `max_sec` of codes, phonemes ≤ codes / 2.5, and a plausible
-    phonemes-per-second ratio (3..25)."""
+def gpt_clip_set(
+    root: Path, max_sec: float, phonemes_per_sec: tuple[float, float] = (3.0, 25.0)
+) -> ClipSet:
+    """Official caps: at most `max_sec` of codes, phonemes ≤ codes / 2.5; and a plausible
+    phonemes-per-second ratio (prepare's `min/max_phonemes_per_sec`, which `prepare`
+    already enforces on what it writes: this catches imported or older datasets)."""
+    low, high = phonemes_per_sec
     kept, lengths, dropped = [], [], {}
     for clip in read_manifest(root):
         phonemes, codes = len(clip["phoneme_ids"]), int(clip["semantic_tokens"])
@@ -58,8 +62,8 @@ def gpt_clip_set(root: Path, max_sec: float) -> ClipSet:
             reason = f"longer than data.max_sec={max_sec}"
         elif phonemes > max_sec * CODES_PER_SECOND / 2.5:
             reason = "too many phonemes"
-        elif seconds <= 0 or not 3 <= phonemes / seconds <= 25:
-            reason = "phonemes per second outside 3..25"
+        elif seconds <= 0 or not low <= phonemes / seconds <= high:
+            reason = f"phonemes per second outside {low:g}..{high:g}"
         if reason:
             dropped[reason] = dropped.get(reason, 0) + 1
             continue

@@ -10,6 +10,7 @@ it is used.
 from __future__ import annotations
 
 import io
+import pickle
 import random
 import re
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from leanvoice.compat.safe_load import refusal
 from leanvoice.errors import InputError
 from leanvoice.fsutil import atomic_write
 
@@ -66,6 +68,8 @@ def read_checkpoint_file(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"{path}: checkpoint not found") from None
+    except pickle.UnpicklingError as error:
+        raise InputError(refusal(path, error)) from None
     except Exception as error:  # torch raises several types for truncated zips
         raise InputError(
             f"{path}: checkpoint is truncated or corrupt ({type(error).__name__}: "

@@ -78,7 +78,8 @@ class GPTTrainer(StageTrainer):
     official_schedule = "warmup_cosine"
 
     def load_clips(self) -> ClipSet:
-        return gpt_clip_set(self.data, self.cfg.data.max_sec)
+        rates = (self.cfg.prepare.min_phonemes_per_sec, self.cfg.prepare.max_phonemes_per_sec)
+        return gpt_clip_set(self.data, self.cfg.data.max_sec, rates)
 
     def budget(self) -> int:
         return self.cfg.data.max_tokens

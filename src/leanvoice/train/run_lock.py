@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from leanvoice.errors import InputError
+from leanvoice.fsutil import writable_folder
 
 LOCK = ".leanvoice-run.lock"
 
@@ -44,14 +45,9 @@ class RunLock:
         self._created = False
 
     def acquire(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise InputError(
-                f"{self.path.parent}: cannot write the run folder ({error.strerror})"
-            ) from None
+        writable_folder(self.path.parent)
+        self._created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

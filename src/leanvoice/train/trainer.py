@@ -396,6 +396,11 @@ class StageTrainer(ABC):
 
     def _resume_and_loop(self) -> dict[str, Any] | None:
         monitor = Monitor(self.run, self.ctx.is_main, self.console, self.cfg.train.max_steps)
+        if self.clips.dropped:  # every clip the stage leaves out, and why
+            reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.clips.dropped.items()))
+            monitor.log(
+                f"{self.stage}: {sum(self.clips.dropped.values())} clips left out: {reasons}"
+            )
         loaded = ckpt.load_for_resume(self.run, self.resume, monitor.log)
         if loaded is not None:
             self._restore(loaded.state)
