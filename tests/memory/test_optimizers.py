@@ -57,3 +57,19 @@ def test_optimizer_kinds_and_clear_errors() -> None:
     frozen = [torch.nn.Parameter(torch.randn(2), requires_grad=False)]
     with pytest.raises(ConfigError, match="no trainable parameters"):
         build_optimizer(frozen, "adamw", 1e-3)
+
+
+def test_reports_name_the_implementation_and_groups_keep_their_rates() -> None:
+    from leanvoice.memory.optimizers import optimizer_name
+
+    slow, fast = torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(torch.randn(3))
+    groups = [{"params": [slow], "lr": 4e-4}, {"params": [fast]}]
+    plain = build_optimizer(groups, "adamw", 1e-3)
+    assert optimizer_name(plain) == "torch AdamW (foreach)"  # fused on CUDA
+    assert [g["lr"] for g in plain.param_groups] == [4e-4, 1e-3]
+    eight = build_optimizer(groups, "adamw8bit", 1e-3)
+    assert optimizer_name(eight) == "torchao AdamW8bit"  # bitsandbytes' on CUDA when installed
+    in_backward = build_optimizer(groups, "adamw_in_backward", 1e-3)
+    assert in_backward.optimizers[slow].param_groups[0]["lr"] == 4e-4
+    assert in_backward.optimizers[fast].param_groups[0]["lr"] == 1e-3
+    assert optimizer_name(in_backward).startswith("torch AdamW in backward")

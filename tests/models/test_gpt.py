@@ -45,7 +45,9 @@ def test_tiny_is_small_and_exposes_its_blocks(tiny: SemanticGPT) -> None:
     assert sum(p.numel() for p in tiny.parameters()) < 400_000
     names = tiny.block_names()["layers"]
     assert names == ["h.layers.0", "h.layers.1"]
-    assert all(isinstance(tiny.get_submodule(n), torch.nn.Module) for n in names)
+    layers = [tiny.get_submodule(n) for n in names]
+    assert [type(layer).__name__ for layer in layers] == ["TransformerLayer"] * 2
+    assert layers[0] is not layers[1]
 
 
 def test_logits_shape_and_targets(tiny: SemanticGPT) -> None:
@@ -77,8 +79,11 @@ def test_loss_without_padding_is_additive_over_samples(tiny: SemanticGPT) -> Non
     )
     assert torch.allclose(both, first + second, rtol=1e-5)
     assert tokens == n1 + n2 == 8 + 1 + 3 + 1
-    official, _, counted = tiny.loss(x, xl, bert, y, yl)
+    official, accuracy, counted = tiny.loss(x, xl, bert, y, yl)
     assert counted == 2 * 9 and official > both  # pads predict EOS again
+    assert accuracy is None  # computed only when asked for
+    _, accuracy, _ = tiny.loss(x, xl, bert, y, yl, with_accuracy=True)
+    assert 0.0 <= float(accuracy) <= 1.0
 
 
 def test_dpo_loss_adds_a_positive_term(tiny: SemanticGPT) -> None:

@@ -70,7 +70,15 @@ def test_plan_fits_a_budget_and_its_overrides_are_accepted(tmp_path) -> None:
     }
     tuned = load_config(overrides=["model.size=tiny", *result["overrides"]])
     assert tuned.data.max_tokens == plan.samples * plan.clip_cost
-    plan_table(plan)
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(plan_table(plan))
+    rows = [line for line in console.export_text().splitlines() if "adamw" in line]
+    assert len(rows) == 2 and sum("chosen" in row for row in rows) == 1
+    chosen_row = next(row for row in rows if "chosen" in row)
+    assert plan.chosen.candidate.checkpoint in chosen_row
+    assert str(plan.samples * plan.clip_cost) in chosen_row
     png = plan_plot(plan, tmp_path / "plan.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

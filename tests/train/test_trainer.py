@@ -1,6 +1,7 @@
 """Real training runs on tiny models and the demo corpus (CPU, in process)."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -113,7 +114,7 @@ def test_each_preset_trains_end_to_end(featured_demo, tmp_path, preset, stages) 
             "train.max_steps=2", "train.save_every=2", "train.audition_every=0", preset=preset
         )
         summary = train_stage(stage, featured_demo, tmp_path / stage, cfg)
-        assert summary["steps"] == 2 and summary["final_loss"] == summary["final_loss"]
+        assert summary["steps"] == 2 and math.isfinite(summary["final_loss"])
 
 
 def test_timbre_preset_refuses_to_train_the_frozen_sovits(featured_demo, tmp_path) -> None:

@@ -24,21 +24,32 @@ def estimate_f0(
     padded = np.pad(samples.astype(np.float64), (0, window + max_lag))
     frames = len(samples) // hop
     f0 = np.zeros(frames, dtype=np.float32)
-    for index in range(frames):
-        frame = padded[index * hop : index * hop + window + max_lag]
-        base = frame[:window]
-        if np.sqrt(np.mean(base**2)) < 1e-3:
-            continue  # silence
-        diffs = np.array(
-            [np.sum((base - frame[lag : lag + window]) ** 2) for lag in range(1, max_lag + 1)]
-        )
-        cumulative = np.cumsum(diffs) / np.arange(1, max_lag + 1)
-        normalised = diffs / np.maximum(cumulative, 1e-12)
-        candidates = np.flatnonzero(normalised[min_lag - 1 :] < threshold)
+    if frames == 0:
+        return f0
+    # every frame at once: (frames, window + max_lag) views of the signal
+    spans = np.lib.stride_tricks.sliding_window_view(padded, window + max_lag)[::hop][:frames]
+    bases = spans[:, :window]
+    voiced = np.sqrt(np.mean(bases**2, axis=1)) >= 1e-3  # quieter frames are silence
+    # difference function d(lag) = sum (x_j - x_{j+lag})^2 over the window, for lags
+    # 1..max_lag: energy of the base + energy of the shifted window - 2 × their
+    # cross-correlation (through the FFT)
+    size = 1 << int(np.ceil(np.log2(2 * (window + max_lag))))
+    cross = np.fft.irfft(
+        np.fft.rfft(spans, size, axis=1) * np.conj(np.fft.rfft(bases, size, axis=1)), size, axis=1
+    )[:, 1 : max_lag + 1]
+    energy = np.concatenate([np.zeros((frames, 1)), np.cumsum(spans**2, axis=1)], axis=1)
+    lags = np.arange(1, max_lag + 1)
+    shifted = energy[:, lags + window] - energy[:, lags]
+    diffs = np.maximum(energy[:, window : window + 1] + shifted - 2 * cross, 0.0)
+    cumulative = np.cumsum(diffs, axis=1) / lags
+    normalised = diffs / np.maximum(cumulative, 1e-12)
+    for index in np.flatnonzero(voiced):
+        row = normalised[index]
+        candidates = np.flatnonzero(row[min_lag - 1 :] < threshold)
         if candidates.size == 0:
             continue
         lag = candidates[0] + min_lag - 1
-        while lag + 1 < len(normalised) and normalised[lag + 1] < normalised[lag]:
+        while lag + 1 < len(row) and row[lag + 1] < row[lag]:
             lag += 1  # walk down to the local minimum
         f0[index] = sample_rate / (lag + 1)
     return f0

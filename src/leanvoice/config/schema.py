@@ -21,6 +21,10 @@ class ModelConfig:
     gpt_init: str = ""  # official GPT .ckpt (or exported) to start from; "" = random init
     sovits_init: str = ""  # official SoVITS .pth (s2G) to start from; "" = the dataset's
     # own (prepared with --tiny-features) or random init
+    # extensions for training from scratch; they change the state dict, so the official
+    # code cannot load the result (export refuses them)
+    language_embedding: bool = False  # GPT: a language-ID embedding added to the phonemes
+    f0_conditioning: bool = False  # SoVITS: log-F0 per frame added to its text encoder
 
 
 @dataclass
@@ -87,6 +91,8 @@ class TrainConfig:
     lr_end_factor: float = 0.01  # official: peak 0.01 → 1e-4
     lr_decay: float = 0.999875  # exponential: factor per epoch (official SoVITS)
     text_lr_factor: float = 0.4  # SoVITS text embedding, text encoder and MRTE (official)
+    dpo: bool = False  # GPT: add the official v2 DPO-style loss on corrupted codes
+    compile: bool = False  # each block through torch.compile (GPU speed; CPU: compile time)
 
 
 @dataclass

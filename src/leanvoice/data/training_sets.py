@@ -18,6 +18,7 @@ import torch
 
 from leanvoice.audio.io import load_audio
 from leanvoice.errors import InputError
+from leanvoice.text.g2p import language_id
 
 CODES_PER_SECOND = 25
 SSL_FRAMES_PER_SECOND = 50
@@ -120,9 +121,14 @@ def collate_gpt(clip_set: ClipSet, indices: list[int]) -> dict[str, torch.Tensor
                 f"{clip_set.root / clip['bert_path']}: {features.shape[-1]} BERT frames for "
                 f"{len(ids)} phonemes; re-run `leanvoice prepare`"
             )
+    languages = [
+        torch.full((len(p),), language_id(c["language"]))
+        for c, p in zip(clips, phonemes, strict=True)
+    ]
     return {
         "phoneme_ids": _pad_stack(phonemes),
         "phoneme_lens": torch.tensor([len(p) for p in phonemes]),
+        "language_ids": _pad_stack(languages),
         "bert": _pad_stack(bert),
         "codes": _pad_stack(codes),
         "code_lens": torch.tensor([len(c) for c in codes]),

@@ -71,7 +71,9 @@ def load_gpt(path: Path) -> SemanticGPT:
     _check_stage(path, data, "gpt")
     if "stage" not in data:
         return load_official_gpt(path)[0]
-    return _merged_from_training(SemanticGPT(GPTSize(**data["size"])), data, "gpt", path)
+    languages = int(data.get("extensions", {}).get("num_languages", 0))
+    model = SemanticGPT(GPTSize(**data["size"]), num_languages=languages)
+    return _merged_from_training(model, data, "gpt", path)
 
 
 def load_sovits(path: Path) -> SoVITSGenerator:
@@ -82,7 +84,8 @@ def load_sovits(path: Path) -> SoVITSGenerator:
         return load_official_sovits(path)[0]
     size = SoVITSSize(**data["size"])
     posterior = any(key.startswith("enc_q.") for key in data["model"])
-    model = SoVITSGenerator(size, with_posterior=posterior)
+    f0 = bool(data.get("extensions", {}).get("f0_conditioning", False))
+    model = SoVITSGenerator(size, with_posterior=posterior, f0_conditioning=f0)
     model = _merged_from_training(model, data, "sovits", path)
     model.enc_q = None  # inference needs no posterior encoder
     return model

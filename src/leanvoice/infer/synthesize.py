@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from leanvoice.audio.io import load_audio
+from leanvoice.audio.pitch import estimate_f0
 from leanvoice.audio.spectrogram import linear_spectrogram
 from leanvoice.errors import InputError, TextError
 from leanvoice.features.bert import BertExtractor
@@ -98,13 +99,19 @@ class Synthesizer:
         prompt = self.sovits.encode_semantic(ssl)  # (1, T/2)
         wave = torch.from_numpy(samples)[None].to(self.device)
         spec = linear_spectrogram(wave, size.n_fft, size.hop_length, size.win_length)
-        ref_ids, ref_bert = phonemes_and_bert(reference_text, options.reference_language, self.bert)
+        ref_ids, ref_bert, ref_languages = phonemes_and_bert(
+            reference_text, options.reference_language, self.bert
+        )
+        f0 = self._reference_pitch(samples) if self.sovits.f0_embedding is not None else None
         generator = torch.Generator(device=self.device).manual_seed(options.seed)
         pieces = []
         pause = np.zeros(int(PAUSE_SECONDS * self.sample_rate), dtype=np.float32)
         for sentence in split_sentences(text):
-            ids, bert = phonemes_and_bert(sentence, options.language, self.bert)
+            ids, bert, languages = phonemes_and_bert(sentence, options.language, self.bert)
             phonemes = torch.tensor([ref_ids + ids], device=self.device)
+            language_ids = None
+            if self.gpt.language_embedding is not None:
+                language_ids = torch.tensor([ref_languages + languages], device=self.device)
             features = torch.from_numpy(np.concatenate([ref_bert, bert], axis=1))[None]
             limit = int(options.max_codes_per_phoneme * len(ids)) + 25
             sampling = replace(
@@ -119,6 +126,7 @@ class Synthesizer:
                     prompt,
                     sampling,
                     generator=generator,
+                    language_ids=language_ids,
                 )[0]
             if len(codes) == 0:
                 continue
@@ -129,8 +137,18 @@ class Synthesizer:
                 noise_scale=options.noise_scale,
                 speed=options.speed,
                 generator=generator,
+                f0=f0,
             )
             pieces += [decoded.reshape(-1).float().cpu().numpy(), pause]
         if not pieces:
             raise TextError("the GPT produced no speech for this text")
         return np.concatenate(pieces[:-1])
+
+    def _reference_pitch(self, samples: np.ndarray) -> torch.Tensor:
+        """For a SoVITS with F0 conditioning: the target text has no pitch track of its
+        own, so it speaks at the reference's level (a flat contour at its median voiced
+        F0, stretched to any length)."""
+        track = estimate_f0(samples, self.sample_rate, self.sovits.size.hop_length)
+        voiced = track[track > 0]
+        level = float(np.median(voiced)) if voiced.size else 0.0
+        return torch.full((1, 1, 1), level, device=self.device)

@@ -13,7 +13,7 @@ import numpy as np
 
 from leanvoice.errors import TextError
 from leanvoice.features.bert import BertExtractor
-from leanvoice.text.g2p import g2p, normalize_language
+from leanvoice.text.g2p import g2p, language_id, normalize_language
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=[.])\s+")
 _HAN_RUN = re.compile(
@@ -45,13 +45,16 @@ def language_runs(sentence: str, language: str) -> list[tuple[str, str]]:
 
 def phonemes_and_bert(
     sentence: str, language: str, bert: BertExtractor
-) -> tuple[list[int], np.ndarray]:
-    """Phoneme ids and BERT features [dim, n] of one sentence."""
+) -> tuple[list[int], np.ndarray, list[int]]:
+    """Phoneme ids, BERT features [dim, n] and language ids (one per phoneme, for GPTs with
+    the language-ID embedding) of one sentence."""
     ids: list[int] = []
+    languages: list[int] = []
     features = []
     for run_text, run_language in language_runs(sentence, language):
         phonemes = g2p(run_text, run_language)
         ids.extend(phonemes.phoneme_ids)
+        languages.extend([language_id(phonemes.language)] * len(phonemes.phoneme_ids))
         features.append(
             bert.phoneme_features(
                 phonemes.normalized_text, phonemes.word2ph, len(phonemes.phoneme_ids)
@@ -59,4 +62,4 @@ def phonemes_and_bert(
         )
     if not ids:
         raise TextError(f"no speakable text in {sentence!r}")
-    return ids, np.concatenate(features, axis=1)
+    return ids, np.concatenate(features, axis=1), languages

@@ -86,3 +86,19 @@ def _adamw_8bit(params: list[dict[str, Any]], device: torch.device, options: dic
             "bitsandbytes (pip install 'leanvoice[gpu]')"
         ) from None
     return AdamW8bit(params, **options)
+
+
+def optimizer_name(optimizer: object) -> str:
+    """The implementation that runs, for reports: "torch AdamW (fused)", "bitsandbytes
+    AdamW8bit", "torchao AdamW8bit", "torch AdamW in backward"…"""
+    if isinstance(optimizer, OptimizerInBackward):
+        return "torch AdamW in backward (one per parameter)"
+    cls = type(optimizer)
+    library = cls.__module__.split(".")[0]
+    name = f"{library} {cls.__name__}"
+    if isinstance(optimizer, torch.optim.AdamW):
+        defaults = optimizer.defaults
+        name += (
+            " (fused)" if defaults.get("fused") else " (foreach)" if defaults.get("foreach") else ""
+        )
+    return name

@@ -1,5 +1,5 @@
 """`apply_memory_policy`: the one entry point that turns `memory.*` config into a model
-set up for training (freeze → LoRA → checkpointing → offload; the precision plan is
+set up for training (freeze → LoRA → checkpointing → offload → compile; the precision plan is
 returned for the trainer's autocast and scalers). The optimizer (`memory.optimizer`) is
 built by the caller with `build_optimizer`, once, after any DDP/FSDP wrapping."""
 
@@ -13,6 +13,7 @@ from torch import nn
 from leanvoice.config.schema import MemoryConfig
 from leanvoice.errors import ConfigError
 from leanvoice.memory.checkpointing import apply_activation_checkpointing
+from leanvoice.memory.compile import compile_blocks as compile_named_blocks
 from leanvoice.memory.freeze import freeze_groups
 from leanvoice.memory.lora import GPT_LORA_TARGETS, SOVITS_LORA_TARGETS, apply_lora
 from leanvoice.memory.offload import apply_activation_offload
@@ -25,6 +26,7 @@ class MemorySetup:
     precision: PrecisionPlan
     checkpointed_blocks: list[str]
     offloaded_blocks: list[str]
+    compiled_blocks: list[str]
 
 
 def apply_memory_policy(
@@ -32,6 +34,8 @@ def apply_memory_policy(
     stage: str,  # "gpt" or "sovits": which freeze groups and block names apply
     policy: MemoryConfig,
     device: torch.device | str = "cpu",
+    *,
+    compile_blocks: bool = False,  # train.compile: each block through torch.compile
 ) -> MemorySetup:
     device = torch.device(device)
     if policy.offload_activations and device.type != "cuda":
@@ -63,5 +67,6 @@ def apply_memory_policy(
     blocks = [name for names in model.block_names().values() for name in names]
     checkpointed = apply_activation_checkpointing(model, blocks, policy.checkpoint)
     offloaded = apply_activation_offload(model, blocks, True) if policy.offload_activations else []
+    compiled = compile_named_blocks(model, blocks) if compile_blocks else []
     precision = resolve_precision(policy.precision, device)
-    return MemorySetup(model, precision, checkpointed, offloaded)
+    return MemorySetup(model, precision, checkpointed, offloaded, compiled)

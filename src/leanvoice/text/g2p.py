@@ -11,6 +11,13 @@ from leanvoice.text.symbols import phonemes_to_ids
 
 SUPPORTED_LANGUAGES = ("zh", "en")
 OFFICIAL_LANGUAGES = ("zh", "ja", "en", "ko", "yue")
+
+
+def language_id(code: str) -> int:
+    """The index of a language for the GPT's optional language-ID embedding."""
+    return OFFICIAL_LANGUAGES.index(normalize_language(code))
+
+
 _ALIASES = {"all_zh": "zh", "all_ja": "ja", "all_ko": "ko", "all_yue": "yue", "cmn": "zh"}
 
 

@@ -27,6 +27,7 @@ from leanvoice.data.training_sets import ClipSet, collate_gpt, gpt_clip_set
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.gpt.sampling import SamplingConfig, generate
+from leanvoice.text.g2p import OFFICIAL_LANGUAGES
 from leanvoice.train.distributed import all_reduce_sum, full_parameters, wrap_model
 from leanvoice.train.trainer import Loss, Network, Share, StageTrainer
 
@@ -34,9 +35,10 @@ from leanvoice.train.trainer import Loss, Network, Share, StageTrainer
 class GPTLoss(nn.Module):
     """The module DDP/FSDP wrap: its forward is the training loss."""
 
-    def __init__(self, model: SemanticGPT) -> None:
+    def __init__(self, model: SemanticGPT, dpo: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.dpo = dpo
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         loss, _, _ = self.model.loss(
@@ -46,15 +48,27 @@ class GPTLoss(nn.Module):
             batch["codes"],
             batch["code_lens"],
             count_padding=False,
+            dpo=self.dpo,
+            language_ids=language_ids_for(self.model, batch["language_ids"]),
         )
         return loss
 
 
-def initial_gpt(cfg_size: str, init: str) -> SemanticGPT:
+def language_ids_for(model: SemanticGPT, language_ids: torch.Tensor) -> torch.Tensor | None:
+    """The ids when the model has the language-ID embedding, else None."""
+    return None if model.language_embedding is None else language_ids
+
+
+def initial_gpt(cfg_size: str, init: str, language_embedding: bool = False) -> SemanticGPT:
+    languages = len(OFFICIAL_LANGUAGES) if language_embedding else 0
     if init:
         model, _ = load_official_gpt(Path(init))
-        return model
-    return SemanticGPT(load_size(cfg_size).gpt)
+        if not languages:
+            return model
+        extended = SemanticGPT(model.size, num_languages=languages)  # the new rows start random
+        extended.load_state_dict(model.state_dict(), strict=False)
+        return extended
+    return SemanticGPT(load_size(cfg_size).gpt, num_languages=languages)
 
 
 def find_sovits(init: str, data: Path, size: str) -> Path | None:
@@ -86,17 +100,26 @@ class GPTTrainer(StageTrainer):
 
     def build_networks(self) -> dict[str, Network]:
         cfg, device = self.cfg, self.ctx.device
-        model = initial_gpt(cfg.model.size, cfg.model.gpt_init).to(device)
-        setup = apply_memory_policy(model, "gpt", cfg.memory, device)
+        model = initial_gpt(cfg.model.size, cfg.model.gpt_init, cfg.model.language_embedding)
+        model = model.to(device)
+        setup = apply_memory_policy(
+            model, "gpt", cfg.memory, device, compile_blocks=cfg.train.compile
+        )
         self.model = setup.model.train()
         self.precision = setup.precision
-        self.wrapped = wrap_model(GPTLoss(self.model), self.ctx, cfg.train.distributed)
+        self.wrapped = wrap_model(
+            GPTLoss(self.model, cfg.train.dpo), self.ctx, cfg.train.distributed
+        )
         self._sovits = None
         groups = [{"params": list(self.model.parameters()), "lr": cfg.train.lr}]
         return {"model": Network(self.model, self.wrapped, groups)}
 
     def size_record(self) -> dict[str, Any]:
         return dataclasses.asdict(self.model.size)
+
+    def extensions(self) -> dict[str, Any]:
+        embedding = self.model.language_embedding
+        return {"num_languages": 0 if embedding is None else embedding.num_embeddings}
 
     # -- one step ------------------------------------------------------------------------
     def collate(self, part: list[int]) -> dict[str, torch.Tensor]:
@@ -146,6 +169,7 @@ def gpt_audition(
     spec = linear_spectrogram(wave, size.n_fft, size.hop_length, size.win_length)
     phonemes = torch.cat([reference["phoneme_ids"], target["phoneme_ids"]], dim=1).to(device)
     bert = torch.cat([reference["bert"], target["bert"]], dim=2).to(device)
+    languages = torch.cat([reference["language_ids"], target["language_ids"]], dim=1)
     was_training = gpt.training
     gpt.eval()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
@@ -158,6 +182,7 @@ def gpt_audition(
             reference["codes"].to(device),
             SamplingConfig(top_k=5, max_new_tokens=limit),
             generator=torch.Generator(device=device).manual_seed(0),
+            language_ids=language_ids_for(gpt, languages.to(device)),
         )[0]
         if len(codes) == 0:
             codes = reference["codes"][0].to(device)

@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from leanvoice.audio.pitch import estimate_f0
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
 from leanvoice.compat.official import load_official_sovits
 from leanvoice.config.sizes import load_size
@@ -49,17 +51,21 @@ MEL_WEIGHT, KL_WEIGHT = 45.0, 1.0
 TEXT_PARTS = ("enc_p.text_embedding.", "enc_p.encoder_text.", "enc_p.mrte.")
 
 
-def initial_sovits(size_name: str, init: Path | None) -> tuple[SoVITSGenerator, list[str]]:
+def initial_sovits(
+    size_name: str, init: Path | None, f0_conditioning: bool = False
+) -> tuple[SoVITSGenerator, list[str]]:
     """A trainable generator (with the posterior encoder); from `init` if given. Files
-    exported for inference have no `enc_q`: it starts from random weights (listed)."""
+    exported for inference have no `enc_q`, and official ones no F0 embedding: those
+    weights start random (listed)."""
     if init is None:
-        return SoVITSGenerator(load_size(size_name).sovits), []
+        size = load_size(size_name).sovits
+        return SoVITSGenerator(size, f0_conditioning=f0_conditioning), []
     loaded, _ = load_official_sovits(init)
-    if loaded.enc_q is not None:
+    if loaded.enc_q is not None and not f0_conditioning:
         return loaded.train(), []
-    model = SoVITSGenerator(loaded.size)
+    model = SoVITSGenerator(loaded.size, f0_conditioning=f0_conditioning)
     result = model.load_state_dict(loaded.state_dict(), strict=False)
-    return model, list(result.missing_keys)  # exactly the enc_q.* weights
+    return model, list(result.missing_keys)  # the enc_q.* / f0_embedding.* weights
 
 
 def generator_groups(model: nn.Module, lr: float, text_factor: float) -> list[dict[str, Any]]:
@@ -99,11 +105,17 @@ class SoVITSTrainer(StageTrainer):
     def build_networks(self) -> dict[str, Network]:
         cfg, device = self.cfg, self.ctx.device
         init = find_sovits(cfg.model.sovits_init, self.data, cfg.model.size)
-        generator, fresh = initial_sovits(cfg.model.size, init)
+        generator, fresh = initial_sovits(cfg.model.size, init, cfg.model.f0_conditioning)
         if fresh and self.ctx.is_main:
-            self.console.print(f"{init}: no posterior encoder in the file; it starts random")
+            parts = sorted({key.split(".")[0] for key in fresh})
+            self.console.print(
+                f"{init}: no {', '.join(parts)} weights in the file; they start random"
+            )
+        self._f0: dict[int, torch.Tensor] = {}  # per clip, estimated once
         self.size = generator.size
-        setup = apply_memory_policy(generator.to(device), "sovits", cfg.memory, device)
+        setup = apply_memory_policy(
+            generator.to(device), "sovits", cfg.memory, device, compile_blocks=cfg.train.compile
+        )
         self.generator = setup.model.train()
         self.precision = setup.precision
         divisor = load_size(cfg.model.size).sovits.discriminator_divisor
@@ -135,6 +147,17 @@ class SoVITSTrainer(StageTrainer):
     def size_record(self) -> dict[str, Any]:
         return dataclasses.asdict(self.size)  # what the generator was built with
 
+    def extensions(self) -> dict[str, Any]:
+        return {"f0_conditioning": self.generator.f0_embedding is not None}
+
+    def clip_f0(self, index: int, wave: torch.Tensor) -> torch.Tensor:
+        """The clip's F0 per spectrogram frame (Hz, 0 = unvoiced), estimated once."""
+        if index not in self._f0:
+            samples = wave.numpy()
+            f0 = estimate_f0(samples, self.size.sample_rate, self.size.hop_length)
+            self._f0[index] = torch.from_numpy(f0)
+        return self._f0[index]
+
     # -- one step ------------------------------------------------------------------------
     def collate(self, part: list[int]) -> dict[str, torch.Tensor]:
         size = self.size
@@ -142,6 +165,13 @@ class SoVITSTrainer(StageTrainer):
         batch["spec"] = linear_spectrogram(
             batch["wave"], size.n_fft, size.hop_length, size.win_length
         )[..., : batch["ssl"].shape[-1]]
+        if self.generator.f0_embedding is not None:
+            frames = batch["frames"].tolist()
+            waves = [batch["wave"][row, : n * size.hop_length] for row, n in enumerate(frames)]
+            tracks = [self.clip_f0(i, w) for i, w in zip(part, waves, strict=True)]
+            batch["f0"] = torch.stack(
+                [F.pad(t, (0, batch["spec"].shape[-1] - len(t))) for t in tracks]
+            )[:, None]
         return {k: v.to(self.ctx.device) for k, v in batch.items()}
 
     def batch_cost(self, batch: list[int]) -> tuple[int, int]:
@@ -173,6 +203,7 @@ class SoVITSTrainer(StageTrainer):
                 batch["frames"],
                 batch["phoneme_ids"],
                 batch["phoneme_lens"],
+                f0=batch.get("f0"),
             )
         hop, segment = self.size.hop_length, self.generator.segment_frames
         starts = out["slice_starts"]
@@ -212,9 +243,12 @@ class SoVITSTrainer(StageTrainer):
         device = self.ctx.device
         was_training = self.generator.training
         self.generator.eval()
+        f0 = None
+        if self.generator.f0_embedding is not None:
+            f0 = self.clip_f0(0, batch["wave"][0])[None, None].to(device)
         with torch.random.fork_rng(devices=[]), full_parameters(self.g_wrapped):
             audio = self.generator.decode(
-                codes.to(device), batch["phoneme_ids"].to(device), spec.to(device)
+                codes.to(device), batch["phoneme_ids"].to(device), spec.to(device), f0=f0
             )
         self.generator.train(was_training)
         return audio.reshape(-1).float().cpu().numpy(), self.size.sample_rate

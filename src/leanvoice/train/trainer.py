@@ -46,7 +46,7 @@ from leanvoice.data.sampler import BucketBatchSampler, padding_efficiency
 from leanvoice.data.training_sets import ClipSet
 from leanvoice.errors import ConfigError, InputError, LeanVoiceError
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
-from leanvoice.memory.optimizers import build_optimizer
+from leanvoice.memory.optimizers import build_optimizer, optimizer_name
 from leanvoice.memory.precision import PrecisionPlan
 from leanvoice.memory.report import MemoryReport, StepMemory
 from leanvoice.train import checkpoint as ckpt
@@ -359,6 +359,13 @@ class StageTrainer(ABC):
             self.console.print(message, soft_wrap=True)  # a log line: never wrapped
 
     # -- for the memory report and the planner -------------------------------------------
+    def optimizer_names(self) -> str:
+        """Which implementation each network's optimizer is (the 8-bit one differs by
+        device and by what is installed)."""
+        return ", ".join(
+            f"{key} {optimizer_name(network.optimizer)}" for key, network in self.networks.items()
+        )
+
     def memory_probe(self) -> StepMemory:
         """A probe over every network and optimizer of this stage."""
         models = [n.model for n in self.networks.values()]
@@ -442,6 +449,7 @@ class StageTrainer(ABC):
                 measured = probe.report()
                 if report is None and self.ctx.is_main:
                     self.console.print(measured.table(f"{self.stage} training step"))
+                    monitor.log(f"{self.stage} optimizer: {self.optimizer_names()}")
                 if report is None or measured.peak_bytes > report.peak_bytes:
                     report = measured
             self.step += 1
@@ -500,6 +508,7 @@ class StageTrainer(ABC):
             "dropped_clips": self.clips.dropped,
             "clips": len(self.clips.clips),
             "clips_left_out_by_oom_guard": dropped_by_guard,
+            "optimizer": self.optimizer_names(),
             "out_of_memory_retries": self.guard.total,
             "world_size": self.ctx.world_size,
             "replicas_checked": self.replicas_checked,
@@ -556,7 +565,7 @@ class StageTrainer(ABC):
     def state(self) -> dict[str, Any]:
         """Every network's model, optimizer, scaler and schedule as tensors and plain
         containers (every rank takes part under FSDP)."""
-        state: dict[str, Any] = {"size": self.size_record()}
+        state: dict[str, Any] = {"size": self.size_record(), "extensions": self.extensions()}
         for network in self.networks.values():
             state[network.model_key] = model_state(network.model, network.wrapped, self.ctx)
             state[network.optimizer_key] = optimizer_state(
@@ -581,6 +590,10 @@ class StageTrainer(ABC):
     @abstractmethod
     def size_record(self) -> dict[str, Any]:
         """The model size the checkpoint's weights were built with."""
+
+    @abstractmethod
+    def extensions(self) -> dict[str, Any]:
+        """The optional extensions the model was built with (they change its weights)."""
 
     def _save(self, loss: float) -> None:
         """Write this step's checkpoint; it is also best.pt when `loss` is the lowest so far."""

@@ -152,8 +152,11 @@ class SemanticGPT(nn.Module):
         count_padding: bool = True,
         dpo: bool = False,
         language_ids: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(loss, top-3 accuracy, number of target tokens) — cross entropy summed over tokens.
+        with_accuracy: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(loss, top-3 accuracy or None, number of target tokens) — cross entropy summed
+        over tokens. The accuracy (an extra top-k over every logit) only with
+        `with_accuracy`, for whoever reports it.
 
         `count_padding=True` is the official loss: positions past a sample's EOS are
         trained to predict EOS again, so the loss depends on how the batch was padded.
@@ -170,7 +173,9 @@ class SemanticGPT(nn.Module):
             weight = torch.ones_like(weight)
         token_losses = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
         loss = (token_losses * weight).sum()
-        accuracy = top_k_accuracy(logits.detach(), targets, weight, self.eos_id, k=3)
+        accuracy = None
+        if with_accuracy:
+            accuracy = top_k_accuracy(logits.detach(), targets, weight, self.eos_id, k=3)
         if dpo:
             rejected, rejected_lens = make_rejected_codes(codes, code_lens)
             rejected_logits = self.teacher_forced_logits(

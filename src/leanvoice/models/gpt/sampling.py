@@ -58,6 +58,7 @@ def generate(
     *,
     generator: torch.Generator | None = None,
     use_cache: bool = True,
+    language_ids: torch.Tensor | None = None,  # (B, T_x), models with the language embedding
 ) -> list[torch.Tensor]:
     """New codes per sample (without the prompt and without EOS)."""
     cfg = cfg or SamplingConfig()
@@ -66,7 +67,9 @@ def generate(
     codes = prompt_codes.clone()
     finished = torch.zeros(batch, dtype=torch.bool, device=codes.device)
     ends = [cfg.max_new_tokens] * batch
-    logits, cache, keys_real = model.prefill(phoneme_ids, phoneme_lens, bert_features, codes)
+    logits, cache, keys_real = model.prefill(
+        phoneme_ids, phoneme_lens, bert_features, codes, language_ids
+    )
     for step in range(cfg.max_new_tokens):
         if step == 0:
             logits = logits.clone()
@@ -88,6 +91,8 @@ def generate(
             keys_real[:, -1] = True  # a finished row keeps decoding harmlessly; never empty
             logits, cache = model.decode_step(codes[:, -1:], codes.shape[1] - 1, cache, keys_real)
         else:
-            logits = model.next_logits_uncached(phoneme_ids, phoneme_lens, bert_features, codes)
+            logits = model.next_logits_uncached(
+                phoneme_ids, phoneme_lens, bert_features, codes, language_ids
+            )
     start = prompt_codes.shape[1]
     return [codes[row, start : start + ends[row]] for row in range(batch)]
