@@ -34,9 +34,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", metavar="", help="Show tracebacks of errors.")
+    ] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+        bool,
+        typer.Option(
+            "--version", metavar="", callback=_version, is_eager=True, help="Print version."
+        ),
     ] = False,
 ) -> None:
     _state["debug"] = debug
@@ -62,7 +67,12 @@ def prepare(
         Path | None, typer.Option(help="SoVITS .pth whose quantizer defines the codes.")
     ] = None,
     tiny_features: Annotated[
-        bool, typer.Option(help="Use built-in tiny random feature models (tests, demo).")
+        bool,
+        typer.Option(
+            "--tiny-features",
+            metavar="",
+            help="Use built-in tiny random feature models (tests, demo).",
+        ),
     ] = False,
     device: Annotated[str, typer.Option(help="Device for feature extraction.")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Clips per BERT forward pass.")] = 8,
@@ -148,7 +158,10 @@ def train(
         str, typer.Option(help="auto (newest checkpoint in --out), none, or a path.")
     ] = "auto",
     auto_fit: Annotated[
-        bool, typer.Option(help="Let the planner choose settings that fit the card.")
+        bool,
+        typer.Option(
+            "--auto-fit", metavar="", help="Let the planner choose settings that fit the card."
+        ),
     ] = False,
     vram: Annotated[
         str | None, typer.Option(help="With --auto-fit: budget (default: the GPU's memory).")
@@ -203,8 +216,10 @@ def plan(
     preset: Annotated[str | None, typer.Option(help="Start from a preset.")] = None,
     headroom: Annotated[float, typer.Option(help="Fraction kept free (fragmentation).")] = 0.1,
     device: Annotated[str, typer.Option(help="Where to measure: cpu or cuda.")] = "cpu",
-    plot: Annotated[Path | None, typer.Option(help="PNG to write.")] = Path("plan.png"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write the plan as a PNG here.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print one JSON object.")
+    ] = False,
     overrides: Annotated[list[str] | None, typer.Argument(help="Config overrides.")] = None,
 ) -> None:
     """Predict peak training memory and choose settings that fit a card."""
@@ -340,7 +355,16 @@ def synthesize(
         else [out / f"{index:04d}.{audio_format}" for index in range(1, len(texts) + 1)]
     )
     for target_text, target in zip(texts, targets, strict=True):
-        samples = synth.synthesize(ref, ref_text, target_text, options)
+
+        def written(done: int, total: int, audio, target=target) -> None:
+            """Each sentence's audio is on disk as soon as it is made."""
+            write_audio(target, audio, synth.sample_rate)
+            if total > 1:
+                console.print(
+                    f"{target}: sentence {done}/{total}, {len(audio) / synth.sample_rate:.1f} s"
+                )
+
+        samples = synth.synthesize(ref, ref_text, target_text, options, on_sentence=written)
         write_audio(target, samples, synth.sample_rate)
         console.print(f"{target}: {len(samples) / synth.sample_rate:.1f} s")
 
@@ -372,7 +396,9 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path(
         "leanvoice-demo"
     ),
-    quick: Annotated[bool, typer.Option(help="Shorter run (for tests).")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", metavar="", help="Shorter run (for tests).")
+    ] = False,
 ) -> None:
     """Run the whole job on the built-in demo corpus with tiny models."""
     from leanvoice.demo import run_demo
@@ -388,7 +414,10 @@ def ui(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
     allow_remote: Annotated[
-        bool, typer.Option(help="Allow a --host that other machines can reach.")
+        bool,
+        typer.Option(
+            "--allow-remote", metavar="", help="Allow a --host that other machines can reach."
+        ),
     ] = False,
 ) -> None:
     """The whole workflow in a browser: data, plan, train, synthesize, export."""

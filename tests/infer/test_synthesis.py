@@ -207,3 +207,50 @@ def test_official_v2_files_from_reference_shapes_synthesize(trained, tmp_path) -
         trained["ref"], "今天天气很好。", "你好。", SynthesisOptions(max_codes_per_phoneme=4.0)
     )
     assert len(samples) > 0 and np.isfinite(samples).all()
+
+
+def _forced_eos(synth, logit: float) -> None:
+    """Give the GPT's EOS a fixed logit whatever the hidden state (others unchanged)."""
+    import torch
+
+    old = synth.gpt.ar_predict_layer
+    head = torch.nn.Linear(old.in_features, old.out_features, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(old.weight)
+        head.bias.zero_()
+        head.bias[synth.gpt.eos_id] = logit
+    synth.gpt.ar_predict_layer = head
+
+
+def test_length_control_bounds_each_sentence_by_the_reference_rate(trained) -> None:
+    synth = load_synthesizer(trained["gpt"], trained["sovits"], feature_models=trained["models"])
+    text = "今天天气很好，我们一起去公园散步吧。"
+    speak = lambda **o: synth.synthesize(  # noqa: E731
+        trained["ref"], trained["ref_text"], text, SynthesisOptions(**o)
+    )
+    _forced_eos(synth, 50.0)  # EOS wins whenever it is allowed
+    shortest = speak()
+    assert len(speak(min_length=0)) == 1280  # without the minimum: one code, then EOS
+    _forced_eos(synth, -50.0)  # EOS never wins: only the maximum stops a sentence
+    longest = speak()
+    assert len(shortest) > 0.5 * 32000  # a sentence of ~40 phonemes, not a blip
+    assert len(longest) / len(shortest) == pytest.approx(1.8 / 0.6, rel=0.1)
+    assert len(speak(max_length=0.9)) == pytest.approx(len(longest) / 2, rel=0.1)
+
+
+def test_silent_reference_is_refused_and_progress_comes_per_sentence(trained, tmp_path) -> None:
+    synth = load_synthesizer(trained["gpt"], trained["sovits"], feature_models=trained["models"])
+    silent = tmp_path / "silent.wav"
+    write_wav(silent, np.zeros(4 * 32000, dtype=np.float32), 32000)
+    with pytest.raises(InputError, match="silent"):
+        synth.synthesize(silent, "你好。", "今天天气很好。", SynthesisOptions())
+    seen = []
+    audio = synth.synthesize(
+        trained["ref"],
+        trained["ref_text"],
+        "今天天气很好。我们一起去公园散步吧。",
+        SynthesisOptions(),
+        on_sentence=lambda done, total, so_far: seen.append((done, total, len(so_far))),
+    )
+    assert [(d, t) for d, t, _ in seen] == [(1, 2), (2, 2)]
+    assert seen[0][2] < seen[1][2] == len(audio)

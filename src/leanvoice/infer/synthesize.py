@@ -9,13 +9,14 @@ Sentences are generated one at a time and joined with 0.3 s of silence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from leanvoice.audio.io import load_audio
+from leanvoice.audio.io import load_audio, peak_db
 from leanvoice.audio.pitch import estimate_f0
 from leanvoice.audio.spectrogram import linear_spectrogram
 from leanvoice.errors import InputError, TextError
@@ -24,10 +25,18 @@ from leanvoice.features.ssl import SSLExtractor
 from leanvoice.infer.text import phonemes_and_bert, split_sentences
 from leanvoice.memory.precision import resolve_precision
 from leanvoice.models.gpt import SemanticGPT
-from leanvoice.models.gpt.sampling import SamplingConfig, generate
+from leanvoice.models.gpt.sampling import (
+    MAX_CODES_PER_PHONEME,
+    MAX_LENGTH,
+    MIN_LENGTH,
+    SamplingConfig,
+    generate,
+    length_bounded,
+)
 from leanvoice.models.sovits import SoVITSGenerator
 
 REFERENCE_SECONDS = (3.0, 10.0)  # the official limits
+SILENT_REFERENCE_DB = -50.0  # a reference whose peak is below this holds no voice
 PAUSE_SECONDS = 0.3
 
 
@@ -41,7 +50,12 @@ class SynthesisOptions:
     noise_scale: float = 0.5
     # a sentence stops after this many codes per phoneme (+1 s): ~2-6 are normal speech;
     # the cap ends the endless repetition an undertrained GPT can fall into
-    max_codes_per_phoneme: float = 10.0
+    max_codes_per_phoneme: float = MAX_CODES_PER_PHONEME
+    # length control from the reference's speaking rate (its codes per phoneme): a
+    # sentence gets at least `min_length` and at most `max_length` × the codes that rate
+    # gives its phonemes (EOS is masked until the minimum); 0 turns a bound off
+    min_length: float = MIN_LENGTH
+    max_length: float = MAX_LENGTH
 
 
 class Synthesizer:
@@ -76,9 +90,16 @@ class Synthesizer:
 
     @torch.no_grad()
     def synthesize(
-        self, reference: Path, reference_text: str, text: str, options: SynthesisOptions
+        self,
+        reference: Path,
+        reference_text: str,
+        text: str,
+        options: SynthesisOptions,
+        on_sentence: Callable[[int, int, np.ndarray], None] | None = None,
     ) -> np.ndarray:
-        """→ mono float32 samples at `sample_rate`."""
+        """→ mono float32 samples at `sample_rate`. `on_sentence(done, total, audio so
+        far)` is called after each sentence: progress, and audio that can be written
+        before a long text ends."""
         if not text.strip():
             raise TextError("the text to speak is empty")
         if not reference_text.strip():
@@ -89,6 +110,11 @@ class Synthesizer:
             raise InputError(
                 f"{reference}: reference audio is {audio.duration_sec:.1f} s; "
                 f"use a clip of {low:.0f}-{high:.0f} s"
+            )
+        if peak_db(audio.samples) < SILENT_REFERENCE_DB:
+            raise InputError(
+                f"{reference}: the reference audio is silent (peak below "
+                f"{SILENT_REFERENCE_DB:.0f} dBFS); use a clip of the voice speaking"
             )
         size = self.sovits.size
         samples = audio.samples.astype(np.float32)
@@ -106,16 +132,21 @@ class Synthesizer:
         generator = torch.Generator(device=self.device).manual_seed(options.seed)
         pieces = []
         pause = np.zeros(int(PAUSE_SECONDS * self.sample_rate), dtype=np.float32)
-        for sentence in split_sentences(text):
+        sentences = split_sentences(text)
+        for number, sentence in enumerate(sentences, start=1):
             ids, bert, languages = phonemes_and_bert(sentence, options.language, self.bert)
             phonemes = torch.tensor([ref_ids + ids], device=self.device)
             language_ids = None
             if self.gpt.language_embedding is not None:
                 language_ids = torch.tensor([ref_languages + languages], device=self.device)
             features = torch.from_numpy(np.concatenate([ref_bert, bert], axis=1))[None]
-            limit = int(options.max_codes_per_phoneme * len(ids)) + 25
-            sampling = replace(
-                options.sampling, max_new_tokens=min(options.sampling.max_new_tokens, limit)
+            sampling = length_bounded(
+                options.sampling,
+                len(ids),
+                prompt.shape[1] / len(ref_ids),
+                options.min_length,
+                options.max_length,
+                options.max_codes_per_phoneme,
             )
             with self.precision.autocast():
                 codes = generate(
@@ -140,6 +171,8 @@ class Synthesizer:
                 f0=f0,
             )
             pieces += [decoded.reshape(-1).float().cpu().numpy(), pause]
+            if on_sentence is not None:
+                on_sentence(number, len(sentences), np.concatenate(pieces[:-1]))
         if not pieces:
             raise TextError("the GPT produced no speech for this text")
         return np.concatenate(pieces[:-1])

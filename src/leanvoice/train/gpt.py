@@ -26,7 +26,14 @@ from leanvoice.config.sizes import load_size
 from leanvoice.data.training_sets import ClipSet, collate_gpt, gpt_clip_set
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.gpt import SemanticGPT
-from leanvoice.models.gpt.sampling import SamplingConfig, generate
+from leanvoice.models.gpt.sampling import (
+    MAX_CODES_PER_PHONEME,
+    MAX_LENGTH,
+    MIN_LENGTH,
+    SamplingConfig,
+    generate,
+    length_bounded,
+)
 from leanvoice.text.g2p import OFFICIAL_LANGUAGES
 from leanvoice.train.distributed import all_reduce_sum, full_parameters, wrap_model
 from leanvoice.train.trainer import Loss, Network, Share, StageTrainer
@@ -173,14 +180,21 @@ def gpt_audition(
     was_training = gpt.training
     gpt.eval()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        limit = int(target["phoneme_ids"].shape[1] * 12 + 25)
+        sampling = length_bounded(  # as synthesis does, from the reference clip's rate
+            SamplingConfig(top_k=5),
+            target["phoneme_ids"].shape[1],
+            reference["codes"].shape[1] / reference["phoneme_ids"].shape[1],
+            MIN_LENGTH,
+            MAX_LENGTH,
+            MAX_CODES_PER_PHONEME,
+        )
         codes = generate(
             gpt,
             phonemes,
             torch.tensor([phonemes.shape[1]], device=device),
             bert,
             reference["codes"].to(device),
-            SamplingConfig(top_k=5, max_new_tokens=limit),
+            sampling,
             generator=torch.Generator(device=device).manual_seed(0),
             language_ids=language_ids_for(gpt, languages.to(device)),
         )[0]

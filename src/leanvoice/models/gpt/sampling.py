@@ -6,7 +6,8 @@ Logit processing follows the official order: repetition penalty over the codes s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -20,6 +21,33 @@ class SamplingConfig:
     temperature: float = 1.0
     repetition_penalty: float = 1.35
     max_new_tokens: int = 1500  # 60 s of speech at 25 codes/s
+    min_new_tokens: int = 1  # EOS is masked before this many codes (the official: 1)
+
+
+# synthesis and auditions: a sentence is 0.6-1.8 × the codes the reference's rate gives its
+# phonemes, and never more than 10 codes per phoneme (+1 s)
+MIN_LENGTH, MAX_LENGTH, MAX_CODES_PER_PHONEME = 0.6, 1.8, 10.0
+
+
+def length_bounded(
+    cfg: SamplingConfig,
+    phonemes: int,
+    codes_per_phoneme: float,
+    min_length: float,
+    max_length: float,
+    max_codes_per_phoneme: float,
+) -> SamplingConfig:
+    """`cfg` with minimum and maximum new codes for a sentence of `phonemes`, from a
+    reference's speaking rate (its codes per phoneme): at least `min_length` and at most
+    `max_length` × the expected codes (0 turns a bound off), never above
+    `max_codes_per_phoneme` per phoneme + 1 s. Codes are at speed 1: the decoder applies
+    any speed change afterwards."""
+    expected = phonemes * codes_per_phoneme
+    longest = min(cfg.max_new_tokens, int(max_codes_per_phoneme * phonemes) + 25)
+    if max_length > 0:
+        longest = min(longest, max(math.ceil(max_length * expected), 1))
+    shortest = max(int(min_length * expected), 1) if min_length > 0 else 1
+    return replace(cfg, max_new_tokens=longest, min_new_tokens=min(shortest, longest))
 
 
 def process_logits(
@@ -71,9 +99,9 @@ def generate(
         phoneme_ids, phoneme_lens, bert_features, codes, language_ids
     )
     for step in range(cfg.max_new_tokens):
-        if step == 0:
+        if step < cfg.min_new_tokens:  # the first code may never be EOS (official)
             logits = logits.clone()
-            logits[:, eos] = float("-inf")  # the first code may not be EOS (official)
+            logits[:, eos] = float("-inf")
         probs = process_logits(logits, codes if codes.shape[1] else None, cfg)
         if cfg.top_k == 1:
             nxt = probs.argmax(-1, keepdim=True)
