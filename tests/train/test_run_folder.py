@@ -52,6 +52,8 @@ def test_rerunning_a_finished_run_says_so_and_leaves_the_folder(featured_demo, t
     run = tmp_path / "run"
     first = _train(featured_demo, run, "train.max_steps=2")
     assert first.returncode == 0, first.stderr[-2000:]
+    output = first.stdout + first.stderr  # not a terminal: a progress line per step here
+    assert "step 1/2 · loss" in output and "step 2/2 · loss" in output
     before = {p.name: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
     for steps in ("2", "1"):  # the same command again, and a lower max_steps
         again = _train(featured_demo, run, f"train.max_steps={steps}")

@@ -22,6 +22,7 @@ class Monitor:
     def __init__(self, run: Path, enabled: bool, console: Console, total_steps: int) -> None:
         self.run, self.enabled, self.console = run, enabled, console
         self.total_steps = total_steps
+        self._line_every = max(total_steps // 20, 1)  # about 20 progress lines per run
         self._writer = None
         self._progress: Progress | None = None
         self._task = None
@@ -73,6 +74,9 @@ class Monitor:
             f"peak {format_bytes(scalars.get('peak_bytes', 0))}"
         )
         self._progress.update(self._task, completed=step, status=status)
+        if not self.console.is_terminal and step % self._line_every == 0:
+            # logged output (a file, a scheduler, CI) has no live bar: a line instead
+            self.console.print(f"step {step}/{self.total_steps} · {status}", soft_wrap=True)
 
     def log(self, message: str) -> None:
         if self.enabled:
