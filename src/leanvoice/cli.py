@@ -35,7 +35,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: Annotated[
-        bool, typer.Option("--debug", metavar="", help="Show tracebacks of errors.")
+        bool,
+        typer.Option("--debug", metavar="", help="Show tracebacks and libraries' warnings."),
     ] = False,
     version: Annotated[
         bool,
@@ -45,6 +46,25 @@ def _main(
     ] = False,
 ) -> None:
     _state["debug"] = debug
+    if not debug:
+        quiet_libraries()
+
+
+# What libraries log at import or first use and a user cannot act on: torchao's optional
+# CUDA kernels that do not load on a CPU machine, torch's deprecation notes, Python
+# warnings from the stack. Errors still show; --debug shows everything.
+QUIET_LOGGERS = ("torchao", "torch.utils._pytree", "torch._dynamo", "torch._inductor")
+
+
+def quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 @app.command()

@@ -151,6 +151,8 @@ def test_cli_train_auto_fit_uses_the_planners_settings(featured_demo, tmp_path) 
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-2000:]
+    for noise in ("Failed to load", "Enum subclass", "Warning"):  # libraries' logging
+        assert noise not in run.stdout + run.stderr, noise
     fitted = next(line for line in run.stdout.splitlines() if line.startswith("auto-fit:"))
     budget = int(fitted.split("data.max_tokens=")[1].split()[0])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
