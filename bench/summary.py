@@ -99,23 +99,20 @@ def render(found: list[Goal]) -> str:
 
 def plot(found: list[Goal], path: Path) -> Path:
     """Horizontal bars of the measured ratios, a tick at each goal, green where met."""
-    from PIL import Image, ImageDraw
+    from leanvoice.figures import COLOURS, new_figure, save_png
 
-    row, left, width = 26, 430, 900
-    scale = (width - left - 40) / max(max(g.measured for g in found), max(g.limit for g in found))
-    image = Image.new("RGB", (width, 30 + row * len(found)), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((10, 8), "measured ratio (bar) against its goal (black tick)", fill="black")
-    for index, goal in enumerate(found):
-        y = 30 + index * row
-        draw.text((10, y + 5), goal.what[:70], fill="black")
-        colour = (85, 168, 104) if goal.met else (196, 78, 82)
-        draw.rectangle([left, y + 4, left + goal.measured * scale, y + row - 6], fill=colour)
-        draw.text((left + goal.measured * scale + 4, y + 5), f"{goal.measured:.2f}", fill="black")
-        tick = left + goal.limit * scale
-        draw.line([tick, y + 1, tick, y + row - 3], fill="black", width=3)
-    image.save(path)
-    return path
+    figure, axes = new_figure(9.0, 0.9 + 0.32 * len(found))
+    rows = list(range(len(found)))[::-1]  # the first goal on top
+    colours = [COLOURS[2] if goal.met else COLOURS[3] for goal in found]
+    bars = axes.barh(rows, [goal.measured for goal in found], color=colours, height=0.6)
+    axes.bar_label(bars, labels=[f"{goal.measured:.2f}" for goal in found], padding=3, fontsize=8)
+    axes.scatter(
+        [goal.limit for goal in found], rows, marker="|", s=300, color="black", label="goal"
+    )
+    axes.set_yticks(rows, [goal.what[:70] for goal in found], fontsize=8)
+    axes.set_xlabel("ratio to the official settings (bar: measured, tick: goal)")
+    axes.set_title("LeanVoice benchmark goals: green met, red missed")
+    return save_png(figure, path)
 
 
 def main() -> None:

@@ -72,9 +72,11 @@ def test_plan_fits_a_budget_and_its_overrides_are_accepted(tmp_path) -> None:
     assert tuned.data.max_tokens == plan.samples * plan.clip_cost
     from rich.console import Console
 
-    console = Console(record=True, width=200)
+    console = Console(record=True, width=80)
     console.print(plan_table(plan))
-    rows = [line for line in console.export_text().splitlines() if "adamw" in line]
+    text = console.export_text()
+    assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
+    rows = [line for line in text.splitlines() if "adamw" in line]
     assert len(rows) == 2 and sum("chosen" in row for row in rows) == 1
     chosen_row = next(row for row in rows if "chosen" in row)
     assert plan.chosen.candidate.checkpoint in chosen_row

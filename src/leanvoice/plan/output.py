@@ -1,17 +1,17 @@
 """How a plan is shown: a rich table per candidate, and a PNG of stacked bars against
-the budget line (drawn with Pillow, which TensorBoard already brings)."""
+the budget line (matplotlib, through `leanvoice.figures`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
 
 from leanvoice.memory.report import format_bytes
 from leanvoice.plan.planner import Plan
 
 CATEGORIES = ("parameters_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes")
-COLOURS = ((76, 114, 176), (221, 132, 82), (85, 168, 104), (196, 78, 82))
 
 
 def _rows(plan: Plan):
@@ -22,35 +22,37 @@ def _rows(plan: Plan):
 
 
 def plan_table(plan: Plan) -> Table:
+    """One row per setting at its largest fitting batch; fits 80 columns (short
+    headers, sizes as 451K / 50.6M, no vertical rules)."""
     unit = "tokens" if plan.stage == "gpt" else "frames"
     table = Table(
         title=f"{plan.stage} memory plan: budget {format_bytes(plan.budget_bytes)}, "
-        f"usable {format_bytes(plan.usable_bytes)}"
+        f"usable {format_bytes(plan.usable_bytes)}",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
     )
     for column in (
-        "checkpoint",
+        "ckpt",
         "optimizer",
-        f"batch ({unit})",
-        "parameters",
-        "gradients",
-        "optimizer states",
-        "activations",
+        unit,
+        "params",
+        "grads",
+        "states",
+        "activ.",
         "peak",
         "fits",
     ):
-        table.add_column(
-            column, justify="left" if column in ("checkpoint", "optimizer") else "right"
-        )
+        table.add_column(column, justify="left" if column in ("ckpt", "optimizer") else "right")
     for line, samples, parts in _rows(plan):
-        total = sum(parts.values()) or 1
-        cells = [f"{_short(parts[k])} {100 * parts[k] / total:.0f}%" for k in CATEGORIES]
         fits = line.peak(samples) <= plan.usable_bytes
         chosen = line is plan.chosen
         table.add_row(
             line.candidate.checkpoint,
             line.candidate.optimizer,
             str(samples * plan.clip_cost),
-            *cells,
+            *(_short(parts[k]) for k in CATEGORIES),
             _short(line.peak(samples)),
             "chosen" if chosen else ("yes" if fits else "no"),
             style="bold green" if chosen else None,
@@ -68,42 +70,46 @@ def _short(value: float) -> str:
 
 
 def plan_plot(plan: Plan, path: Path) -> Path:
-    from PIL import Image, ImageDraw
+    """Stacked bars (parameters, gradients, optimizer states, activations) of each setting
+    at its largest fitting batch, against the budget and the usable part of it; the
+    chosen setting is outlined and labelled."""
+    from leanvoice.figures import COLOURS, new_figure, save_png
 
+    mib = 2**20  # the axis is in MiB
     rows = list(_rows(plan))
-    width, height, left, bottom, top = 120 + 110 * len(rows), 420, 70, 60, 30
-    top_value = max([plan.budget_bytes] + [line.peak(n) for line, n, _ in rows]) * 1.1
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-
-    def y(value: float) -> float:
-        return height - bottom - (height - bottom - top) * value / top_value
-
-    for index, (line, samples, parts) in enumerate(rows):
-        x0 = left + 20 + index * 110
+    figure, axes = new_figure(max(6.4, 1.3 * len(rows) + 2), 4.2)
+    names = ("parameters", "gradients", "optimizer states", "activations")
+    for index, (line, _samples, parts) in enumerate(rows):
+        parts = {key: value / mib for key, value in parts.items()}
         base = 0.0
-        for key, colour in zip(CATEGORIES, COLOURS, strict=True):
-            draw.rectangle([x0, y(base + parts[key]), x0 + 70, y(base)], fill=colour)
+        for key, colour, name in zip(CATEGORIES, COLOURS, names, strict=True):
+            axes.bar(
+                index,
+                parts[key],
+                bottom=base,
+                color=colour,
+                width=0.6,
+                label=name if index == 0 else None,
+            )
             base += parts[key]
-        label = (
-            f"{line.candidate.checkpoint}\n{line.candidate.optimizer}\n{samples * plan.clip_cost}"
-        )
-        draw.multiline_text((x0, height - bottom + 5), label, fill="black", spacing=2)
-    for value, colour in ((plan.budget_bytes, (200, 0, 0)), (plan.usable_bytes, (230, 150, 0))):
-        draw.line([left, y(value), width - 10, y(value)], fill=colour, width=2)
-    draw.text(
-        (left, y(plan.budget_bytes) - 14),
-        f"budget {format_bytes(plan.budget_bytes)}",
-        fill=(200, 0, 0),
+        if line is plan.chosen:
+            axes.bar(index, base, width=0.6, fill=False, edgecolor="black", linewidth=2)
+            axes.annotate("chosen", (index, base), ha="center", va="bottom", fontweight="bold")
+    axes.axhline(plan.budget_bytes / mib, color="#c00000", label="budget")
+    axes.axhline(plan.usable_bytes / mib, color="#e69600", linestyle="--", label="usable")
+    unit = "tokens" if plan.stage == "gpt" else "frames"
+    axes.set_xticks(
+        range(len(rows)),
+        [
+            f"{ln.candidate.checkpoint}\n{ln.candidate.optimizer}\n{n * plan.clip_cost} {unit}"
+            for ln, n, _ in rows
+        ],
+        fontsize=8,
     )
-    draw.line([left, top, left, height - bottom], fill="black")
-    for step in range(5):
-        value = top_value * step / 4
-        draw.text((5, y(value) - 6), format_bytes(value), fill="black")
-    legend = ("parameters", "gradients", "optimizer", "activations")
-    for index, (name, colour) in enumerate(zip(legend, COLOURS, strict=True)):
-        draw.rectangle([left + 10 + index * 100, 8, left + 20 + index * 100, 18], fill=colour)
-        draw.text((left + 24 + index * 100, 7), name, fill="black")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-    return path
+    axes.set_ylabel("peak memory of a training step (MiB)")
+    axes.set_xlabel("setting: checkpointing / optimizer / batch budget")
+    axes.set_title(
+        f"{plan.stage.upper()} memory plan for a {format_bytes(plan.budget_bytes)} budget"
+    )
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return save_png(figure, path)

@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 
 from leanvoice.errors import LeanVoiceError
+from leanvoice.figures import COLOURS
 from leanvoice.ui import plots, runs
 
 log = logging.getLogger("leanvoice.ui")
@@ -339,7 +340,7 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
             return f"**Error:** {exc}", None, None, gr.skip(), shown
         loss_image = plots.curve([(p["step"], p["loss"]) for p in points], "loss")
         peak = [(p["step"], p["peak_bytes"]) for p in points if "peak_bytes" in p]
-        memory_image = plots.curve(peak, "peak memory", as_bytes=True, colour=(196, 78, 82))
+        memory_image = plots.curve(peak, "peak memory", as_bytes=True, colour=COLOURS[3])
         loss_text = f", loss {state.loss:.4g}" if state.loss is not None else ""
         text = (
             f"**{state.state}** — step {state.step}/{state.max_steps}{loss_text}: {state.message}"

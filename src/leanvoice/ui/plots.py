@@ -1,15 +1,11 @@
-"""The UI's pictures, drawn with Pillow (already installed through TensorBoard): curves
-of a run's metrics and the dataset's clip-length histogram."""
+"""The UI's pictures (through `leanvoice.figures`, matplotlib): curves of a run's metrics
+and the dataset's clip-length histogram, as images Gradio shows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PIL import Image, ImageDraw
-
-from leanvoice.memory.report import format_bytes
-
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 560, 260, 70, 30, 28
+from leanvoice.figures import COLOURS, new_figure, to_image
 
 
 def curve(
@@ -17,55 +13,36 @@ def curve(
     title: str,
     *,
     as_bytes: bool = False,
-    colour: tuple[int, int, int] = (76, 114, 176),
-) -> Image.Image:
-    """A line through (x, y) points with labelled axes; an empty frame when there are none."""
-    image = Image.new("RGB", (WIDTH, HEIGHT), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((LEFT, 8), title, fill="black")
-    draw.line([LEFT, TOP, LEFT, HEIGHT - BOTTOM, WIDTH - 10, HEIGHT - BOTTOM], fill="black")
-    if not points:
-        draw.text((LEFT + 20, HEIGHT // 2), "no data yet", fill="grey")
-        return image
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1 = min(xs), max(max(xs), min(xs) + 1)
-    y0, y1 = min(ys), max(ys)
-    if y1 - y0 < 1e-12:
-        y0, y1 = y0 - 1, y1 + 1
+    colour: str = COLOURS[0],
+):
+    """A line through (step, value) points with titled, labelled axes; a frame saying
+    "no data yet" when there are none."""
+    from matplotlib.ticker import MaxNLocator
 
-    def at(x: float, y: float) -> tuple[float, float]:
-        return (
-            LEFT + (WIDTH - 10 - LEFT) * (x - x0) / (x1 - x0),
-            HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * (y - y0) / (y1 - y0),
-        )
-
-    draw.line(
-        [at(x, y) for x, y in points] if len(points) > 1 else [at(xs[0], ys[0])] * 2,
-        fill=colour,
-        width=2,
-    )
-    label = format_bytes if as_bytes else (lambda v: f"{v:.4g}")
-    for value in (y0, (y0 + y1) / 2, y1):
-        draw.text((4, at(x0, value)[1] - 6), label(value), fill="black")
-    draw.text((LEFT, HEIGHT - BOTTOM + 6), f"step {x0:g}", fill="black")
-    draw.text((WIDTH - 90, HEIGHT - BOTTOM + 6), f"step {x1:g}", fill="black")
-    return image
+    figure, axes = new_figure(5.6, 2.8)
+    axes.set_title(title)
+    axes.set_xlabel("step")
+    axes.set_ylabel(f"{title} (MiB)" if as_bytes else title)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if points:
+        scale = 2**20 if as_bytes else 1
+        values = [p[1] / scale for p in points]
+        axes.plot([p[0] for p in points], values, color=colour, marker=".")
+    else:
+        axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes.transAxes)
+    axes.grid(alpha=0.3)
+    return to_image(figure)
 
 
-def histogram(bins: Sequence[dict]) -> Image.Image:
+def histogram(bins: Sequence[dict]):
     """Bars of clips per duration bin (the prepare report's `duration_histogram`)."""
-    image = Image.new("RGB", (WIDTH, HEIGHT), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((LEFT, 8), "clips per duration (seconds)", fill="black")
-    draw.line([LEFT, TOP, LEFT, HEIGHT - BOTTOM, WIDTH - 10, HEIGHT - BOTTOM], fill="black")
-    if not bins:
-        return image
-    top = max(b["clips"] for b in bins) or 1
-    width = (WIDTH - 20 - LEFT) / len(bins)
-    for index, b in enumerate(bins):
-        x = LEFT + 5 + index * width
-        y = HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP - 12) * b["clips"] / top
-        draw.rectangle([x, y, x + width - 6, HEIGHT - BOTTOM], fill=(85, 168, 104))
-        draw.text((x, y - 12), str(b["clips"]), fill="black")
-        draw.text((x, HEIGHT - BOTTOM + 6), f"{b['from_sec']}-{b['to_sec']}", fill="black")
-    return image
+    figure, axes = new_figure(5.6, 2.8)
+    axes.set_title("clips per duration")
+    axes.set_xlabel("seconds")
+    axes.set_ylabel("clips")
+    if bins:
+        labels = [f"{b['from_sec']}-{b['to_sec']}" for b in bins]
+        bars = axes.bar(labels, [b["clips"] for b in bins], color=COLOURS[2])
+        axes.bar_label(bars)
+        axes.tick_params(axis="x", labelsize=8)
+    return to_image(figure)
