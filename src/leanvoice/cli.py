@@ -56,6 +56,15 @@ def _main(
 QUIET_LOGGERS = ("torchao", "torch.utils._pytree", "torch._dynamo", "torch._inductor")
 
 
+def log_progress(what: str, done: int, total: int, unit: str) -> None:
+    """Output that is not a terminal (a log file, a scheduler) gets no live bar: a line
+    every ~5 % instead."""
+    if console.is_terminal or not total or done == 0:
+        return
+    if done == total or done % max(total // 20, 1) == 0:
+        console.print(f"{what} {done}/{total} {unit}", soft_wrap=True)
+
+
 def quiet_libraries() -> None:
     import logging
     import warnings
@@ -131,7 +140,10 @@ def prepare(
             out,
             cfg,
             language=language,
-            on_item=lambda done, total: progress.update(task, completed=done, total=total),
+            on_item=lambda done, total: (
+                progress.update(task, completed=done, total=total),
+                log_progress("prepared", done, total, "items"),
+            ),
         )
     print_report(result.report)
     if result.clips and (tiny_features or hubert or bert or sovits):
@@ -248,14 +260,34 @@ def plan(
     from leanvoice.config import load_config
     from leanvoice.errors import ConfigError
     from leanvoice.plan.output import plan_plot, plan_table
-    from leanvoice.plan.planner import card_bytes, make_plan, parse_size
+    from leanvoice.plan.planner import CHECKPOINTS, OPTIMIZERS, card_bytes, make_plan, parse_size
 
     if (vram is None) == (gpu is None):
         raise ConfigError("give the budget as --vram SIZE or --gpu NAME")
     budget = parse_size(vram) if vram is not None else card_bytes(gpu)
     extra = list(overrides or []) + ([f"model.size={size}"] if size else [])
     cfg = load_config(preset, None, extra)
-    result = make_plan(stage, cfg, budget, headroom=headroom, data=data, device=device)
+    say = console.print if not as_json else lambda *_a, **_k: None
+    if cfg.model.size == "v2" and device == "cpu":
+        say(
+            f"measuring {len(CHECKPOINTS) * len(OPTIMIZERS)} settings with real {stage} v2 "
+            "training steps on the CPU: this takes 10-20 minutes (--device cuda on a GPU "
+            "takes about a minute)",
+            soft_wrap=True,
+        )
+    result = make_plan(
+        stage,
+        cfg,
+        budget,
+        headroom=headroom,
+        data=data,
+        device=device,
+        on_candidate=lambda done, total, line: say(
+            f"measured {done}/{total}: memory.checkpoint={line.candidate.checkpoint} "
+            f"memory.optimizer={line.candidate.optimizer}",
+            soft_wrap=True,
+        ),
+    )
     if plot is not None:
         plan_plot(result, plot)
     if as_json:

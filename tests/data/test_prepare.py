@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -118,6 +119,8 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, corpus_copy) -> None:
     ok = _run_cli("prepare", str(bad_list), str(tmp_path / "ok"))
     assert ok.returncode == 0, ok.stderr
     assert "skipped" in ok.stdout
+    # not a terminal: progress as lines, up to every item that could be read
+    assert re.search(r"^prepared (\d+)/\1 items$", ok.stdout, re.MULTILINE)
 
     only_bad = corpus_copy / "only_bad.list"
     only_bad.write_text("wavs/missing.flac|ava|en|Nothing here.\n")

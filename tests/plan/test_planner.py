@@ -170,3 +170,32 @@ def _epoch_batches(data, cfg) -> list[list[int]]:
 
     lengths = gpt_clip_set(data, cfg.data.max_sec).lengths
     return BucketBatchSampler(lengths, cfg.data.max_tokens, seed=cfg.train.seed).rank_batches(0)
+
+
+def test_cli_plan_shows_its_progress_and_a_table_that_fits_80_columns(tmp_path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leanvoice",
+            "plan",
+            "--stage",
+            "gpt",
+            "--size",
+            "tiny",
+            "--vram",
+            "64MB",
+            "memory.precision=fp32",
+            "data.max_sec=6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert [line for line in lines if line.startswith("measured ")][-1].startswith("measured 6/6")
+    assert "chosen" in run.stdout and "fits with: " in run.stdout
+    assert all(len(line) <= 80 for line in lines)
+    assert not list(tmp_path.iterdir())  # no plan.png unless --plot says where

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -358,6 +359,7 @@ def make_plan(
     data: Path | None = None,
     device: str = "cpu",
     candidates: list[Candidate] | None = None,
+    on_candidate: Callable[[int, int, Line], None] | None = None,
 ) -> Plan:
     if stage not in ("gpt", "sovits"):
         raise ConfigError(f"--stage {stage}: use gpt or sovits")
@@ -368,7 +370,11 @@ def make_plan(
     candidates = candidates or [Candidate(c, o) for c in CHECKPOINTS for o in OPTIMIZERS]
     with tempfile.TemporaryDirectory(prefix="leanvoice-plan-") as tmp:
         write_worst_case_clip(Path(tmp), cfg, clip)
-        lines = [calibrate(stage, cfg, Path(tmp), c, device) for c in candidates]
+        lines = []
+        for candidate in candidates:
+            lines.append(calibrate(stage, cfg, Path(tmp), candidate, device))
+            if on_candidate is not None:
+                on_candidate(len(lines), len(candidates), lines[-1])
     usable = int(budget_bytes * (1 - headroom))
     best, best_speed, best_samples = None, -1.0, 0
     for line in lines:
