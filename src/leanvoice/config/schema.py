@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-OptimizerKind = Literal["adamw", "adamw8bit", "adamw_in_backward", "adamw_cpu_offload"]
+OptimizerKind = Literal[
+    "adamw", "adamw8bit", "adamw_in_backward", "adamw_cpu_offload", "scaled_adam"
+]
 CHECKPOINT_POLICY_PATTERN = re.compile(r"^(none|all|selective|every:[1-9]\d*|count:\d+)$")
 
 

@@ -1,5 +1,6 @@
 """Optimizers by name (`memory.optimizer`): AdamW (fused/foreach), 8-bit AdamW, step in
-backward, CPU-offloaded states. Official SoVITS hyperparameters as defaults."""
+backward, CPU-offloaded states, and ScaledAdam (the official GPT recipe's). Official SoVITS AdamW
+hyperparameters as defaults."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ def build_optimizer(
         return torch.optim.AdamW(groups, fused=fused, foreach=None if fused else True, **options)
     if kind == "adamw8bit":
         return _adamw_8bit(groups, device, options)
+    if kind == "scaled_adam":  # the official GPT recipe's optimizer, its own defaults
+        from leanvoice.memory.scaled_adam import ScaledAdam
+
+        return ScaledAdam(groups, lr=lr)
     if kind == "adamw_cpu_offload":
         if device.type != "cuda":
             raise ConfigError(
@@ -52,7 +57,8 @@ def build_optimizer(
 
         return CPUOffloadOptimizer(groups, torch.optim.AdamW, fused=True, **options)
     raise ConfigError(
-        f"memory.optimizer={kind!r}: use adamw, adamw8bit, adamw_in_backward or adamw_cpu_offload"
+        f"memory.optimizer={kind!r}: use adamw, adamw8bit, adamw_in_backward, "
+        "adamw_cpu_offload or scaled_adam"
     )
 
 
