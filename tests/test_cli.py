@@ -1,6 +1,9 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 
 def test_demo_quick_runs_end_to_end_and_speaks(tmp_path: Path) -> None:
@@ -19,6 +22,13 @@ def test_demo_quick_runs_end_to_end_and_speaks(tmp_path: Path) -> None:
         samples, rate = sf.read(tmp_path / f"voice.{language}.wav")
         assert rate == 32000 and len(samples) > 0.4 * rate  # several words, not a click
         assert np.sqrt(np.mean(samples**2)) > 1e-3  # not silence
+    report = json.loads((tmp_path / "report.json").read_text())["utterances"]
+    assert set(report) == {"zh", "en"}
+    for entry in report.values():  # measured on the written audio (speech-like not yet)
+        samples, rate = sf.read(entry["file"])
+        assert entry["duration_sec"] == pytest.approx(len(samples) / rate, abs=1e-3)
+        assert entry["expected_sec"] > 0 and set(entry["similarity"]) == {"ava", "ben"}
+        assert isinstance(entry["not_speech_like"], list)
     for name in ("gpt.ckpt", "sovits.pth"):
         assert (tmp_path / "export" / name).stat().st_size > 0
     for stage in ("gpt", "sovits"):

@@ -9,10 +9,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
+from leanvoice.audio.quality import measure, mel_signature, speech_like
 from leanvoice.config import load_config
 from leanvoice.data.prepare import prepare_dataset
+from leanvoice.fsutil import atomic_write_json
+from leanvoice.text.g2p import g2p
 
 SENTENCES = {
     "zh": "今天天气很好，我们一起去公园散步吧。",
@@ -85,7 +89,9 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
     sovits_ckpt = list_checkpoints(runs["sovits"])[-1]
     synth = load_synthesizer(gpt_ckpt, sovits_ckpt, feature_models=result.out / "tiny_models")
     reference = _reference_clip(result.out)
-    waves = {}
+    speakers = speaker_signatures(result.out)
+    seconds_per_phoneme = reference["duration_sec"] / len(reference["phoneme_ids"])
+    waves, qualities = {}, {}
     for language, sentence in SENTENCES.items():
         samples = synth.synthesize(
             result.out / reference["wav"],
@@ -95,7 +101,23 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
         )
         waves[language] = out / f"voice.{language}.wav"
         write_wav(waves[language], samples, synth.sample_rate)
-        console.print(f"{waves[language]}: {len(samples) / synth.sample_rate:.1f} s — {sentence}")
+        expected = seconds_per_phoneme * len(g2p(sentence, language).phoneme_ids)
+        quality = measure(samples, synth.sample_rate, expected_sec=expected, speakers=speakers)
+        qualities[language] = {
+            "text": sentence,
+            "file": str(waves[language]),
+            "speaker": reference["speaker"],
+            **quality.as_dict(),
+            "closest_speaker": quality.closest_speaker(),
+            "not_speech_like": speech_like(quality),
+        }
+        console.print(
+            f"{waves[language]}: {quality.duration_sec:.1f} s (expected {expected:.1f} s), "
+            f"{100 * quality.voiced_fraction:.0f} % voiced at {quality.voiced_rms_dbfs:.0f} dBFS, "
+            f"closest to {quality.closest_speaker()} — {sentence}"
+        )
+    atomic_write_json(out / "report.json", {"utterances": qualities})
+    console.print(f"quality report: {out / 'report.json'}")
 
     console.rule("6. export (official v2 formats)")
     exported = [out / "export" / "gpt.ckpt", out / "export" / "sovits.pth"]
@@ -115,6 +137,19 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
         "See docs/training.md and docs/guide.md."
     )
     return DemoResult(out, waves, exported)
+
+
+def speaker_signatures(prepared: Path) -> dict[str, object]:
+    """Each demo speaker's voice fingerprint, from all of their prepared clips."""
+    from leanvoice.audio.io import load_audio
+
+    clips = [json.loads(x) for x in (prepared / "manifest.jsonl").read_text().splitlines()]
+    audio: dict[str, list] = {}
+    for clip in clips:
+        audio.setdefault(clip["speaker"], []).append(load_audio(prepared / clip["wav"]).samples)
+    return {
+        name: mel_signature(np.concatenate(parts), 32000) for name, parts in sorted(audio.items())
+    }
 
 
 def _reference_clip(prepared: Path) -> dict:

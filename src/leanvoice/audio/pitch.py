@@ -10,22 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def estimate_f0(
-    samples: np.ndarray,
-    sample_rate: int,
-    hop: int,
-    fmin: float = 60.0,
-    fmax: float = 800.0,
-    threshold: float = 0.15,
-) -> np.ndarray:
-    """Per-frame F0 in Hz (0 where unvoiced); frames = len(samples) // hop."""
+def _normalised_difference(
+    samples: np.ndarray, sample_rate: int, hop: int, fmin: float, fmax: float
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """YIN's cumulative-mean-normalised difference per frame and lag 1..max_lag, which
+    frames have energy, and the shortest lag (fmax)."""
     min_lag, max_lag = int(sample_rate / fmax), int(sample_rate / fmin)
     window = 2 * max_lag
     padded = np.pad(samples.astype(np.float64), (0, window + max_lag))
     frames = len(samples) // hop
-    f0 = np.zeros(frames, dtype=np.float32)
     if frames == 0:
-        return f0
+        return np.zeros((0, max_lag)), np.zeros(0, dtype=bool), min_lag
     # every frame at once: (frames, window + max_lag) views of the signal
     spans = np.lib.stride_tricks.sliding_window_view(padded, window + max_lag)[::hop][:frames]
     bases = spans[:, :window]
@@ -43,6 +38,20 @@ def estimate_f0(
     diffs = np.maximum(energy[:, window : window + 1] + shifted - 2 * cross, 0.0)
     cumulative = np.cumsum(diffs, axis=1) / lags
     normalised = diffs / np.maximum(cumulative, 1e-12)
+    return normalised, voiced, min_lag
+
+
+def estimate_f0(
+    samples: np.ndarray,
+    sample_rate: int,
+    hop: int,
+    fmin: float = 60.0,
+    fmax: float = 800.0,
+    threshold: float = 0.15,
+) -> np.ndarray:
+    """Per-frame F0 in Hz (0 where unvoiced); frames = len(samples) // hop."""
+    normalised, voiced, min_lag = _normalised_difference(samples, sample_rate, hop, fmin, fmax)
+    f0 = np.zeros(len(voiced), dtype=np.float32)
     for index in np.flatnonzero(voiced):
         row = normalised[index]
         candidates = np.flatnonzero(row[min_lag - 1 :] < threshold)
@@ -53,3 +62,20 @@ def estimate_f0(
             lag += 1  # walk down to the local minimum
         f0[index] = sample_rate / (lag + 1)
     return f0
+
+
+def voiced_frames(
+    samples: np.ndarray,
+    sample_rate: int,
+    hop: int,
+    fmin: float = 60.0,
+    fmax: float = 800.0,
+    aperiodicity: float = 0.35,
+) -> np.ndarray:
+    """Which frames are voiced: they have energy and some lag in the pitch range repeats
+    the signal closely (the normalised difference dips below `aperiodicity`). A voicing
+    decision only, more forgiving than the F0 pick's first-dip threshold."""
+    normalised, voiced, min_lag = _normalised_difference(samples, sample_rate, hop, fmin, fmax)
+    if not len(voiced):
+        return voiced
+    return voiced & (normalised[:, min_lag - 1 :].min(axis=1) < aperiodicity)
