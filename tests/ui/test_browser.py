@@ -258,7 +258,8 @@ def _workflow(page, browser, url: str, workspace: Path, shots: Path) -> None:
         page.locator("#synth-ref-text textarea").fill(reference["text"])
         page.locator("#synth-text textarea").fill("你好，世界。Hello world.")
         page.locator("#synth-run").click()
-        assert "s of audio" in _status(page, "synth-status", "s of audio", 300)
+        status = _status(page, "synth-status", "s of audio", 300)
+        assert "s of audio" in status and "% of frames voiced" in status  # the quality report
         page.locator("#synth-result audio").first.wait_for(state="attached", timeout=60_000)
         sources = page.locator("#synth-result audio").evaluate_all(
             "els => els.map(a => a.currentSrc || a.src || '')"

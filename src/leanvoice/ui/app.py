@@ -420,6 +420,7 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
     @inline(outputs=3)
     def synthesize(gpt, sovits, features, reference, reference_text, text, language, seed):
         from leanvoice.audio.io import write_audio
+        from leanvoice.audio.quality import measure, speech_like
         from leanvoice.infer import SynthesisOptions, load_synthesizer
 
         if not gpt or not sovits:
@@ -437,7 +438,15 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
         out = ws.root / "out" / f"synth-{datetime.now():%Y%m%d-%H%M%S-%f}.wav"
         write_audio(out, samples, synth.sample_rate)
         seconds = len(samples) / synth.sample_rate
-        return f"{seconds:.2f} s of audio → `{out}`", str(out), str(out)
+        quality = measure(samples, synth.sample_rate)
+        problems = speech_like(quality)
+        verdict = "speech-like" if not problems else "not speech-like: " + "; ".join(problems)
+        report = (
+            f"{100 * quality.voiced_fraction:.0f} % of frames voiced at "
+            f"{quality.voiced_rms_dbfs:.0f} dBFS, DC {quality.dc_offset:+.4f}, edges "
+            f"{quality.edge_peak:.2f} — {verdict}"
+        )
+        return f"{seconds:.2f} s of audio → `{out}`  \n{report}", str(out), str(out)
 
     run.click(
         synthesize,
