@@ -102,3 +102,33 @@ def test_fsdp2_trains_and_resumes(featured_demo, tmp_path) -> None:
         "train.distributed=fsdp",
     )
     assert first["steps"] == 2 and second["steps"] == 4 and second["steps_this_run"] == 2
+
+
+def test_an_oom_in_one_ranks_backward_is_retried_by_every_rank(featured_demo, tmp_path) -> None:
+    """Rank 1 alone runs out of memory before a backward (the step's first micro-batch,
+    accumulated without an all-reduce); both ranks retry the step on smaller
+    micro-batches and their weights stay identical."""
+    worker = Path(__file__).with_name("ddp_oom_worker.py")
+    run = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={_free_port()}",
+        str(worker),
+        str(featured_demo),
+        str(run),
+        "2",
+        *TINY,
+        "train.max_steps=3",
+        "train.grad_accum=2",
+        "train.check_replicas=true",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["out_of_memory_retries"] == 1 and summary["replicas_checked"] == 3
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["micro_batch_budget"] for x in lines] == [600, 540, 540]  # rank 0 retried too

@@ -115,6 +115,14 @@ def all_reduce_sum(value: float, ctx: DistContext) -> float:
     return float(tensor.item())
 
 
+def all_reduce_max(value: int, ctx: DistContext) -> int:
+    if not ctx.active:
+        return value
+    tensor = torch.tensor([value], dtype=torch.int64, device=_comm_device(ctx))
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
 def any_rank(flag: bool, ctx: DistContext) -> bool:
     """True if `flag` is true on any rank (every rank must call it)."""
     return all_reduce_sum(1.0 if flag else 0.0, ctx) > 0

@@ -52,6 +52,7 @@ from leanvoice.memory.report import MemoryReport, StepMemory
 from leanvoice.train import checkpoint as ckpt
 from leanvoice.train.distributed import (
     DistContext,
+    all_reduce_max,
     all_reduce_sum,
     any_rank,
     barrier,
@@ -248,12 +249,13 @@ class StageTrainer(ABC):
                 for batch in group
                 for part in split_by_budget(batch, self.clips.lengths, self.guard.budget)
             ]
+            parts, padding = self._same_count_on_every_rank(parts)
             dropped = 0
             if self._steps_in_backward() and len(parts) > 1:
                 # each backward is an update: train the first micro-batch, leave the rest
                 dropped = sum(len(part) for part in parts[1:])
                 parts = parts[:1]
-            result = self.forward_backward(parts, probe)
+            result = self.forward_backward(parts, probe, padding=padding)
             if not result.failed_at:
                 self.guard.succeeded()
                 result.dropped_clips = dropped
@@ -270,16 +272,19 @@ class StageTrainer(ABC):
             self._log(self.guard.failed(self.step + 1, self.budget_key))
 
     def forward_backward(
-        self, parts: list[list[int]], probe: StepMemory | None = None
+        self, parts: list[list[int]], probe: StepMemory | None = None, *, padding: int = 0
     ) -> StepResult:
         """Forward and backward over micro-batches (lists of clip indices), gradients
-        summed as for one batch of the same clips; no optimizer step. On an out-of-memory
-        error on any rank it stops early with `failed_at` set."""
+        summed as for one batch of the same clips; no optimizer step. The last `padding`
+        parts only keep ranks in step (weight 0). On an out-of-memory error on any rank
+        it stops early with `failed_at` set."""
         batches = [self.collate(part) for part in parts]
-        counts = [self.counts(batch) for batch in batches]
+        trained = batches[: len(batches) - padding]
+        counts = [self.counts(batch) for batch in trained]
         real, padded = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        shares = self.shares(trained) + [Share(0.0, 0.0)] * padding
         logged = 0.0
-        for index, (batch, share) in enumerate(zip(batches, self.shares(batches), strict=True)):
+        for index, (batch, share) in enumerate(zip(batches, shares, strict=True)):
             with self._no_sync_unless(index == len(batches) - 1):
                 losses = self.micro_batch_losses(batch, share)
                 while True:
@@ -292,6 +297,22 @@ class StageTrainer(ABC):
                         return StepResult(math.nan, real, padded, failed_at="backward")
                     logged += loss.logged
         return StepResult(logged, real, padded)
+
+    def _same_count_on_every_rank(self, parts: list[list[int]]) -> tuple[list[list[int]], int]:
+        """Under DDP every rank must run as many micro-batches (each all-reduces at the
+        same points): after an out-of-memory split, a rank with fewer splits its largest
+        parts further, and when no part can be split it repeats a clip with weight 0.
+        Returns the parts and how many trailing ones are such padding."""
+        if not self.ctx.active or self.guard.total == 0:
+            return parts, 0  # before any out-of-memory every batch is one micro-batch
+        target = all_reduce_max(len(parts), self.ctx)
+        parts = [list(part) for part in parts]
+        while len(parts) < target and max(len(part) for part in parts) > 1:
+            largest = max(range(len(parts)), key=lambda i: len(parts[i]))
+            part = parts.pop(largest)
+            parts[largest:largest] = [part[: len(part) // 2], part[len(part) // 2 :]]
+        padding = target - len(parts)
+        return parts + [[parts[-1][0]] for _ in range(padding)], padding
 
     def _guarded_next(
         self, losses: Iterator[Loss], index: int, probe: StepMemory | None
