@@ -92,29 +92,28 @@ def test_a_budget_nothing_fits_says_what_is_missing() -> None:
     assert "needs" in plan.shortfall() and "even with" in plan.shortfall()
 
 
+def _plan_cli(*extra: str, cwd=None) -> subprocess.CompletedProcess:
+    """`leanvoice plan` for the tiny GPT and a 64 MB budget, in a real process."""
+    command = [
+        sys.executable,
+        "-m",
+        "leanvoice",
+        "plan",
+        "--stage",
+        "gpt",
+        "--size",
+        "tiny",
+        "--vram",
+        "64MB",
+        *extra,
+        "memory.precision=fp32",
+        "data.max_sec=6",
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
 def test_cli_plan_json(tmp_path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "leanvoice",
-            "plan",
-            "--stage",
-            "gpt",
-            "--size",
-            "tiny",
-            "--vram",
-            "64MB",
-            "--json",
-            "--plot",
-            str(tmp_path / "p.png"),
-            "memory.precision=fp32",
-            "data.max_sec=6",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    run = _plan_cli("--json", "--plot", str(tmp_path / "p.png"))
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["fits"] and any(o.startswith("data.max_tokens=") for o in result["overrides"])
@@ -173,26 +172,7 @@ def _epoch_batches(data, cfg) -> list[list[int]]:
 
 
 def test_cli_plan_shows_its_progress_and_a_table_that_fits_80_columns(tmp_path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "leanvoice",
-            "plan",
-            "--stage",
-            "gpt",
-            "--size",
-            "tiny",
-            "--vram",
-            "64MB",
-            "memory.precision=fp32",
-            "data.max_sec=6",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )
+    run = _plan_cli(cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.splitlines()
     assert [line for line in lines if line.startswith("measured ")][-1].startswith("measured 6/6")
