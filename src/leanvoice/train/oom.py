@@ -22,10 +22,6 @@ class OutOfMemoryStop(LeanVoiceError):
     """Raised after too many consecutive out-of-memory retries."""
 
 
-def is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, torch.OutOfMemoryError)
-
-
 def free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():

@@ -289,11 +289,13 @@ class StageTrainer(ABC):
                 losses = self.micro_batch_losses(batch, share)
                 while True:
                     failed, loss = self._guarded_next(losses, index, probe)
-                    if self._agreed_failure(failed):
+                    # every rank learns whether any ran out of memory, so all retry
+                    # together and none waits in a collective the others left
+                    if any_rank(failed, self.ctx):
                         return StepResult(math.nan, real, padded, failed_at="forward")
                     if loss is None:
                         break
-                    if self._agreed_failure(self._guarded_backward(loss, index)):
+                    if any_rank(self._guarded_backward(loss, index), self.ctx):
                         return StepResult(math.nan, real, padded, failed_at="backward")
                     logged += loss.logged
         return StepResult(logged, real, padded)
@@ -334,11 +336,6 @@ class StageTrainer(ABC):
         except torch.OutOfMemoryError:
             return True
         return False
-
-    def _agreed_failure(self, failed: bool) -> bool:
-        """Every rank learns whether any rank ran out of memory, so all retry together and
-        none waits in a collective the others left."""
-        return any_rank(failed, self.ctx) if self.ctx.active else failed
 
     def _inject(self, index: int, point: str) -> None:
         if self.fault_injector is not None:
