@@ -3,9 +3,11 @@
     python scripts/make_demo_corpus.py src/leanvoice/demo_data
 
 Two synthetic speakers (different espeak-ng voice variants and pitch) read 10 Mandarin and
-10 English sentences each. Awkward clips for tests: a long clip with pauses, a clip with
-leading/trailing silence and a stereo 44.1 kHz clip. Output is deterministic for a given
-espeak-ng version. The demo itself never needs espeak-ng.
+10 English sentences each. `languages.list`: the same two speakers read Japanese, Korean,
+Cantonese and mixed Mandarin-English sentences, for the tests of the other front ends
+(`--languages-only` regenerates just those). Awkward clips for tests: a long clip with
+pauses, a clip with leading/trailing silence and a stereo 44.1 kHz clip. Output is
+deterministic for a given espeak-ng version. The demo itself never needs espeak-ng.
 """
 
 from __future__ import annotations
@@ -72,6 +74,20 @@ EN = [
     "The children laughed and ran outside.",
     "Good ideas often come when you relax.",
 ]
+# Voices for languages.list: (speaker, language code in the list, espeak-ng voice, text).
+OTHER_LANGUAGES = [
+    ("ava", "ja", ["-v", "ja+f3", "-p", "65", "-s", "150"], "今日はとても良い天気ですね。"),
+    ("ben", "ja", ["-v", "ja+m3", "-p", "35", "-s", "140"], "駅まで歩いて十分かかります。"),
+    ("ava", "ja", ["-v", "ja+f3", "-p", "65", "-s", "150"], "この本はとても面白かったです。"),
+    ("ava", "ko", ["-v", "ko+f3", "-p", "65", "-s", "150"], "오늘 날씨가 정말 좋네요."),
+    ("ben", "ko", ["-v", "ko+m3", "-p", "35", "-s", "140"], "같이 밥 먹으러 갈래요?"),
+    ("ben", "ko", ["-v", "ko+m3", "-p", "35", "-s", "140"], "국물이 정말 맛있어요."),
+    ("ava", "yue", ["-v", "yue+f3", "-p", "65", "-s", "150"], "我哋今晚去邊度食嘢？"),
+    ("ben", "yue", ["-v", "yue+m3", "-p", "35", "-s", "140"], "今日天氣好好，不如出去行下。"),
+    ("ava", "yue", ["-v", "yue+f3", "-p", "65", "-s", "150"], "我好鍾意飲奶茶。"),
+    ("ben", "zh", ["-v", "cmn+m3", "-p", "35", "-s", "140"], "我们下午有一个meeting。"),
+    ("ava", "zh", ["-v", "cmn+f3", "-p", "65", "-s", "150"], "这个App非常好用。"),
+]
 LONG_EN = [
     "Once upon a time a small fox lived at the edge of a green forest.",
     "Every morning she walked down to the river to drink the cold water.",
@@ -103,7 +119,24 @@ def write(path: Path, audio: np.ndarray, rate: int = RATE) -> None:
     sf.write(path, audio, rate, format="FLAC", subtype="PCM_16")
 
 
+def make_language_clips(out: Path) -> None:
+    wavs = out / "wavs"
+    wavs.mkdir(parents=True, exist_ok=True)
+    lines, counts = [], {}
+    for speaker, lang, voice, text in OTHER_LANGUAGES:
+        index = counts[(speaker, lang)] = counts.get((speaker, lang), -1) + 1
+        name = (
+            f"{speaker}_{lang}_mixed_{index:02d}"
+            if lang == "zh"
+            else f"{speaker}_{lang}_{index:02d}"
+        )
+        write(wavs / f"{name}.flac", 0.7 * speak(text, voice))
+        lines.append(f"wavs/{name}.flac|{speaker}|{lang}|{text}")
+    (out / "languages.list").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main(out: Path) -> None:
+    make_language_clips(out)
     wavs = out / "wavs"
     wavs.mkdir(parents=True, exist_ok=True)
     lines = []
@@ -148,4 +181,9 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "src/leanvoice/demo_data"))
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    target = Path(arguments[0] if arguments else "src/leanvoice/demo_data")
+    if "--languages-only" in sys.argv:
+        make_language_clips(target)
+    else:
+        main(target)

@@ -86,7 +86,8 @@ def prepare(
     max_sec: Annotated[float | None, typer.Option(help="Longest clip in seconds.")] = None,
     workers: Annotated[int | None, typer.Option(help="Processes for audio work.")] = None,
     language: Annotated[
-        str, typer.Option(help="Language of metadata.csv/folder sources: auto, zh or en.")
+        str,
+        typer.Option(help="Language of metadata.csv/folder sources: auto, zh, ja, en, ko or yue."),
     ] = "auto",
     hubert: Annotated[Path | None, typer.Option(help="Local chinese-hubert-base folder.")] = None,
     bert: Annotated[
@@ -345,7 +346,9 @@ def synthesize(
     text_file: Annotated[
         Path | None, typer.Option(help="Batch mode: one text per line, one file each.")
     ] = None,
-    language: Annotated[str, typer.Option(help="auto (zh/en runs), zh or en.")] = "auto",
+    language: Annotated[
+        str, typer.Option(help="auto (split by script), auto_yue, zh, ja, en, ko or yue.")
+    ] = "auto",
     ref_language: Annotated[str, typer.Option(help="Language of --ref-text.")] = "auto",
     hubert: Annotated[Path | None, typer.Option(help="Local chinese-hubert-base folder.")] = None,
     bert: Annotated[Path | None, typer.Option(help="Local chinese-roberta folder.")] = None,

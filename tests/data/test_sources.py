@@ -28,7 +28,7 @@ def test_ljspeech_layout(tmp_path: Path) -> None:
     )
     items, problems = read_source(root)
     assert [i.text for i in items] == ["Printing, in fourteen ninety two.", "The second one."]
-    assert {i.language for i in items} == {"en"} and not problems
+    assert {i.language for i in items} == {"auto"} and not problems  # the G2P splits by script
     result = prepare_dataset(root, tmp_path / "out", load_config())
     assert result.clips == 2
 
@@ -42,7 +42,11 @@ def test_folder_of_audio_with_txt_and_lab(tmp_path: Path) -> None:
     (root / "b.lab").write_text("hello world")
     sf.write(root / "c.wav", _speech_like(1.5, 2), 22050)
     items, problems = read_source(tmp_path / "rec")
-    assert [(i.speaker, i.language) for i in items] == [("alice", "zh"), ("alice", "en")]
+    assert [(i.speaker, i.text) for i in items] == [
+        ("alice", "你好世界。"),
+        ("alice", "hello world"),
+    ]
+    assert {i.language for i in items} == {"auto"}  # the G2P splits by script
     assert len(problems) == 1 and "no transcript" in problems[0].reason
 
 

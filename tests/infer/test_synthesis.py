@@ -116,9 +116,9 @@ def test_bad_inputs_are_one_line_errors(trained, tmp_path) -> None:
     with pytest.raises(TextError, match="empty") as empty:
         synth.synthesize(trained["ref"], trained["ref_text"], "  ", options)
     cases.append(empty)
-    with pytest.raises(TextError, match="not supported yet") as language:
+    with pytest.raises(TextError, match="unknown language 'fr'") as language:
         synth.synthesize(
-            trained["ref"], trained["ref_text"], "こんにちは。", SynthesisOptions(language="ja")
+            trained["ref"], trained["ref_text"], "bonjour.", SynthesisOptions(language="fr")
         )
     cases.append(language)
     with pytest.raises(InputError, match="SoVITS \\(stage 2\\) checkpoint; a GPT") as stage:

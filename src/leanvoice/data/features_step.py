@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from leanvoice.audio.io import load_audio
+from leanvoice.data.training_sets import language_runs_of
 from leanvoice.errors import InputError, TextError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
@@ -51,9 +52,7 @@ def extract_features(
     sovits.eval()
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
-        berts = bert.phoneme_features_batch(
-            [(c["normalized_text"], c["word2ph"], len(c["phoneme_ids"])) for c in chunk]
-        )
+        berts = _bert_per_clip(bert, chunk)
         for clip, bert_features in zip(chunk, berts, strict=True):
             if isinstance(bert_features, TextError):
                 failed[clip["id"]] = str(bert_features)
@@ -120,3 +119,18 @@ def run_feature_step(
     report["clips_with_features"] = result.clips
     atomic_write_json(report_path, report)
     return result
+
+
+def _bert_per_clip(bert: BertExtractor, clips: list[dict]) -> list[np.ndarray | TextError]:
+    """Each clip's BERT features, its language runs side by side in one batch: Mandarin
+    runs get real features, the others zeros, joined in the clip's phoneme order."""
+    runs = [language_runs_of(clip) for clip in clips]
+    flat = bert.phoneme_features_batch(
+        [(r.normalized_text, r.word2ph, r.phonemes) for clip_runs in runs for r in clip_runs]
+    )
+    results: list[np.ndarray | TextError] = []
+    for clip_runs in runs:
+        parts, flat = flat[: len(clip_runs)], flat[len(clip_runs) :]
+        error = next((p for p in parts if isinstance(p, TextError)), None)
+        results.append(error if error else np.concatenate(parts, axis=1))
+    return results

@@ -225,6 +225,7 @@ def _clip_entry(
         "phonemes": phonemes.phonemes,
         "phoneme_ids": phonemes.phoneme_ids,
         "word2ph": phonemes.word2ph,
+        **({"runs": [run.as_json() for run in phonemes.runs]} if len(phonemes.runs) > 1 else {}),
         "duration_sec": round(samples / sample_rate, 4),
         "samples": samples,
         "frames": samples // SPEC_HOP_SAMPLES,

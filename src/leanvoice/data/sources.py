@@ -14,7 +14,6 @@ from pathlib import Path
 from leanvoice.errors import InputError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
-_HAN = re.compile(r"[\u4e00-\u9fa5]")
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def read_ljspeech(path: Path, language: str) -> tuple[list[SourceItem], list[Sou
                 _make_id(speaker, audio),
                 audio,
                 speaker,
-                _language(language, text),
+                language,  # `auto`: the G2P splits runs by script
                 text,
                 f"{path}:{number}",
             )
@@ -124,7 +123,7 @@ def read_audio_folder(root: Path, language: str) -> tuple[list[SourceItem], list
                 _make_id(speaker, audio),
                 audio,
                 speaker,
-                _language(language, text),
+                language,  # `auto`: the G2P splits runs by script
                 text,
                 str(audio),
             )
@@ -147,12 +146,6 @@ def _resolve_audio(base: Path, wav: str) -> Path:
         # official lists often carry absolute paths from the machine they were made on
         path = base / Path(wav.replace("\\", "/")).name
     return path
-
-
-def _language(language: str, text: str) -> str:
-    if language != "auto":
-        return language
-    return "zh" if _HAN.search(text) else "en"
 
 
 def _make_id(speaker: str, audio: Path) -> str:

@@ -18,7 +18,7 @@ import torch
 
 from leanvoice.audio.io import load_audio
 from leanvoice.errors import InputError
-from leanvoice.text.g2p import language_id
+from leanvoice.text.g2p import Run, language_id
 
 CODES_PER_SECOND = 25
 SSL_FRAMES_PER_SECOND = 50
@@ -45,6 +45,23 @@ def read_manifest(root: Path) -> list[dict[str, Any]]:
                     "extraction (--tiny-features, or --hubert/--bert/--sovits)"
                 )
     return clips
+
+
+def language_runs_of(clip: dict[str, Any]) -> list[Run]:
+    """A clip's language runs: several for a mixed transcript, else the whole clip."""
+    if clip.get("runs"):
+        return [
+            Run(r["language"], r["normalized_text"], r["word2ph"], r["phonemes"])
+            for r in clip["runs"]
+        ]
+    n = len(clip["phoneme_ids"])
+    return [Run(clip["language"], clip["normalized_text"], clip["word2ph"], n)]
+
+
+def phoneme_language_ids(clip: dict[str, Any]) -> list[int]:
+    """One language id per phoneme (the GPT's optional language-ID embedding)."""
+    runs = language_runs_of(clip)
+    return [language_id(run.language) for run in runs for _ in range(run.phonemes)]
 
 
 def gpt_clip_set(
@@ -121,10 +138,7 @@ def collate_gpt(clip_set: ClipSet, indices: list[int]) -> dict[str, torch.Tensor
                 f"{clip_set.root / clip['bert_path']}: {features.shape[-1]} BERT frames for "
                 f"{len(ids)} phonemes; re-run `leanvoice prepare`"
             )
-    languages = [
-        torch.full((len(p),), language_id(c["language"]))
-        for c, p in zip(clips, phonemes, strict=True)
-    ]
+    languages = [torch.tensor(phoneme_language_ids(c)) for c in clips]
     return {
         "phoneme_ids": _pad_stack(phonemes),
         "phoneme_lens": torch.tensor([len(p) for p in phonemes]),

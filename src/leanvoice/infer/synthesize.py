@@ -42,7 +42,7 @@ PAUSE_SECONDS = 0.3
 
 @dataclass
 class SynthesisOptions:
-    language: str = "auto"  # of the target text: auto (zh/en runs), zh or en
+    language: str = "auto"  # of the target text: auto/auto_yue (split by script) or zh/ja/en/ko/yue
     reference_language: str = "auto"
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     seed: int = 0

@@ -20,7 +20,11 @@ import gradio as gr
 
 from leanvoice.errors import LeanVoiceError
 from leanvoice.figures import COLOURS
+from leanvoice.text.g2p import OFFICIAL_LANGUAGES
+from leanvoice.text.segment import MIXED_MODES
 from leanvoice.ui import plots, runs
+
+LANGUAGE_CHOICES = [*MIXED_MODES, *OFFICIAL_LANGUAGES]
 
 log = logging.getLogger("leanvoice.ui")
 PRESETS = ["(none)", "timbre", "small", "scratch"]
@@ -122,7 +126,7 @@ def data_tab(ws: Workspace) -> dict[str, Any]:
                 value="demo",
                 elem_id="data-name",
             )
-            language = gr.Dropdown(["auto", "zh", "en"], value="auto", label="Language")
+            language = gr.Dropdown(LANGUAGE_CHOICES, value="auto", label="Language")
             max_sec = gr.Number(value=15.0, label="Longest clip (s)", minimum=1, maximum=60)
         features = gr.Radio(
             ["built-in tiny models (test, demo)", "official models (paths below)"],
@@ -410,7 +414,7 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
         reference_text = gr.Textbox(label="What the reference says", elem_id="synth-ref-text")
         text = gr.Textbox(label="Text to speak", lines=3, elem_id="synth-text")
         with gr.Row():
-            language = gr.Dropdown(["auto", "zh", "en"], value="auto", label="Language")
+            language = gr.Dropdown(LANGUAGE_CHOICES, value="auto", label="Language")
             seed = gr.Number(value=0, precision=0, label="Seed")
         run = gr.Button("Synthesize", variant="primary", elem_id="synth-run")
         status = gr.Markdown(elem_id="synth-status")
