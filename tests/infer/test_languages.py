@@ -68,3 +68,35 @@ def test_trained_on_them_it_speaks_mixed_text(languages: Path, tmp_path: Path) -
         SynthesisOptions(language="auto", reference_language="ja", seed=1),
     )
     assert len(audio) > 0.3 * 32000 and np.isfinite(audio).all()
+
+
+def test_cli_prepare_takes_every_official_code_in_any_case(demo_list: Path, tmp_path: Path) -> None:
+    """A .list with the five languages (upper- and lower-case codes) and mixed lines."""
+    import subprocess
+    import sys
+
+    corpus = demo_list.parent
+    recode = {"ja": "JA", "ko": "ko", "yue": "YUE", "zh": "zh"}
+    lines = []
+    for line in (corpus / "languages.list").read_text(encoding="utf-8").splitlines():
+        wav, speaker, lang, text = line.split("|")
+        lines.append(f"{corpus / wav}|{speaker}|{recode[lang]}|{text}")
+    demo = (corpus / "demo.list").read_text(encoding="utf-8").splitlines()
+    wav, speaker, _, _ = demo[10].split("|")  # an English clip, relabelled
+    lines.append(f"{corpus / wav}|{speaker}|EN|{demo[10].split('|')[3]}")
+    wav, speaker, _, text = demo[0].split("|")
+    lines.append(f"{corpus / wav}|{speaker}|ZH|{text}")
+    source = tmp_path / "five.list"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "leanvoice", "prepare", str(source), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "not supported" not in run.stdout + run.stderr
+    clips = [json.loads(x) for x in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert len(clips) == len(lines)
+    assert {c["language"] for c in clips} == {"zh", "ja", "en", "ko", "yue"}
+    assert all(0 <= i < len(SYMBOLS) for c in clips for i in c["phoneme_ids"])
