@@ -4,7 +4,6 @@ export to the official formats. CPU is enough; a GPU is used when present."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.console import Console
 
 from leanvoice.audio.quality import measure, mel_signature, speech_like
 from leanvoice.config import load_config
+from leanvoice.data.manifest import ClipRecord, read_manifest
 from leanvoice.data.prepare import prepare_dataset
 from leanvoice.fsutil import atomic_write_json
 from leanvoice.text.g2p import g2p
@@ -90,12 +90,12 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
     synth = load_synthesizer(gpt_ckpt, sovits_ckpt, feature_models=result.out / "tiny_models")
     reference = _reference_clip(result.out)
     speakers = speaker_signatures(result.out)
-    seconds_per_phoneme = reference["duration_sec"] / len(reference["phoneme_ids"])
+    seconds_per_phoneme = reference.duration_sec / len(reference.phoneme_ids)
     waves, qualities = {}, {}
     for language, sentence in SENTENCES.items():
         samples = synth.synthesize(
-            result.out / reference["wav"],
-            reference["text"],
+            result.out / reference.wav,
+            reference.text,
             sentence,
             SynthesisOptions(language=language),
         )
@@ -106,7 +106,7 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
         qualities[language] = {
             "text": sentence,
             "file": str(waves[language]),
-            "speaker": reference["speaker"],
+            "speaker": reference.speaker,
             **quality.as_dict(),
             "closest_speaker": quality.closest_speaker(),
             "not_speech_like": speech_like(quality),
@@ -143,19 +143,17 @@ def speaker_signatures(prepared: Path) -> dict[str, object]:
     """Each demo speaker's voice fingerprint, from all of their prepared clips."""
     from leanvoice.audio.io import load_audio
 
-    clips = [json.loads(x) for x in (prepared / "manifest.jsonl").read_text().splitlines()]
     audio: dict[str, list] = {}
-    for clip in clips:
-        audio.setdefault(clip["speaker"], []).append(load_audio(prepared / clip["wav"]).samples)
+    for clip in read_manifest(prepared):
+        audio.setdefault(clip.speaker, []).append(load_audio(prepared / clip.wav).samples)
     return {
         name: mel_signature(np.concatenate(parts), 32000) for name, parts in sorted(audio.items())
     }
 
 
-def _reference_clip(prepared: Path) -> dict:
+def _reference_clip(prepared: Path) -> ClipRecord:
     """The first Mandarin clip of 3-10 s: the voice the demo speaks in."""
-    clips = [json.loads(x) for x in (prepared / "manifest.jsonl").read_text().splitlines()]
-    for clip in clips:
-        if clip["language"] == "zh" and 3.0 <= clip["duration_sec"] <= 10.0:
+    for clip in read_manifest(prepared):
+        if clip.language == "zh" and 3.0 <= clip.duration_sec <= 10.0:
             return clip
     raise RuntimeError("the demo corpus has no 3-10 s Mandarin clip")

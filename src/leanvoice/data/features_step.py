@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from leanvoice.audio.io import load_audio
-from leanvoice.data.training_sets import language_runs_of
+from leanvoice.data.manifest import ClipRecord, read_manifest, write_manifest
 from leanvoice.errors import InputError, TextError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
@@ -42,12 +42,9 @@ def extract_features(
     """BERT runs `batch_size` clips per forward pass (padding is masked, so results equal
     one-at-a-time); HuBERT runs one clip at a time, because the official model's
     group-normalised feature encoder would see the padding of a batch."""
-    manifest_path = out / "manifest.jsonl"
-    clips = [json.loads(line) for line in manifest_path.read_text(encoding="utf-8").splitlines()]
-    paths_of = {
-        c["id"]: {k: f"{k}/{c['id']}.npy" for k in ("ssl", "bert", "semantic")} for c in clips
-    }
-    todo = [c for c in clips if not all((out / p).is_file() for p in paths_of[c["id"]].values())]
+    clips = read_manifest(out)
+    paths_of = {c.id: {k: f"{k}/{c.id}.npy" for k in ("ssl", "bert", "semantic")} for c in clips}
+    todo = [c for c in clips if not all((out / p).is_file() for p in paths_of[c.id].values())]
     failed: dict[str, str] = {}
     sovits.eval()
     for start in range(0, len(todo), batch_size):
@@ -55,10 +52,10 @@ def extract_features(
         berts = _bert_per_clip(bert, chunk)
         for clip, bert_features in zip(chunk, berts, strict=True):
             if isinstance(bert_features, TextError):
-                failed[clip["id"]] = str(bert_features)
+                failed[clip.id] = str(bert_features)
                 continue
-            paths = paths_of[clip["id"]]
-            audio = load_audio(out / clip["wav"])
+            paths = paths_of[clip.id]
+            audio = load_audio(out / clip.wav)
             features = ssl.extract(audio.samples, audio.sample_rate)
             with torch.no_grad():
                 codes = sovits.encode_semantic(torch.from_numpy(features)[None])[0]
@@ -67,24 +64,20 @@ def extract_features(
             atomic_write_npy(out / paths["ssl"], features.astype(np.float16))  # written last
     kept, tsv_lines = [], []
     skipped = [
-        {"origin": c["id"], "file": c["wav"], "reason": failed[c["id"]]}
-        for c in clips
-        if c["id"] in failed
+        {"origin": c.id, "file": c.wav, "reason": failed[c.id]} for c in clips if c.id in failed
     ]
     for clip in clips:
-        if clip["id"] in failed:
+        if clip.id in failed:
             continue
-        paths = paths_of[clip["id"]]
+        paths = paths_of[clip.id]
         codes = np.load(out / paths["semantic"])  # read once: token count and tsv line
-        clip.update({f"{kind}_path": p for kind, p in paths.items()})
-        clip["semantic_tokens"] = int(codes.shape[0])
+        clip.ssl_path, clip.bert_path = paths["ssl"], paths["bert"]
+        clip.semantic_path, clip.semantic_tokens = paths["semantic"], int(codes.shape[0])
         kept.append(clip)
-        tsv_lines.append(f"{clip['id']}\t{' '.join(map(str, codes.tolist()))}\n")
+        tsv_lines.append(f"{clip.id}\t{' '.join(map(str, codes.tolist()))}\n")
     computed = len(todo) - len(failed)
     atomic_write_text(out / "semantic.tsv", "".join(tsv_lines))
-    atomic_write_text(
-        manifest_path, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in kept)
-    )
+    write_manifest(out, kept)
     return FeatureResult(len(kept), computed, skipped)
 
 
@@ -121,10 +114,10 @@ def run_feature_step(
     return result
 
 
-def _bert_per_clip(bert: BertExtractor, clips: list[dict]) -> list[np.ndarray | TextError]:
+def _bert_per_clip(bert: BertExtractor, clips: list[ClipRecord]) -> list[np.ndarray | TextError]:
     """Each clip's BERT features, its language runs side by side in one batch: Mandarin
     runs get real features, the others zeros, joined in the clip's phoneme order."""
-    runs = [language_runs_of(clip) for clip in clips]
+    runs = [clip.language_runs() for clip in clips]
     flat = bert.phoneme_features_batch(
         [(r.normalized_text, r.word2ph, r.phonemes) for clip_runs in runs for r in clip_runs]
     )

@@ -9,7 +9,6 @@ A clip with a missing or unreadable piece is skipped and reported.
 from __future__ import annotations
 
 import ast
-import json
 import shutil
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from leanvoice.config.sizes import load_size
+from leanvoice.data.manifest import ClipRecord, write_manifest
 from leanvoice.data.report import build_report
 from leanvoice.errors import InputError, TextError
 from leanvoice.fsutil import atomic_write, atomic_write_json, atomic_write_npy, atomic_write_text
@@ -45,9 +46,8 @@ def import_official_experiment(exp: Path, out: Path) -> dict:
             clips.append(_import_clip(exp, out, line, semantic))
         except (InputError, TextError, ValueError, KeyError, RuntimeError) as exc:
             skipped.append({"origin": origin, "file": None, "reason": str(exc)})
-    manifest = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in clips)
-    atomic_write_text(out / "manifest.jsonl", manifest)
-    tsv = "".join(f"{c['id']}\t{' '.join(map(str, semantic[c['source']]))}\n" for c in clips)
+    write_manifest(out, clips)
+    tsv = "".join(f"{c.id}\t{' '.join(map(str, semantic[c.source]))}\n" for c in clips)
     atomic_write_text(out / "semantic.tsv", tsv)
     report = build_report(clips, skipped, source=str(exp), items=len(clips) + len(skipped))
     atomic_write_json(out / "report.json", report)
@@ -72,7 +72,7 @@ def _load_tensor(path: Path) -> torch.Tensor:
         raise InputError(f"{path}: not a plain tensor file ({type(exc).__name__})") from None
 
 
-def _import_clip(exp: Path, out: Path, line: str, semantic: dict[str, list[int]]) -> dict:
+def _import_clip(exp: Path, out: Path, line: str, semantic: dict[str, list[int]]) -> ClipRecord:
     name, phones_text, word2ph_text, text = line.split("\t")
     phonemes = phones_text.split()
     word2ph = ast.literal_eval(word2ph_text)  # a list repr or "None", as written officially
@@ -92,28 +92,41 @@ def _import_clip(exp: Path, out: Path, line: str, semantic: dict[str, list[int]]
     if name not in semantic:
         raise KeyError(f"{name}: no line in {SEMANTIC_FILE}")
     wav_rel = f"wav32k/{clip_id}.wav"
+    hop = load_size("v2").sovits.hop_length  # official experiments are v2, 32 kHz
     atomic_write(out / wav_rel, lambda tmp: shutil.copyfile(wav_source, tmp))
     paths = {kind: f"{kind}/{clip_id}.npy" for kind in ("ssl", "bert", "semantic")}
     atomic_write_npy(out / paths["ssl"], ssl.numpy().astype(np.float16))
     atomic_write_npy(out / paths["bert"], bert.numpy().astype(np.float16))
     atomic_write_npy(out / paths["semantic"], np.asarray(semantic[name], dtype=np.int16))
-    return {
-        "id": clip_id,
-        "speaker": exp.name,
-        "language": "zh" if word2ph is not None else "en",
-        "text": text,
-        "normalized_text": text,
-        "phonemes": phonemes,
-        "phoneme_ids": ids,
-        "word2ph": word2ph,
-        "duration_sec": round(info.frames / info.samplerate, 4),
-        "samples": info.frames,
-        "frames": info.frames // 640,
-        "wav": wav_rel,
-        "source": name,
-        "source_span_sec": [0.0, round(info.frames / info.samplerate, 4)],
-        "ssl_path": paths["ssl"],
-        "bert_path": paths["bert"],
-        "semantic_path": paths["semantic"],
-        "semantic_tokens": len(semantic[name]),
-    }
+    return ClipRecord(
+        id=clip_id,
+        speaker=exp.name,
+        language="zh" if word2ph is not None else language_of_phonemes(phonemes),
+        text=text,
+        normalized_text=text,
+        phonemes=phonemes,
+        phoneme_ids=ids,
+        word2ph=word2ph,
+        duration_sec=round(info.frames / info.samplerate, 4),
+        samples=info.frames,
+        frames=info.frames // hop,
+        wav=wav_rel,
+        source=name,
+        source_span_sec=[0.0, round(info.frames / info.samplerate, 4)],
+        ssl_path=paths["ssl"],
+        bert_path=paths["bert"],
+        semantic_path=paths["semantic"],
+        semantic_tokens=len(semantic[name]),
+    )
+
+
+def language_of_phonemes(phonemes: list[str]) -> str:
+    """The language of an official line without word2ph (not Mandarin), told by its v2
+    symbols: jamo are Korean, `Y`-prefixed rhymes Cantonese, ARPAbet English."""
+    if any(p in ("空", "停") or "\u3131" <= p[0] <= "\u3163" for p in phonemes):
+        return "ko"
+    if any(len(p) > 1 and p[0] == "Y" and p[1].islower() for p in phonemes):
+        return "yue"
+    if any(p[:1].isupper() and p not in ("N", "I", "U", "UNK") for p in phonemes):
+        return "en"
+    return "ja"

@@ -20,14 +20,15 @@ from leanvoice import __version__
 from leanvoice.audio.io import load_audio, normalize_loudness, peak_db, write_wav
 from leanvoice.audio.slicer import Span, trim_edges
 from leanvoice.config.schema import Config
+from leanvoice.config.sizes import load_size
 from leanvoice.data.align import split_transcribed
+from leanvoice.data.manifest import ClipRecord, write_manifest
 from leanvoice.data.report import build_report
 from leanvoice.data.sources import SourceItem, read_source
 from leanvoice.errors import AudioError, InputError, TextError
-from leanvoice.fsutil import atomic_write_json, atomic_write_text, writable_folder
+from leanvoice.fsutil import atomic_write_json, writable_folder
 from leanvoice.text.g2p import Phonemes, g2p
 
-SPEC_HOP_SAMPLES = 640  # one SoVITS spectrogram frame at 32 kHz (two per semantic token)
 RECORDS_DIR = ".items"
 
 
@@ -77,11 +78,14 @@ def prepare_dataset(
                 on_item(done, len(items))
 
     records = [_read_record(records_dir, item) for item in items]
-    clips = [clip for record in records for clip in record["clips"]]
+    clips = [
+        ClipRecord.from_json(clip, str(_record_path(records_dir, item)))
+        for item, record in zip(items, records, strict=True)
+        for clip in record["clips"]
+    ]
     skipped = [asdict(p) | {"file": None} for p in problems]
     skipped += [s for record in records for s in record["skipped"]]
-    manifest = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in clips)
-    atomic_write_text(out / "manifest.jsonl", manifest)
+    write_manifest(out, clips)
     report = build_report(clips, skipped, source=str(src), items=len(items) + len(problems))
     atomic_write_json(out / "report.json", report)
     return PrepareResult(out, len(clips), len(skipped), len(todo), report)
@@ -118,7 +122,7 @@ def _is_done(records_dir: Path, item: SourceItem, settings: str) -> bool:
     if record.get("signature") != _item_signature(item, settings):
         return False
     wav_root = records_dir.parent
-    return all((wav_root / clip["wav"]).is_file() for clip in record["clips"])
+    return all((wav_root / clip["wav"]).is_file() for clip in record["clips"])  # raw JSON
 
 
 def _read_record(records_dir: Path, item: SourceItem) -> dict[str, Any]:
@@ -131,7 +135,7 @@ def _process_and_record(job: tuple[SourceItem, Config, Path, str]) -> None:
     record = {
         "item_id": item.item_id,
         "signature": _item_signature(item, settings),
-        "clips": clips,
+        "clips": [clip.to_json() for clip in clips],
         "skipped": skipped,
     }
     atomic_write_json(_record_path(out / RECORDS_DIR, item), record)
@@ -139,11 +143,11 @@ def _process_and_record(job: tuple[SourceItem, Config, Path, str]) -> None:
 
 def process_item(
     item: SourceItem, cfg: Config, out: Path
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[ClipRecord], list[dict[str, Any]]]:
     """Turn one source item into clips; problems become `skipped` entries, never exceptions."""
     pcfg = cfg.prepare
 
-    def skip(reason: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def skip(reason: str) -> tuple[list[ClipRecord], list[dict[str, Any]]]:
         return [], [{"origin": item.origin, "file": str(item.audio_path), "reason": reason}]
 
     try:
@@ -176,7 +180,8 @@ def process_item(
         pieces = [(p.span, p.text) for p in result.pieces]
         dropped = result.dropped
 
-    clips: list[dict[str, Any]] = []
+    clips: list[ClipRecord] = []
+    hop = load_size(cfg.model.size).sovits.hop_length
     skipped = [skip(reason)[1][0] for _, reason in dropped]
     for index, (span, text) in enumerate(pieces):
         clip_id = item.item_id if len(pieces) == 1 else f"{item.item_id}_{index:02d}"
@@ -201,7 +206,7 @@ def process_item(
         wav_rel = f"wav32k/{clip_id}.wav"
         write_wav(out / wav_rel, samples[span.start : span.end], audio.sample_rate)
         clips.append(
-            _clip_entry(item, clip_id, text, piece_phonemes, span, audio.sample_rate, wav_rel)
+            _clip_entry(item, clip_id, text, piece_phonemes, span, audio.sample_rate, hop, wav_rel)
         )
     return clips, skipped
 
@@ -213,23 +218,24 @@ def _clip_entry(
     phonemes: Phonemes,
     span: Span,
     sample_rate: int,
+    hop: int,
     wav_rel: str,
-) -> dict[str, Any]:
+) -> ClipRecord:
     samples = span.length
-    return {
-        "id": clip_id,
-        "speaker": item.speaker,
-        "language": phonemes.language,
-        "text": text,
-        "normalized_text": phonemes.normalized_text,
-        "phonemes": phonemes.phonemes,
-        "phoneme_ids": phonemes.phoneme_ids,
-        "word2ph": phonemes.word2ph,
-        **({"runs": [run.as_json() for run in phonemes.runs]} if len(phonemes.runs) > 1 else {}),
-        "duration_sec": round(samples / sample_rate, 4),
-        "samples": samples,
-        "frames": samples // SPEC_HOP_SAMPLES,
-        "wav": wav_rel,
-        "source": str(item.audio_path),
-        "source_span_sec": [round(span.start / sample_rate, 4), round(span.end / sample_rate, 4)],
-    }
+    return ClipRecord(
+        id=clip_id,
+        speaker=item.speaker,
+        language=phonemes.language,
+        text=text,
+        normalized_text=phonemes.normalized_text,
+        phonemes=phonemes.phonemes,
+        phoneme_ids=phonemes.phoneme_ids,
+        word2ph=phonemes.word2ph,
+        runs=phonemes.runs if len(phonemes.runs) > 1 else [],
+        duration_sec=round(samples / sample_rate, 4),
+        samples=samples,
+        frames=samples // hop,
+        wav=wav_rel,
+        source=str(item.audio_path),
+        source_span_sec=[round(span.start / sample_rate, 4), round(span.end / sample_rate, 4)],
+    )

@@ -8,17 +8,15 @@ missing is a clear error naming the file; clips past the caps are dropped and co
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from leanvoice.audio.io import load_audio
+from leanvoice.data.manifest import ClipRecord, read_manifest
 from leanvoice.errors import InputError
-from leanvoice.text.g2p import Run, language_id
 
 CODES_PER_SECOND = 25
 SSL_FRAMES_PER_SECOND = 50
@@ -27,41 +25,9 @@ SSL_FRAMES_PER_SECOND = 50
 @dataclass
 class ClipSet:
     root: Path
-    clips: list[dict[str, Any]]
+    clips: list[ClipRecord]
     lengths: list[int]  # batch-budget cost per clip
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> count
-
-
-def read_manifest(root: Path) -> list[dict[str, Any]]:
-    manifest = root / "manifest.jsonl"
-    if not manifest.is_file():
-        raise InputError(f"{manifest}: not found; run `leanvoice prepare SRC {root}` first")
-    clips = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines()]
-    for clip in clips:
-        for key in ("bert_path", "semantic_path", "ssl_path"):
-            if key not in clip:
-                raise InputError(
-                    f"{manifest}: clip {clip['id']} has no {key}; run prepare with feature "
-                    "extraction (--tiny-features, or --hubert/--bert/--sovits)"
-                )
-    return clips
-
-
-def language_runs_of(clip: dict[str, Any]) -> list[Run]:
-    """A clip's language runs: several for a mixed transcript, else the whole clip."""
-    if clip.get("runs"):
-        return [
-            Run(r["language"], r["normalized_text"], r["word2ph"], r["phonemes"])
-            for r in clip["runs"]
-        ]
-    n = len(clip["phoneme_ids"])
-    return [Run(clip["language"], clip["normalized_text"], clip["word2ph"], n)]
-
-
-def phoneme_language_ids(clip: dict[str, Any]) -> list[int]:
-    """One language id per phoneme (the GPT's optional language-ID embedding)."""
-    runs = language_runs_of(clip)
-    return [language_id(run.language) for run in runs for _ in range(run.phonemes)]
 
 
 def gpt_clip_set(
@@ -72,8 +38,8 @@ def gpt_clip_set(
     already enforces on what it writes: this catches imported or older datasets)."""
     low, high = phonemes_per_sec
     kept, lengths, dropped = [], [], {}
-    for clip in read_manifest(root):
-        phonemes, codes = len(clip["phoneme_ids"]), int(clip["semantic_tokens"])
+    for clip in read_manifest(root, need_features=True):
+        phonemes, codes = len(clip.phoneme_ids), int(clip.semantic_tokens or 0)
         seconds = codes / CODES_PER_SECOND
         reason = None
         if codes > max_sec * CODES_PER_SECOND:
@@ -92,8 +58,8 @@ def gpt_clip_set(
 
 def sovits_clip_set(root: Path, max_sec: float) -> ClipSet:
     kept, lengths, dropped = [], [], {}
-    for clip in read_manifest(root):
-        frames = int(clip["frames"])
+    for clip in read_manifest(root, need_features=True):
+        frames = clip.frames
         if frames > max_sec * SSL_FRAMES_PER_SECOND:
             reason = f"longer than data.max_sec={max_sec}"
             dropped[reason] = dropped.get(reason, 0) + 1
@@ -123,22 +89,21 @@ def _pad_stack(arrays: list[torch.Tensor], value: float = 0) -> torch.Tensor:
 
 def collate_gpt(clip_set: ClipSet, indices: list[int]) -> dict[str, torch.Tensor]:
     clips = [clip_set.clips[i] for i in indices]
-    phonemes = [torch.tensor(c["phoneme_ids"], dtype=torch.long) for c in clips]
+    phonemes = [torch.tensor(c.phoneme_ids, dtype=torch.long) for c in clips]
     bert = [
-        torch.from_numpy(_load_npy(clip_set.root, c["bert_path"]).astype(np.float32)) for c in clips
+        torch.from_numpy(_load_npy(clip_set.root, c.bert_path).astype(np.float32)) for c in clips
     ]
     codes = [
-        torch.from_numpy(_load_npy(clip_set.root, c["semantic_path"]).astype(np.int64))
-        for c in clips
+        torch.from_numpy(_load_npy(clip_set.root, c.semantic_path).astype(np.int64)) for c in clips
     ]
     codes = [c.reshape(-1) for c in codes]
     for clip, features, ids in zip(clips, bert, phonemes, strict=True):
         if features.shape[-1] != len(ids):
             raise InputError(
-                f"{clip_set.root / clip['bert_path']}: {features.shape[-1]} BERT frames for "
+                f"{clip_set.root / clip.bert_path}: {features.shape[-1]} BERT frames for "
                 f"{len(ids)} phonemes; re-run `leanvoice prepare`"
             )
-    languages = [torch.tensor(phoneme_language_ids(c)) for c in clips]
+    languages = [torch.tensor(c.language_ids()) for c in clips]
     return {
         "phoneme_ids": _pad_stack(phonemes),
         "phoneme_lens": torch.tensor([len(p) for p in phonemes]),
@@ -153,18 +118,16 @@ def collate_sovits(
     clip_set: ClipSet, indices: list[int], hop_length: int, sample_rate: int
 ) -> dict[str, torch.Tensor]:
     clips = [clip_set.clips[i] for i in indices]
-    ssl = [
-        torch.from_numpy(_load_npy(clip_set.root, c["ssl_path"]).astype(np.float32)) for c in clips
-    ]
+    ssl = [torch.from_numpy(_load_npy(clip_set.root, c.ssl_path).astype(np.float32)) for c in clips]
     waves = []
     for clip in clips:
-        path = clip_set.root / clip["wav"]
+        path = clip_set.root / clip.wav
         audio = load_audio(path, sample_rate)
         waves.append(torch.from_numpy(np.asarray(audio.samples, dtype=np.float32)))
     frames = [min(s.shape[-1], len(w) // hop_length) for s, w in zip(ssl, waves, strict=True)]
     ssl = [s[:, :n] for s, n in zip(ssl, frames, strict=True)]
     waves = [w[: n * hop_length] for w, n in zip(waves, frames, strict=True)]
-    phonemes = [torch.tensor(c["phoneme_ids"], dtype=torch.long) for c in clips]
+    phonemes = [torch.tensor(c.phoneme_ids, dtype=torch.long) for c in clips]
     return {
         "ssl": _pad_stack(ssl),
         "wave": _pad_stack(waves),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -10,6 +9,7 @@ import torch
 from leanvoice.audio.io import load_audio
 from leanvoice.compat.official import export_sovits, load_official_sovits
 from leanvoice.config.sizes import load_size
+from leanvoice.data.manifest import read_manifest
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
 from leanvoice.features.tiny import build_tiny_bert, build_tiny_hubert
@@ -25,11 +25,11 @@ def tiny_feature_models(
     """Build (once) and load tiny random HuBERT/BERT and a tiny SoVITS with a k-means
     codebook, under OUT/tiny_models, so later stages start from the same SoVITS."""
     root = out / TINY_DIR
-    clips = [json.loads(x) for x in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
+    clips = read_manifest(out)
     if not (root / "hubert" / "config.json").is_file():
         build_tiny_hubert(root / "hubert")
     if not (root / "bert" / "config.json").is_file():
-        build_tiny_bert(root / "bert", "".join(c["normalized_text"] for c in clips))
+        build_tiny_bert(root / "bert", "".join(c.normalized_text for c in clips))
     ssl = SSLExtractor(root / "hubert", device)
     bert = BertExtractor(root / "bert", device)
     sovits_path = root / "sovits.pth"
@@ -40,7 +40,7 @@ def tiny_feature_models(
         sovits = SoVITSGenerator(load_size("tiny").sovits)
         features = []
         for clip in clips[:CODEBOOK_CLIPS]:
-            audio = load_audio(out / clip["wav"])
+            audio = load_audio(out / clip.wav)
             features.append(torch.from_numpy(ssl.extract(audio.samples, audio.sample_rate)))
         sovits.init_codebook(features)
         export_sovits(sovits, sovits_path)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
-
-import torch
 
 from leanvoice.compat.official import (
     export_gpt,
@@ -16,22 +13,23 @@ from leanvoice.compat.official import (
 )
 from leanvoice.compat.safe_load import read_checkpoint
 from leanvoice.errors import InputError
-from leanvoice.fsutil import atomic_write
 from leanvoice.infer.models import load_gpt, load_sovits, stage_of
+from leanvoice.train.checkpoint import Checkpoint, NetworkState, write_checkpoint
 
 
 def export_checkpoint(checkpoint: Path, out: Path) -> str:
     """A training (or imported) checkpoint → official file; returns what was written."""
     data, _ = read_checkpoint(checkpoint)
     stage = stage_of(data)
+    step = Checkpoint.from_state(data, checkpoint).step if "stage" in data else 0
     lora = any("lora_" in key for key in data.get("model", {}))
     if stage == "gpt":
         model = load_gpt(checkpoint)
-        export_gpt(model, out, info=f"LeanVoice step {data.get('step', 0)}")
+        export_gpt(model, out, info=f"LeanVoice step {step}")
         kind = "GPT (stage 1) .ckpt, official v2 layout (fp16, no version header)"
     elif stage == "sovits":
         model = load_sovits(checkpoint)
-        export_sovits(model, out, info=f"LeanVoice step {data.get('step', 0)}")
+        export_sovits(model, out, info=f"LeanVoice step {step}")
         kind = "SoVITS (stage 2) .pth, official v2 layout (fp16, version header 01 = v2)"
     else:
         raise InputError(f"{checkpoint}: neither a GPT nor a SoVITS checkpoint")
@@ -51,15 +49,15 @@ def import_official(official: Path, out: Path) -> str:
         model = load_official_sovits(official)[0]
     else:
         raise InputError(f"{official}: neither a GPT nor a SoVITS checkpoint")
-    payload = {
-        "stage": stage,
-        "step": 0,
-        "size": dataclasses.asdict(model.size),
-        "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        "config": {"memory": {"lora": {"rank": 0}}},
-    }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write(Path(out), lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    imported = Checkpoint(
+        step=0,
+        stage=stage,
+        config={"memory": {"lora": {"rank": 0}}},
+        size=dataclasses.asdict(model.size),
+        extensions={},
+        networks={"model": NetworkState(weights)},
+    )
+    write_checkpoint(Path(out), imported)
     tag = f"official version tag {version}" if version else "no version header"
-    return f"wrote {out}: {stage} from {official} ({tag}); {len(payload['model'])} tensors"
+    return f"wrote {out}: {stage} from {official} ({tag}); {len(weights)} tensors"

@@ -13,6 +13,7 @@ from leanvoice.config.sizes import GPTSize, SoVITSSize
 from leanvoice.errors import InputError
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.sovits import SoVITSGenerator
+from leanvoice.train.checkpoint import Checkpoint
 
 
 def stage_of(data: dict[str, Any]) -> str | None:
@@ -37,12 +38,12 @@ def _check_stage(path: Path, data: dict[str, Any], wanted: str) -> None:
         )
 
 
-def _merged_from_training(model, data: dict[str, Any], stage: str, path: Path):
+def _merged_from_training(model, checkpoint: Checkpoint, stage: str, path: Path):
     """Our training checkpoint: rebuild the adapters it was trained with, load, merge."""
     from leanvoice.memory.lora import GPT_LORA_TARGETS, SOVITS_LORA_TARGETS, apply_lora, merge_lora
 
-    lora = data.get("config", {}).get("memory", {}).get("lora", {})
-    state = data["model"]
+    lora = checkpoint.lora
+    state = checkpoint.weights
     if any("lora_" in key for key in state):
         if lora.get("quantize_base"):
             raise InputError(
@@ -71,9 +72,10 @@ def load_gpt(path: Path) -> SemanticGPT:
     _check_stage(path, data, "gpt")
     if "stage" not in data:
         return load_official_gpt(path)[0]
-    languages = int(data.get("extensions", {}).get("num_languages", 0))
-    model = SemanticGPT(GPTSize(**data["size"]), num_languages=languages)
-    return _merged_from_training(model, data, "gpt", path)
+    checkpoint = Checkpoint.from_state(data, path)
+    languages = int(checkpoint.extensions.get("num_languages", 0))
+    model = SemanticGPT(GPTSize(**checkpoint.size), num_languages=languages)
+    return _merged_from_training(model, checkpoint, "gpt", path)
 
 
 def load_sovits(path: Path) -> SoVITSGenerator:
@@ -82,10 +84,11 @@ def load_sovits(path: Path) -> SoVITSGenerator:
     _check_stage(path, data, "sovits")
     if "stage" not in data:
         return load_official_sovits(path)[0]
-    size = SoVITSSize(**data["size"])
-    posterior = any(key.startswith("enc_q.") for key in data["model"])
-    f0 = bool(data.get("extensions", {}).get("f0_conditioning", False))
+    checkpoint = Checkpoint.from_state(data, path)
+    size = SoVITSSize(**checkpoint.size)
+    posterior = any(key.startswith("enc_q.") for key in checkpoint.weights)
+    f0 = bool(checkpoint.extensions.get("f0_conditioning", False))
     model = SoVITSGenerator(size, with_posterior=posterior, f0_conditioning=f0)
-    model = _merged_from_training(model, data, "sovits", path)
+    model = _merged_from_training(model, checkpoint, "sovits", path)
     model.enc_q = None  # inference needs no posterior encoder
     return model

@@ -27,7 +27,6 @@ that is `predicted_peak_bytes`, and the worst case (N copies of the worst clip) 
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,8 +39,10 @@ import torch
 
 from leanvoice.config.schema import Config
 from leanvoice.config.sizes import load_size
+from leanvoice.data.manifest import ClipRecord, read_manifest, write_manifest
 from leanvoice.errors import ConfigError
 from leanvoice.memory.report import MemoryReport
+from leanvoice.text.symbols import SYMBOLS
 
 CHECKPOINTS = ("none", "every:2", "all")
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -184,19 +185,19 @@ def worst_case_clip(stage: str, cfg: Config, data: Path | None) -> dict[str, int
     """Lengths of the costliest clip: from the prepared data, or `data.max_sec` of speech
     (phonemes at the official cap of codes / 2.5)."""
     if data is not None:
-        clips = [json.loads(x) for x in (Path(data) / "manifest.jsonl").read_text().splitlines()]
+        clips = read_manifest(Path(data), need_features=True)
         if stage == "gpt":
-            worst = max(clips, key=lambda c: len(c["phoneme_ids"]) + c["semantic_tokens"])
+            worst = max(clips, key=lambda c: len(c.phoneme_ids) + (c.semantic_tokens or 0))
             return {
-                "phonemes": len(worst["phoneme_ids"]),
-                "codes": worst["semantic_tokens"],
-                "frames": worst["frames"],
+                "phonemes": len(worst.phoneme_ids),
+                "codes": worst.semantic_tokens or 0,
+                "frames": worst.frames,
             }
-        worst = max(clips, key=lambda c: c["frames"])
+        worst = max(clips, key=lambda c: c.frames)
         return {
-            "phonemes": len(worst["phoneme_ids"]),
-            "codes": worst["frames"] // 2,
-            "frames": worst["frames"],
+            "phonemes": len(worst.phoneme_ids),
+            "codes": worst.frames // 2,
+            "frames": worst.frames,
         }
     codes = int(cfg.data.max_sec * 25)
     return {"phonemes": int(codes / 2.5), "codes": codes, "frames": codes * 2}
@@ -206,7 +207,6 @@ def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None
     """A one-clip prepared dataset with those lengths (random features): the trainers
     then run their real step on it."""
     from leanvoice.audio.io import write_wav
-    from leanvoice.fsutil import atomic_write_text
 
     sizes = load_size(cfg.model.size)
     rng = np.random.default_rng(0)
@@ -221,23 +221,35 @@ def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None
         root / "ssl" / "c.npy",
         rng.standard_normal((sizes.sovits.ssl_dim, clip["frames"])).astype(np.float16),
     )
+    samples = clip["frames"] * sizes.sovits.hop_length
     write_wav(
         root / "wav32k" / "c.wav",
-        0.1 * rng.standard_normal(clip["frames"] * 640).astype(np.float32),
-        32000,
+        0.1 * rng.standard_normal(samples).astype(np.float32),
+        sizes.sovits.sample_rate,
     )
-    entry = {
-        "id": "c",
-        "language": "zh",
-        "phoneme_ids": [1 + i % 700 for i in range(clip["phonemes"])],
-        "semantic_tokens": clip["codes"],
-        "frames": clip["frames"],
-        "wav": "wav32k/c.wav",
-        "bert_path": "bert/c.npy",
-        "semantic_path": "semantic/c.npy",
-        "ssl_path": "ssl/c.npy",
-    }
-    atomic_write_text(root / "manifest.jsonl", json.dumps(entry) + "\n")
+    ids = [1 + i % 700 for i in range(clip["phonemes"])]
+    seconds = samples / sizes.sovits.sample_rate
+    entry = ClipRecord(
+        id="c",
+        speaker="planner",
+        language="zh",
+        text="",
+        normalized_text="",
+        phonemes=[SYMBOLS[i] for i in ids],
+        phoneme_ids=ids,
+        word2ph=None,
+        duration_sec=seconds,
+        samples=samples,
+        frames=clip["frames"],
+        wav="wav32k/c.wav",
+        source="planner: random features of the costliest clip's lengths",
+        source_span_sec=[0.0, seconds],
+        ssl_path="ssl/c.npy",
+        bert_path="bert/c.npy",
+        semantic_path="semantic/c.npy",
+        semantic_tokens=clip["codes"],
+    )
+    write_manifest(root, [entry])
 
 
 @dataclass

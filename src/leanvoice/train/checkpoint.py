@@ -1,8 +1,12 @@
 """Training checkpoints: written atomically, kept last-N plus best, resumed exactly.
 
-A checkpoint is one `torch.save` dict (model, optimizer, scaler, sampler, RNG states,
-step, config). It is written to a temporary file in the run folder, fsynced and renamed,
-so a crash leaves either the old set or the new file, never half a file. Reading uses
+`Checkpoint` is the file's content, typed: `to_state` is its one writer and
+`from_state` its one reader (training, resume, synthesis, export and import all go
+through them). On disk it is one flat `torch.save` dict, as earlier releases wrote it:
+`step`, `stage`, `config`, `size`, `extensions`, each network's weights, optimizer,
+scaler and schedule under its keys, then `sampler`, `oom_guard`, `rng`, `best_loss`.
+It is written to a temporary file in the run folder, fsynced and renamed, so a crash
+leaves either the old set or the new file, never half a file. Reading uses
 `weights_only=True`; a truncated or corrupt file is reported by name and the one before
 it is used.
 """
@@ -10,11 +14,12 @@ it is used.
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +34,97 @@ _NAME = re.compile(r"^step-(\d{8})\.pt$")
 BEST = "best.pt"
 
 
+# A network's keys in the file: weights → (optimizer, scaler); its schedule is
+# `<optimizer>_schedule`.
+NETWORK_KEYS = {"model": ("optimizer", "scaler"), "discriminator": ("d_optimizer", "d_scaler")}
+
+
+@dataclass
+class NetworkState:
+    weights: dict[str, Any]
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    scaler: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] | None = None
+
+
+@dataclass
+class Checkpoint:
+    """What a training checkpoint holds. An imported official model is one too, with
+    no optimizer or sampler state (`step` 0)."""
+
+    step: int
+    stage: str  # "gpt" | "sovits"
+    config: dict[str, Any]
+    size: dict[str, Any]  # the model size the weights were built with
+    extensions: dict[str, Any]  # optional extensions that change the weights
+    networks: dict[str, NetworkState]  # by weights key: "model", "discriminator"
+    sampler: dict[str, Any] | None = None
+    oom_guard: dict[str, Any] | None = None
+    rng: dict[str, Any] | None = None
+    best_loss: float = math.inf
+
+    @property
+    def weights(self) -> dict[str, Any]:
+        """The model's weights (the generator's for SoVITS)."""
+        return self.networks["model"].weights
+
+    @property
+    def lora(self) -> dict[str, Any]:
+        """The LoRA settings the weights were trained with (rank 0: none)."""
+        return self.config.get("memory", {}).get("lora", {})
+
+    def to_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "step": self.step,
+            "stage": self.stage,
+            "config": self.config,
+            "size": self.size,
+            "extensions": self.extensions,
+        }
+        for key, network in self.networks.items():
+            optimizer_key, scaler_key = NETWORK_KEYS[key]
+            state[key] = network.weights
+            state[optimizer_key] = network.optimizer
+            state[scaler_key] = network.scaler
+            if network.schedule is not None:
+                state[f"{optimizer_key}_schedule"] = network.schedule
+        for name in ("sampler", "oom_guard", "rng"):
+            if getattr(self, name) is not None:
+                state[name] = getattr(self, name)
+        state["best_loss"] = self.best_loss
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], path: Path) -> Checkpoint:
+        if not isinstance(state, dict) or "stage" not in state or "model" not in state:
+            raise InputError(f"{path}: not a LeanVoice training checkpoint")
+        networks = {}
+        for key, (optimizer_key, scaler_key) in NETWORK_KEYS.items():
+            if key in state:
+                networks[key] = NetworkState(
+                    state[key],
+                    state.get(optimizer_key) or {},
+                    state.get(scaler_key) or {},
+                    state.get(f"{optimizer_key}_schedule"),
+                )
+        return cls(
+            step=int(state.get("step", 0)),
+            stage=str(state["stage"]),
+            config=state.get("config") or {},
+            size=state.get("size") or {},
+            extensions=state.get("extensions") or {},
+            networks=networks,
+            sampler=state.get("sampler"),
+            oom_guard=state.get("oom_guard"),
+            rng=state.get("rng"),
+            best_loss=float(state.get("best_loss", math.inf)),
+        )
+
+
 @dataclass
 class LoadedCheckpoint:
     path: Path
-    state: dict[str, Any]
+    checkpoint: Checkpoint
     skipped: list[str]  # messages about newer files that could not be read
 
 
@@ -48,22 +140,31 @@ def list_checkpoints(run: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if _NAME.match(p.name))
 
 
-def save_checkpoint(
-    run: Path, step: int, state: dict[str, Any], *, keep: int, best: bool = False
-) -> Path:
-    """Write `state` atomically as step-N.pt; prune to the newest `keep`; copy to best.pt."""
-    data = io.BytesIO()
-    torch.save(state, data)
-    path = checkpoint_path(run, step)
-    atomic_write(path, lambda tmp: tmp.write_bytes(data.getvalue()))
+def save_checkpoint(run: Path, checkpoint: Checkpoint, *, keep: int, best: bool = False) -> Path:
+    """Write atomically as step-N.pt; prune to the newest `keep`; copy to best.pt."""
+    path = checkpoint_path(run, checkpoint.step)
+    data = _serialise(checkpoint)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
     if best:
-        atomic_write(path.parent / BEST, lambda tmp: tmp.write_bytes(data.getvalue()))
+        atomic_write(path.parent / BEST, lambda tmp: tmp.write_bytes(data))
     for old in list_checkpoints(run)[: -max(keep, 1)]:
         old.unlink(missing_ok=True)
     return path
 
 
-def read_checkpoint_file(path: Path) -> dict[str, Any]:
+def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Serialised first, then written atomically."""
+    data = _serialise(checkpoint)
+    atomic_write(Path(path), lambda tmp: tmp.write_bytes(data))
+
+
+def _serialise(checkpoint: Checkpoint) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(checkpoint.to_state(), buffer)
+    return buffer.getvalue()
+
+
+def read_checkpoint_file(path: Path) -> Checkpoint:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -75,9 +176,7 @@ def read_checkpoint_file(path: Path) -> dict[str, Any]:
             f"{path}: checkpoint is truncated or corrupt ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else 'unreadable'})"
         ) from None
-    if not isinstance(state, dict) or "step" not in state or "model" not in state:
-        raise InputError(f"{path}: not a LeanVoice training checkpoint")
-    return state
+    return Checkpoint.from_state(state, path)
 
 
 def load_for_resume(run: Path, resume: str, warn: Callable[[str], None]) -> LoadedCheckpoint | None:
@@ -87,7 +186,7 @@ def load_for_resume(run: Path, resume: str, warn: Callable[[str], None]) -> Load
         return None
     if resume != "auto":
         path = Path(resume)
-        return LoadedCheckpoint(path, read_checkpoint_file(path), [])
+        return LoadedCheckpoint(path, read_checkpoint_file(path), [])  # must be readable
     skipped = []
     for path in reversed(list_checkpoints(run)):
         try:

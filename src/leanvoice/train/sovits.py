@@ -138,8 +138,6 @@ class SoVITSTrainer(StageTrainer):
                 self.d_wrapped,
                 [{"params": list(self.discriminator.parameters()), "lr": lr}],
                 model_key="discriminator",
-                optimizer_key="d_optimizer",
-                scaler_key="d_scaler",
                 optimizer_kind=d_kind,
             ),
         }
@@ -234,7 +232,7 @@ class SoVITSTrainer(StageTrainer):
     # -- audition ------------------------------------------------------------------------
     def audition(self) -> tuple[np.ndarray, int] | None:
         """The first clip's codes and text in its own voice through the current weights."""
-        path = self.data / self.clips.clips[0]["semantic_path"]
+        path = self.data / str(self.clips.clips[0].semantic_path)
         codes = torch.from_numpy(np.load(path).astype(np.int64)).reshape(1, -1)
         batch = collate_sovits(self.clips, [0], self.size.hop_length, self.size.sample_rate)
         spec = linear_spectrogram(

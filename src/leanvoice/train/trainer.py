@@ -80,9 +80,7 @@ class Network:
     model: nn.Module
     wrapped: nn.Module
     groups: list[dict[str, Any]]  # optimizer parameter groups: {"params", "lr"}
-    model_key: str = "model"
-    optimizer_key: str = "optimizer"
-    scaler_key: str = "scaler"
+    model_key: str = "model"  # its keys in a checkpoint: checkpoint.NETWORK_KEYS
     optimizer_kind: str = ""  # "" = memory.optimizer
     optimizer: Any = None
     scaler: Any = None
@@ -428,7 +426,7 @@ class StageTrainer(ABC):
             )
         loaded = ckpt.load_for_resume(self.run, self.resume, monitor.log)
         if loaded is not None:
-            self._restore(loaded.state)
+            self._restore(loaded.checkpoint, loaded.path)
             monitor.log(f"resumed from {loaded.path} at step {self.step}")
         if self.step >= self.cfg.train.max_steps:
             monitor.log(
@@ -580,30 +578,28 @@ class StageTrainer(ABC):
             return None
         return signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop_requested", True))
 
-    def state(self) -> dict[str, Any]:
-        """Every network's model, optimizer, scaler and schedule as tensors and plain
+    def network_states(self) -> dict[str, ckpt.NetworkState]:
+        """Every network's weights, optimizer, scaler and schedule as tensors and plain
         containers (every rank takes part under FSDP)."""
-        state: dict[str, Any] = {"size": self.size_record(), "extensions": self.extensions()}
-        for network in self.networks.values():
-            state[network.model_key] = model_state(network.model, network.wrapped, self.ctx)
-            state[network.optimizer_key] = optimizer_state(
-                network.optimizer, network.wrapped, self.ctx
+        return {
+            network.model_key: ckpt.NetworkState(
+                model_state(network.model, network.wrapped, self.ctx),
+                optimizer_state(network.optimizer, network.wrapped, self.ctx),
+                network.scaler.state_dict() if network.scaler else {},
+                network.schedule.state_dict(),
             )
-            state[network.scaler_key] = network.scaler.state_dict() if network.scaler else {}
-            state[f"{network.optimizer_key}_schedule"] = network.schedule.state_dict()
-        return state
+            for network in self.networks.values()
+        }
 
-    def load_state(self, state: dict[str, Any]) -> None:
+    def load_network_states(self, states: dict[str, ckpt.NetworkState]) -> None:
         for network in self.networks.values():
-            load_model_state(network.model, network.wrapped, self.ctx, state[network.model_key])
-            load_optimizer_state(
-                network.optimizer, network.wrapped, self.ctx, state[network.optimizer_key]
-            )
-            if network.scaler is not None and state.get(network.scaler_key):
-                network.scaler.load_state_dict(state[network.scaler_key])
-            schedule = state.get(f"{network.optimizer_key}_schedule")
-            if schedule is not None:
-                network.schedule.load_state_dict(schedule)
+            state = states[network.model_key]
+            load_model_state(network.model, network.wrapped, self.ctx, state.weights)
+            load_optimizer_state(network.optimizer, network.wrapped, self.ctx, state.optimizer)
+            if network.scaler is not None and state.scaler:
+                network.scaler.load_state_dict(state.scaler)
+            if state.schedule is not None:
+                network.schedule.load_state_dict(state.schedule)
 
     @abstractmethod
     def size_record(self) -> dict[str, Any]:
@@ -617,36 +613,40 @@ class StageTrainer(ABC):
         """Write this step's checkpoint; it is also best.pt when `loss` is the lowest so far."""
         best = loss < self.best_loss
         self.best_loss = min(self.best_loss, loss)
-        state = {
-            "step": self.step,
-            "stage": self.stage,
-            **self.state(),
-            "sampler": self.sampler.state_dict(),
-            "oom_guard": self.guard.state_dict(),
-            "rng": ckpt.rng_state(),
-            "config": to_dict(self.cfg),
-            "best_loss": self.best_loss,
-        }
+        checkpoint = ckpt.Checkpoint(
+            step=self.step,
+            stage=self.stage,
+            config=to_dict(self.cfg),
+            size=self.size_record(),
+            extensions=self.extensions(),
+            networks=self.network_states(),
+            sampler=self.sampler.state_dict(),
+            oom_guard=self.guard.state_dict(),
+            rng=ckpt.rng_state(),
+            best_loss=self.best_loss,
+        )
         if self.ctx.is_main:
             ckpt.save_checkpoint(
-                self.run, self.step, state, keep=self.cfg.train.keep_checkpoints, best=best
+                self.run, checkpoint, keep=self.cfg.train.keep_checkpoints, best=best
             )
         barrier(self.ctx)
         if self.ctx.active:  # ranks' RNG streams restart here, so a resume can repeat them
             _seed_everything(self.cfg.train.seed + self.ctx.rank + 7919 * self.step)
 
-    def _restore(self, state: dict[str, Any]) -> None:
-        if state.get("stage") != self.stage:
+    def _restore(self, checkpoint: ckpt.Checkpoint, path: Path) -> None:
+        if checkpoint.stage != self.stage:
             raise ConfigError(
-                f"the checkpoint is from the {state.get('stage')} stage, not {self.stage}"
+                f"the checkpoint is from the {checkpoint.stage} stage, not {self.stage}"
             )
-        self.load_state(state)
-        self.sampler.load_state_dict(state["sampler"])
-        self.guard.load_state_dict(state["oom_guard"])
-        self.step = int(state["step"])
-        self.best_loss = float(state.get("best_loss", math.inf))
+        if checkpoint.sampler is None or checkpoint.oom_guard is None or checkpoint.rng is None:
+            raise InputError(f"{path}: holds weights only (no training state) to resume from")
+        self.load_network_states(checkpoint.networks)
+        self.sampler.load_state_dict(checkpoint.sampler)
+        self.guard.load_state_dict(checkpoint.oom_guard)
+        self.step = checkpoint.step
+        self.best_loss = checkpoint.best_loss
         if self.ctx.world_size == 1:
-            ckpt.restore_rng_state(state["rng"])
+            ckpt.restore_rng_state(checkpoint.rng)
         else:  # each rank had its own dropout stream; a fresh one per rank and step
             _seed_everything(self.cfg.train.seed + self.ctx.rank + 7919 * self.step)
 

@@ -478,12 +478,11 @@ def export_tab(ws: Workspace) -> Any:
     @inline(outputs=1)
     def export(checkpoint, name):
         from leanvoice.infer.export import export_checkpoint
-        from leanvoice.infer.models import stage_of
         from leanvoice.train.checkpoint import read_checkpoint_file
 
         if not checkpoint:
             raise LeanVoiceError("choose a checkpoint")
-        stage = stage_of(read_checkpoint_file(Path(checkpoint)))
+        stage = read_checkpoint_file(Path(checkpoint)).stage
         if not (name or "").strip() or "/" in name:
             raise LeanVoiceError("give a plain file name")
         suffix = ".ckpt" if stage == "gpt" else ".pth"
