@@ -52,9 +52,13 @@ ROUNDS = 3  # each case runs 3 times, interleaved with the others; its fastest r
 
 def _cases(stage: str, device: str = "cpu") -> dict[str, MemoryConfig]:
     """On CUDA the official recipe runs fp16-mixed and the presets their own precision
-    (auto: bf16 where the GPU has it); on CPU fp32 and bf16 (auto would be fp32 there)."""
+    (auto: bf16 where the GPU has it); on CPU fp32 and bf16 (auto would be fp32 there).
+    The official GPT optimizer is ScaledAdam; each technique row changes one setting of
+    that recipe."""
     on_cpu = device == "cpu"
     official = OFFICIAL if on_cpu else replace(OFFICIAL, precision="fp16")
+    if stage == "gpt":  # the official s1 recipe trains with ScaledAdam, s2 with AdamW
+        official = replace(official, optimizer="scaled_adam")
     lora = replace(official.lora, rank=16, alpha=32.0)
     cases = {
         "official recipe (baseline)": official,

@@ -49,6 +49,7 @@ STEPS = {"gpt": 200, "sovits": 40}  # optimizer steps per round
 ROUNDS = 3  # each case's step time is its fastest over the rounds
 THREADS = 1  # one thread per case: no idle spinning counted as CPU time, no core contention
 OFFICIAL_ACCUM = {"gpt": 4, "sovits": 1}  # the official s1 config accumulates 4 batches
+OFFICIAL_OPTIMIZER = {"gpt": "scaled_adam", "sovits": "adamw"}  # s1: ScaledAdam; s2: AdamW
 BASE = ["train.audition_every=0", "train.save_every=0", "train.lr=1e-3"]
 BUDGETS_MIB = {"tiny": (24.0, 160.0), "v2": (6144.0, 6144.0)}  # (GPT, SoVITS): a 6 GB card
 
@@ -112,7 +113,7 @@ def _cases(stage: str, setup: Setup) -> dict[str, Config]:
             overrides=[
                 *common,
                 "memory.checkpoint=none",
-                "memory.optimizer=adamw",
+                f"memory.optimizer={OFFICIAL_OPTIMIZER[stage]}",
                 f"train.grad_accum={OFFICIAL_ACCUM[stage]}",
                 f"memory.precision={official}",
             ]
