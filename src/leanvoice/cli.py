@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -503,6 +504,8 @@ def print_report(report: dict) -> None:
         console.print(f"  [yellow]skipped[/] {item['origin']}: {item['reason']}")
 
 
+WRITE_FAILURES = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES}
+
 # optional libraries log warnings about kernels this machine does not need at import
 QUIET_LOGGERS = ("torchao", "bitsandbytes", "torch.utils._pytree")
 
@@ -518,4 +521,9 @@ def main() -> None:
         if _state["debug"]:
             raise
         print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
+        sys.exit(2)
+    except OSError as exc:  # a full disk or a refused write where no step expected it
+        if _state["debug"] or exc.errno not in WRITE_FAILURES:
+            raise
+        print(f"error: {exc.filename or 'a file'}: {exc.strerror}", file=sys.stderr)
         sys.exit(2)

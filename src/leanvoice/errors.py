@@ -17,5 +17,10 @@ class AudioError(LeanVoiceError):
     """An audio file is unreadable, empty, silent or otherwise unusable."""
 
 
+class OutputError(LeanVoiceError):
+    """A result cannot be written (disk full, over a size limit, read-only); what was
+    written before is kept."""
+
+
 class TextError(LeanVoiceError):
     """A transcript is empty, or its language is unsupported."""

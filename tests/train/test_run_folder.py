@@ -127,3 +127,31 @@ def test_an_unsafe_pickle_to_resume_is_refused_by_name(featured_demo, tmp_path) 
     assert "refused to load" in result.stderr and "the global os.makedirs" in result.stderr
     assert "weights_only" not in result.stderr and "Traceback" not in result.stderr
     assert "truncated" not in result.stderr
+
+
+def test_a_refused_checkpoint_write_is_one_line_and_keeps_the_one_before(
+    featured_demo, tmp_path
+) -> None:
+    """The kernel refuses the write of step 4's checkpoint (RLIMIT_FSIZE below its size:
+    the write fails as on a full disk): one line naming the file, no temporary file
+    left, step 2 intact and resumable."""
+    import resource
+
+    run = tmp_path / "run"
+    first = _train(featured_demo, run, "train.max_steps=2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    (saved,) = list_checkpoints(run)
+    limit = saved.stat().st_size // 2  # metrics lines and events stay far below it
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    refused = _train(featured_demo, run, "train.max_steps=4", preexec_fn=small_files)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "step-00000004.pt: could not write" in last, last
+    assert "step-00000002.pt is kept" in last and "Traceback" not in refused.stderr
+    assert list_checkpoints(run) == [saved]
+    assert not list((run / "checkpoints").glob("*.tmp"))
+    again = _train(featured_demo, run, "train.max_steps=4")
+    assert again.returncode == 0 and "resumed from" in again.stdout + again.stderr

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from leanvoice.compat.safe_load import refusal
-from leanvoice.errors import InputError
+from leanvoice.errors import InputError, OutputError
 from leanvoice.fsutil import atomic_write
 
 _NAME = re.compile(r"^step-(\d{8})\.pt$")
@@ -144,9 +144,15 @@ def save_checkpoint(run: Path, checkpoint: Checkpoint, *, keep: int, best: bool 
     """Write atomically as step-N.pt; prune to the newest `keep`; copy to best.pt."""
     path = checkpoint_path(run, checkpoint.step)
     data = _serialise(checkpoint)
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
-    if best:
-        atomic_write(path.parent / BEST, lambda tmp: tmp.write_bytes(data))
+    for target in (path, path.parent / BEST) if best else (path,):
+        try:
+            atomic_write(target, lambda tmp: tmp.write_bytes(data))
+        except OSError as error:
+            kept = [p.name for p in list_checkpoints(run) if p != path]
+            raise OutputError(
+                f"{target}: could not write the checkpoint ({error.strerror}); "
+                + (f"{kept[-1]} is kept, resume from it" if kept else "no earlier checkpoint")
+            ) from None
     for old in list_checkpoints(run)[: -max(keep, 1)]:
         old.unlink(missing_ok=True)
     return path
