@@ -14,15 +14,9 @@ from leanvoice.infer import SynthesisOptions, load_synthesizer
 from leanvoice.text.symbols import SYMBOLS
 from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
+from tests.tiny import TINY as SHARED_TINY
 
-TINY = [
-    "model.size=tiny",
-    "memory.precision=fp32",
-    "data.max_tokens=600",
-    "data.max_frames=800",
-    "train.audition_every=0",
-    "model.language_embedding=true",
-]
+TINY = [*SHARED_TINY, "model.language_embedding=true"]
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,7 @@ from leanvoice.infer.export import export_checkpoint, import_official
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
-
-TINY = [
-    "model.size=tiny",
-    "memory.precision=fp32",
-    "data.max_tokens=600",
-    "data.max_frames=800",
-    "train.audition_every=0",
-]
+from tests.tiny import TINY
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,7 @@ from pathlib import Path
 
 import pytest
 
-TINY = [
-    "model.size=tiny",
-    "memory.precision=fp32",
-    "data.max_tokens=600",
-    "data.max_frames=800",
-    "train.audition_every=0",
-]
+from tests.tiny import TINY
 
 
 def _free_port() -> int:

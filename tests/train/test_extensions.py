@@ -14,15 +14,9 @@ from leanvoice.infer import SynthesisOptions, load_synthesizer
 from leanvoice.infer.export import export_checkpoint
 from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
+from tests.tiny import TINY as SHARED_TINY
 
-TINY = [
-    "model.size=tiny",
-    "memory.precision=fp32",
-    "data.max_tokens=600",
-    "data.max_frames=800",
-    "train.audition_every=0",
-    "train.lr=2e-3",
-]
+TINY = [*SHARED_TINY, "train.lr=2e-3"]
 EXTENSIONS = {
     "gpt": ["train.dpo=true", "model.language_embedding=true"],
     "sovits": ["model.f0_conditioning=true"],

@@ -10,15 +10,9 @@ import time
 import torch
 
 from leanvoice.train.checkpoint import checkpoint_path
+from tests.tiny import TINY
 
-ARGS = [
-    "model.size=tiny",
-    "memory.precision=fp32",
-    "data.max_tokens=600",
-    "train.max_steps=40",
-    "train.save_every=4",
-    "train.audition_every=0",
-]
+ARGS = [*TINY, "train.max_steps=40", "train.save_every=4"]
 
 
 def _command(data, run) -> list[str]:

@@ -14,8 +14,9 @@ from leanvoice.config import load_config
 from leanvoice.errors import ConfigError
 from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
+from tests.tiny import TINY
 
-ARGS = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600", "train.audition_every=0"]
+ARGS = TINY
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 

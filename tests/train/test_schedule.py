@@ -11,14 +11,7 @@ from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
 from leanvoice.train.schedule import lr_factor
 from leanvoice.train.sovits import SoVITSTrainer
-
-TINY = [
-    "model.size=tiny",
-    "memory.precision=fp32",
-    "data.max_tokens=600",
-    "data.max_frames=800",
-    "train.audition_every=0",
-]
+from tests.tiny import TINY
 
 
 def test_warmup_cosine_follows_the_official_gpt_curve() -> None:

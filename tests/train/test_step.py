@@ -9,15 +9,9 @@ from leanvoice.train.checkpoint import list_checkpoints
 from leanvoice.train.gpt import GPTTrainer
 from leanvoice.train.oom import OutOfMemoryStop
 from leanvoice.train.sovits import SoVITSTrainer
+from tests.tiny import TINY as SHARED_TINY
 
-TINY = [
-    "model.size=tiny",
-    "memory.precision=fp32",
-    "data.max_tokens=600",
-    "data.max_frames=800",
-    "train.audition_every=0",
-    "train.save_every=0",
-]
+TINY = [*SHARED_TINY, "train.save_every=0"]
 
 
 def _adam_steps(optimizer_state: dict) -> set[int]:

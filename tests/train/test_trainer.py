@@ -11,8 +11,9 @@ from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
 from leanvoice.train.gpt import GPTTrainer
 from leanvoice.train.oom import OutOfMemoryStop, split_by_budget
+from tests.tiny import TINY_MODEL
 
-TINY = ["model.size=tiny", "memory.precision=fp32", "data.max_tokens=600", "data.max_frames=800"]
+TINY = TINY_MODEL
 
 
 def _cfg(*extra: str, preset: str | None = None):
