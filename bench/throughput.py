@@ -50,6 +50,8 @@ ROUNDS = 3  # each case's step time is its fastest over the rounds
 THREADS = 1  # one thread per case: no idle spinning counted as CPU time, no core contention
 OFFICIAL_ACCUM = {"gpt": 4, "sovits": 1}  # the official s1 config accumulates 4 batches
 OFFICIAL_OPTIMIZER = {"gpt": "scaled_adam", "sovits": "adamw"}  # s1: ScaledAdam; s2: AdamW
+# and their learning rates: ScaledAdam's peak 0.01 under the official warm-up/cosine
+OFFICIAL_LR = {"gpt": ["train.lr=0.01", "train.lr_schedule=auto"], "sovits": []}
 BASE = ["train.audition_every=0", "train.save_every=0", "train.lr=1e-3"]
 BUDGETS_MIB = {"tiny": (24.0, 160.0), "v2": (6144.0, 6144.0)}  # (GPT, SoVITS): a 6 GB card
 
@@ -115,6 +117,7 @@ def _cases(stage: str, setup: Setup) -> dict[str, Config]:
                 "memory.checkpoint=none",
                 f"memory.optimizer={OFFICIAL_OPTIMIZER[stage]}",
                 f"train.grad_accum={OFFICIAL_ACCUM[stage]}",
+                *OFFICIAL_LR[stage],
                 f"memory.precision={official}",
             ]
         ),
