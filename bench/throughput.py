@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from bench.doc import write_results, write_section
+from bench.doc import read_results, write_results, write_section
 from bench.isolate import run_case
 from leanvoice.config import Config, load_config
 from leanvoice.data.features_step import run_feature_step
@@ -337,7 +337,8 @@ def main(argv: list[str]) -> None:
             table = render(stage, results, mib, setup, data_name)
             print(table)
             write_section(name.replace("throughput", f"throughput-{stage}", 1), table)
-    write_results(name, everything)
+    earlier = read_results(name) or {}  # a run of one stage keeps the other's figures
+    write_results(name, {**earlier, **everything})
 
 
 if __name__ == "__main__":
