@@ -236,7 +236,8 @@ def _auto_fit(stage: str, cfg, data: Path, vram: str | None) -> list[str]:
     result = make_plan(stage, cfg, budget, data=data, device=str(device))
     if result.chosen is None:
         raise ConfigError(result.shortfall())
-    console.print("auto-fit: " + " ".join(result.overrides()))
+    # one line whatever the width: it is a command line to copy, and scripts read it
+    console.print("auto-fit: " + " ".join(result.overrides()), soft_wrap=True, highlight=False)
     return result.overrides()
 
 

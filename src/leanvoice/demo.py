@@ -132,15 +132,19 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
     console.rule("done")
     console.print(
         "The tiny models learn little in a few hundred CPU steps, so the voice is a "
-        "rough sketch; the pipeline is the real one. On your own data:\n"
+        "rough sketch; the pipeline is the real one. On your own data:"
+    )
+    console.print(  # command lines to copy: never wrapped
         "  leanvoice prepare my_voice.list data/me --hubert chinese-hubert-base "
         "--bert chinese-roberta-wwm-ext-large --sovits s2G2333k.pth\n"
         "  leanvoice train gpt --data data/me --out runs/gpt --preset timbre "
         "model.gpt_init=s1v3.ckpt model.sovits_init=s2G2333k.pth\n"
         "  leanvoice synthesize --gpt runs/gpt/checkpoints/best.pt --sovits s2G2333k.pth "
-        "--ref ref.wav --ref-text '…' --text '…' --out out.wav --hubert … --bert …\n"
-        "See docs/training.md and docs/guide.md."
+        "--ref ref.wav --ref-text '…' --text '…' --out out.wav --hubert … --bert …",
+        soft_wrap=True,
+        highlight=False,
     )
+    console.print("See docs/training.md and docs/guide.md.")
     return DemoResult(out, waves, exported)
 
 

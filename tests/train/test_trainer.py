@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -150,6 +151,7 @@ def test_cli_train_auto_fit_uses_the_planners_settings(featured_demo, tmp_path) 
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, "COLUMNS": "40"},  # a narrow log: the settings line still is one
     )
     assert run.returncode == 0, run.stderr[-2000:]
     for noise in ("Failed to load", "Enum subclass", "Warning"):  # libraries' logging
