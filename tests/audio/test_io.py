@@ -71,3 +71,18 @@ def test_frame_levels_of_silence_and_tone() -> None:
     signal = np.concatenate([np.zeros(rate), 0.5 * np.sin(np.arange(rate) * 0.1)])
     levels = frame_rms_db(signal.astype(np.float32), 320, 640)
     assert levels[10] < -100 and levels[-10] == pytest.approx(-9.0, abs=0.5)
+
+
+def test_fades_bring_the_edges_to_zero_and_leave_the_middle() -> None:
+    from leanvoice.audio.io import fade_edges
+    from leanvoice.audio.quality import measure
+
+    rate = 32000
+    loud = np.full(rate, 0.5, dtype=np.float32)  # starts and stops at 0.5: two clicks
+    faded = fade_edges(loud, rate)
+    assert faded[0] == 0 and faded[-1] == 0
+    assert np.array_equal(faded[640:-640], loud[640:-640])  # 20 ms at each end only
+    assert np.all(np.diff(faded[:640]) >= 0)  # a smooth rise, no step
+    assert measure(loud, rate).edge_peak == 0.5
+    assert measure(faded, rate).edge_peak < 0.2
+    assert len(fade_edges(loud[:1], rate)) == 1  # too short to fade: unchanged

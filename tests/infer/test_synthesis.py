@@ -59,6 +59,7 @@ def test_trained_checkpoints_speak_and_longer_text_gives_longer_audio(trained) -
     assert len(long) > len(short) > 0.2 * 32000
     assert np.sqrt(np.mean(long**2)) > 1e-3  # not silence
     assert np.isfinite(long).all()
+    assert long[0] == 0 and long[-1] == 0  # faded: no click at either end
 
 
 def test_export_import_synthesize_gives_the_same_waveform(trained) -> None:

@@ -98,6 +98,19 @@ def normalize_loudness(
     return (samples * gain).astype(np.float32)
 
 
+def fade_edges(samples: np.ndarray, sample_rate: int, seconds: float = 0.02) -> np.ndarray:
+    """Raised-cosine fade-in and fade-out: a waveform that starts or stops away from zero
+    clicks against the silence it is joined to (sentence pauses, the file's ends)."""
+    length = min(int(seconds * sample_rate), len(samples) // 2)
+    if length < 2:
+        return samples
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, length, dtype=np.float32))
+    faded = samples.astype(np.float32, copy=True)
+    faded[:length] *= ramp
+    faded[-length:] *= ramp[::-1]
+    return faded
+
+
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     """16-bit PCM WAV, written atomically."""
     clipped = np.clip(samples, -1.0, 1.0)

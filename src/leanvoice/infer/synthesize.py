@@ -4,7 +4,8 @@ Per the official inference: the reference audio's SSL features give the prompt's
 semantic codes (with 0.3 s of silence appended, at 16 kHz); its linear spectrogram
 conditions the SoVITS decoder's timbre; the reference transcript's phonemes precede
 each target sentence's phonemes so the GPT continues the prompt in the same voice.
-Sentences are generated one at a time and joined with 0.3 s of silence.
+Sentences are generated one at a time, faded in and out over 20 ms (no click against
+the silence) and joined with 0.3 s of silence.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from leanvoice.audio.io import load_audio, peak_db
+from leanvoice.audio.io import fade_edges, load_audio, peak_db
 from leanvoice.audio.pitch import estimate_f0
 from leanvoice.audio.spectrogram import linear_spectrogram
 from leanvoice.errors import InputError, TextError
@@ -170,7 +171,8 @@ class Synthesizer:
                 generator=generator,
                 f0=f0,
             )
-            pieces += [decoded.reshape(-1).float().cpu().numpy(), pause]
+            sentence_audio = decoded.reshape(-1).float().cpu().numpy()
+            pieces += [fade_edges(sentence_audio, self.sample_rate), pause]
             if on_sentence is not None:
                 on_sentence(number, len(sentences), np.concatenate(pieces[:-1]))
         if not pieces:
