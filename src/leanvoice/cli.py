@@ -23,7 +23,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Lines are never wrapped by us: paths and command lines stay whole and copyable in logs
+# and narrow terminals (a terminal wraps long lines itself; tables still fit the width).
+console = Console(soft_wrap=True)
 _state = {"debug": False}
 
 

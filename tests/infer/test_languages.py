@@ -2,6 +2,7 @@
 prepare, features, both trainers and synthesis (tiny models, CPU)."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +88,11 @@ def test_cli_prepare_takes_every_official_code_in_any_case(demo_list: Path, tmp_
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, "COLUMNS": "30"},
     )
     assert run.returncode == 0, run.stderr
     assert "not supported" not in run.stdout + run.stderr
+    assert f"manifest: {tmp_path / 'out' / 'manifest.jsonl'}" in run.stdout  # never wrapped
     clips = [json.loads(x) for x in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
     assert len(clips) == len(lines)
     assert {c["language"] for c in clips} == {"zh", "ja", "en", "ko", "yue"}
