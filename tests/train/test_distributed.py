@@ -18,26 +18,29 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def torchrun(stage: str, data: Path, out: Path, *overrides: str, procs: int = 2):
-    command = [
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def torchrun_command(*program: str, procs: int = 2) -> list[str]:
+    """torchrun on a free port, running `program` (a script and its arguments, or `-m …`)."""
+    return [
         sys.executable,
         "-m",
         "torch.distributed.run",
         f"--nproc_per_node={procs}",
         f"--master_port={_free_port()}",
-        "-m",
-        "leanvoice",
-        "train",
-        stage,
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        *TINY,
-        *overrides,
+        *program,
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+
+
+def train_command(stage: str, data: Path, out: Path, *overrides: str, procs: int = 2):
+    train = ["-m", "leanvoice", "train", stage, "--data", str(data), "--out", str(out)]
+    return torchrun_command(*train, *TINY, *overrides, procs=procs)
+
+
+def torchrun(stage: str, data: Path, out: Path, *overrides: str, procs: int = 2):
+    command = train_command(stage, data, out, *overrides, procs=procs)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=ENV)
     if result.returncode != 0:  # show each rank's own error lines, not only torchrun's
         errors = [
             line
@@ -104,12 +107,7 @@ def test_an_oom_in_one_ranks_backward_is_retried_by_every_rank(featured_demo, tm
     micro-batches and their weights stay identical."""
     worker = Path(__file__).with_name("ddp_oom_worker.py")
     run = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={_free_port()}",
+    command = torchrun_command(
         str(worker),
         str(featured_demo),
         str(run),
@@ -118,9 +116,8 @@ def test_an_oom_in_one_ranks_backward_is_retried_by_every_rank(featured_demo, tm
         "train.max_steps=3",
         "train.grad_accum=2",
         "train.check_replicas=true",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=ENV)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["out_of_memory_retries"] == 1 and summary["replicas_checked"] == 3
@@ -162,25 +159,8 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(featured_demo, tmp_path
     args = ["train.max_steps=12", "train.save_every=4"]
     reference = torchrun("gpt", featured_demo, tmp_path / "reference", *args)
     run = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={_free_port()}",
-        "-m",
-        "leanvoice",
-        "train",
-        "gpt",
-        "--data",
-        str(featured_demo),
-        "--out",
-        str(run),
-        *TINY,
-        *args,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    group = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = train_command("gpt", featured_demo, run, *args)
+    group = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while not checkpoint_path(run, 4).exists():
         assert group.poll() is None and time.monotonic() < deadline, "the run ended too soon"

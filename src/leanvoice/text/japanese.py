@@ -18,7 +18,7 @@ import io
 import re
 
 from leanvoice.errors import TextError
-from leanvoice.text.symbols import PUNCTUATION, SYMBOL_TO_ID
+from leanvoice.text.symbols import MARKS_TO_V2, PUNCTUATION, SYMBOL_TO_ID
 
 # Characters OpenJTalk reads (kana, kanji, Latin, digits, full-width forms); the rest
 # are marks that split the text into runs.
@@ -27,18 +27,6 @@ _JAPANESE = (
 )
 _MARK = re.compile(f"[^{_JAPANESE}]")
 _READABLE = re.compile(f"[{_JAPANESE}]")
-_PUNCTUATION_MAP = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "·": ",",
-    "、": ",",
-    "...": "…",
-}
 _SYMBOLS_TO_WORDS = {"％": "パーセント"}
 _REPEATED_PUNCTUATION = re.compile(
     f"([{re.escape(''.join(PUNCTUATION))}])[{re.escape(''.join(PUNCTUATION))}]+"
@@ -74,7 +62,7 @@ def japanese_to_phonemes(text: str) -> list[str]:
             phonemes += _prosody_phonemes(run)
         if index < len(marks) and marks[index] != " ":
             phonemes.append(marks[index])
-    phonemes = [_PUNCTUATION_MAP.get(p, p) for p in phonemes]
+    phonemes = [MARKS_TO_V2.get(p, p) for p in phonemes]
     return [p if p in SYMBOL_TO_ID else "UNK" for p in phonemes]
 
 

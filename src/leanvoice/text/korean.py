@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from leanvoice.text.symbols import SYMBOL_TO_ID
+from leanvoice.text.symbols import MARKS_TO_V2, SYMBOL_TO_ID
 
 _ONSETS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
 _VOWELS = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
@@ -46,19 +46,7 @@ _SPLIT_VOWELS = {
     "ㅛ": "ㅣㅗ",
     "ㅠ": "ㅣㅜ",
 }
-_PUNCTUATION_MAP = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "·": ",",
-    "、": ",",
-    "...": "…",
-    " ": "空",
-}
+_PUNCTUATION_MAP = {**MARKS_TO_V2, " ": "空"}
 _LETTER_NAMES = dict(
     zip(
         "abcdefghijklmnopqrstuvwxyz",

@@ -13,6 +13,19 @@ SYMBOLS: tuple[str, ...] = tuple(
 SYMBOL_TO_ID: dict[str, int] = {symbol: index for index, symbol in enumerate(SYMBOLS)}
 PAD = "_"
 PUNCTUATION = ("!", "?", "…", ",", ".", "-")
+# Marks as the official Japanese and Korean front ends map them onto the v2 set.
+MARKS_TO_V2 = {
+    "：": ",",
+    "；": ",",
+    "，": ",",
+    "。": ".",
+    "！": "!",
+    "？": "?",
+    "\n": ".",
+    "·": ",",
+    "、": ",",
+    "...": "…",
+}
 
 
 def phonemes_to_ids(phonemes: list[str]) -> list[int]:
