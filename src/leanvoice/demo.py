@@ -153,10 +153,13 @@ def speaker_signatures(prepared: Path) -> dict[str, object]:
     from leanvoice.audio.io import load_audio
 
     audio: dict[str, list] = {}
+    rate = 0
     for clip in read_manifest(prepared):
-        audio.setdefault(clip.speaker, []).append(load_audio(prepared / clip.wav).samples)
+        loaded = load_audio(prepared / clip.wav)  # prepared clips share one rate
+        audio.setdefault(clip.speaker, []).append(loaded.samples)
+        rate = loaded.sample_rate
     return {
-        name: mel_signature(np.concatenate(parts), 32000) for name, parts in sorted(audio.items())
+        name: mel_signature(np.concatenate(parts), rate) for name, parts in sorted(audio.items())
     }
 
 

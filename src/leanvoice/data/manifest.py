@@ -15,7 +15,7 @@ from typing import Any
 
 from leanvoice.errors import InputError
 from leanvoice.fsutil import atomic_write_text
-from leanvoice.text.g2p import Run, language_id
+from leanvoice.text.g2p import Run, language_ids_of
 
 MANIFEST = "manifest.jsonl"
 FEATURE_KEYS = ("ssl_path", "bert_path", "semantic_path")
@@ -52,7 +52,7 @@ class ClipRecord:
 
     def language_ids(self) -> list[int]:
         """One language id per phoneme (the GPT's optional language-ID embedding)."""
-        return [language_id(r.language) for r in self.language_runs() for _ in range(r.phonemes)]
+        return language_ids_of(self.language_runs())
 
     def has_features(self) -> bool:
         return all(getattr(self, key) is not None for key in FEATURE_KEYS)

@@ -65,8 +65,12 @@ class Phonemes:
 
     @property
     def language_ids(self) -> list[int]:
-        """One language id per phoneme (the GPT's optional language-ID embedding)."""
-        return [language_id(run.language) for run in self.runs for _ in range(run.phonemes)]
+        return language_ids_of(self.runs)
+
+
+def language_ids_of(runs: list[Run]) -> list[int]:
+    """One language id per phoneme (the GPT's optional language-ID embedding)."""
+    return [language_id(run.language) for run in runs for _ in range(run.phonemes)]
 
 
 def normalize_language(code: str, *, mixed: bool = False) -> str:
