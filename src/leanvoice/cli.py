@@ -302,7 +302,9 @@ def plan(
     if result.chosen is None:
         console.print(f"[bold red]{result.shortfall()}")
     else:
-        console.print("fits with: " + " ".join(result.overrides()))
+        # The overrides get a line of their own, never wrapped, to copy onto a train command.
+        console.print("fits with these overrides:")
+        console.print(" ".join(result.overrides()), soft_wrap=True)
     if plot is not None:
         console.print(f"plot: {plot}")
 

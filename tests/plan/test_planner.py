@@ -176,6 +176,7 @@ def test_cli_plan_shows_its_progress_and_a_table_that_fits_80_columns(tmp_path) 
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.splitlines()
     assert [line for line in lines if line.startswith("measured ")][-1].startswith("measured 6/6")
-    assert "chosen" in run.stdout and "fits with: " in run.stdout
+    assert "chosen" in run.stdout and "fits with these overrides:" in run.stdout
+    assert lines[-1].startswith("memory.checkpoint=") and "data.max_tokens=" in lines[-1]
     assert all(len(line) <= 80 for line in lines)
     assert not list(tmp_path.iterdir())  # no plan.png unless --plot says where
