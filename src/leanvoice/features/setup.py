@@ -33,19 +33,25 @@ def tiny_feature_models(
     ssl = SSLExtractor(root / "hubert", device)
     bert = BertExtractor(root / "bert", device)
     sovits_path = root / "sovits.pth"
-    if sovits_path.is_file():
-        sovits, _ = load_official_sovits(sovits_path)
-    else:
-        torch.manual_seed(0)
-        sovits = SoVITSGenerator(load_size("tiny").sovits)
-        features = []
-        for clip in clips[:CODEBOOK_CLIPS]:
-            audio = load_audio(out / clip.wav)
-            features.append(torch.from_numpy(ssl.extract(audio.samples, audio.sample_rate)))
-        sovits.init_codebook(features)
-        export_sovits(sovits, sovits_path)
-        sovits, _ = load_official_sovits(sovits_path)  # the fp16-rounded weights, as saved
+    if not sovits_path.is_file():
+        write_tiny_sovits(sovits_path, ssl, [out / clip.wav for clip in clips[:CODEBOOK_CLIPS]])
+    sovits, _ = load_official_sovits(sovits_path)  # the fp16-rounded weights, as saved
     return ssl, bert, sovits.to(device)
+
+
+def write_tiny_sovits(
+    path: Path, ssl: SSLExtractor, wavs: list[Path], clusters: int | None = None
+) -> None:
+    """A fresh tiny SoVITS whose codebook is k-means of `wavs`' SSL frames, in the
+    official format (`clusters`: how many distinct codes, default all 1024)."""
+    torch.manual_seed(0)
+    sovits = SoVITSGenerator(load_size("tiny").sovits)
+    features = []
+    for wav in wavs:
+        audio = load_audio(wav)
+        features.append(torch.from_numpy(ssl.extract(audio.samples, audio.sample_rate)))
+    sovits.init_codebook(features, clusters)
+    export_sovits(sovits, path)
 
 
 def real_feature_models(

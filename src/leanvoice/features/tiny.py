@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
 from leanvoice.features.local_models import require_transformers
 
 TINY_SSL_DIM = 64
@@ -62,3 +64,58 @@ def build_tiny_bert(
     BertForMaskedLM(config).save_pretrained(str(directory))
     BertTokenizer(str(directory / "vocab.txt")).save_pretrained(str(directory))
     return directory
+
+
+DISTIL_MELS = 40  # log-mel bands the distilled tiny HuBERT learns to carry
+_CROP = 32000  # 2 s at 16 kHz per training example
+
+
+def distil_tiny_hubert(
+    directory: Path,
+    waves_16k: list[np.ndarray],
+    *,
+    steps: int = 600,
+    batch: int = 8,
+    lr: float = 2e-3,
+    seed: int = 0,
+) -> list[float]:
+    """Teach the tiny HuBERT in `directory` to carry speech content: a linear head on its
+    last layer regresses each frame's log-mel (40 bands, each crop's mean removed, so
+    loudness and channel matter less). A random tiny HuBERT's transformer scrambles its
+    input: k-means codes of its features barely repeat from one 20 ms frame to the next,
+    so a GPT cannot learn them; after distillation they follow the speech as codes of a
+    log-mel would. Rewrites the model in place; returns the loss every 50 steps."""
+    require_transformers()
+    from transformers import HubertModel
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = HubertModel.from_pretrained(str(directory), local_files_only=True).train()
+    head = torch.nn.Linear(model.config.hidden_size, DISTIL_MELS)
+    optimizer = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=lr)
+    filterbank = mel_filterbank(16000, 400, DISTIL_MELS)
+    losses = []
+    for step in range(steps):
+        crops = torch.from_numpy(np.stack([_crop(waves_16k, rng) for _ in range(batch)]))
+        with torch.no_grad():
+            spec = linear_spectrogram(crops, 400, 320, 400)
+            target = linear_to_log_mel(spec, filterbank).transpose(1, 2)  # (B, T, mels)
+            target = target - target.mean(dim=1, keepdim=True)
+        hidden = model(crops).last_hidden_state
+        frames = min(hidden.shape[1], target.shape[1])
+        loss = torch.nn.functional.mse_loss(head(hidden[:, :frames]), target[:, :frames])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 50 == 0 or step == steps - 1:
+            losses.append(loss.item())
+    model.eval().save_pretrained(str(directory))
+    return losses
+
+
+def _crop(waves: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    wave = waves[int(rng.integers(len(waves)))].astype(np.float32)
+    if len(wave) < _CROP:
+        return np.pad(wave, (0, _CROP - len(wave)))
+    start = int(rng.integers(len(wave) - _CROP + 1))
+    return wave[start : start + _CROP]

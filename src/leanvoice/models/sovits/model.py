@@ -123,11 +123,12 @@ class SoVITSGenerator(nn.Module):
         return codes[0]
 
     @torch.no_grad()
-    def init_codebook(self, ssl_features: list[torch.Tensor]) -> None:
+    def init_codebook(self, ssl_features: list[torch.Tensor], clusters: int | None = None) -> None:
         """k-means the codebook on projected SSL frames (what the first training batch of
-        an uninitialised quantizer does), e.g. for a fresh tiny model."""
+        an uninitialised quantizer does), e.g. for a fresh tiny model; `clusters`: how
+        many distinct codes (default: all)."""
         frames = [self.ssl_proj(f[None].float())[0].transpose(0, 1) for f in ssl_features]
-        self.quantizer.vq.layers[0]._codebook.kmeans_init(torch.cat(frames))
+        self.quantizer.vq.layers[0]._codebook.kmeans_init(torch.cat(frames), clusters)
 
     # -- training -------------------------------------------------------------------------
     def forward(

@@ -38,16 +38,21 @@ class Codebook(nn.Module):
         return distance.argmin(dim=-1)
 
     @torch.no_grad()
-    def kmeans_init(self, x: torch.Tensor) -> None:
-        means = x[torch.randint(0, len(x), (self.size,), device=x.device)]
+    def kmeans_init(self, x: torch.Tensor, clusters: int | None = None) -> None:
+        """k-means the codebook on frames x (N, dim). `clusters` < size uses only the
+        first `clusters` codes; the other rows repeat them, and an exact tie picks the
+        first, so they are never chosen (a small code inventory for a small corpus)."""
+        clusters = min(clusters or self.size, self.size)
+        means = x[torch.randint(0, len(x), (clusters,), device=x.device)]
         for _ in range(self.kmeans_iters):
             ids = torch.cdist(x, means).argmin(-1)
-            counts = torch.bincount(ids, minlength=self.size)
+            counts = torch.bincount(ids, minlength=clusters)
             sums = torch.zeros_like(means).index_add_(0, ids, x)
             means = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], means)
-        self.embed.copy_(means)
-        self.embed_avg.copy_(means)
-        self.cluster_size.copy_(counts.float())
+        rows = torch.arange(self.size, device=x.device) % clusters
+        self.embed.copy_(means[rows])
+        self.embed_avg.copy_(means[rows])
+        self.cluster_size.copy_(torch.where(rows == torch.arange(self.size), counts[rows], 0))
         self.inited.fill_(1)
 
     @torch.no_grad()
