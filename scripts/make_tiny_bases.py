@@ -251,7 +251,7 @@ def main() -> None:
     from leanvoice.data.prepare import prepare_dataset
     from leanvoice.demo import SENTENCES, demo_corpus_list
     from leanvoice.features.setup import TINY_DIR
-    from leanvoice.infer.export import export_checkpoint
+    from leanvoice.infer.export import export_checkpoint, export_sovits_base
     from leanvoice.train.checkpoint import list_checkpoints
 
     started = time.time()
@@ -292,7 +292,11 @@ def main() -> None:
         shutil.rmtree(target / part, ignore_errors=True)
         shutil.copytree(prepared / TINY_DIR / part, target / part)
     export_checkpoint(list_checkpoints(args.work / "runs" / "gpt")[-1], target / "gpt.ckpt")
-    export_checkpoint(list_checkpoints(args.work / "runs" / "sovits")[-1], target / "sovits.pth")
+    export_sovits_base(
+        list_checkpoints(args.work / "runs" / "sovits")[-1],
+        target / "sovits.pth",
+        target / "sovits_d.pth",
+    )
     clips = listing.read_text(encoding="utf-8").splitlines()
     provenance = {
         "made_by": "scripts/make_tiny_bases.py " + " ".join(sys.argv[1:]),

@@ -10,12 +10,12 @@ import pytest
 import soundfile as sf
 
 from leanvoice.audio.io import write_wav
-from leanvoice.compat.official import export_gpt, export_sovits
+from leanvoice.compat.official import export_gpt, export_sovits, load_official_sovits
 from leanvoice.config import load_config
 from leanvoice.config.sizes import load_size
 from leanvoice.errors import AudioError, InputError, TextError
 from leanvoice.infer import SynthesisOptions, load_synthesizer
-from leanvoice.infer.export import export_checkpoint, import_official
+from leanvoice.infer.export import export_checkpoint, export_sovits_base, import_official
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
@@ -74,6 +74,43 @@ def test_export_import_synthesize_gives_the_same_waveform(trained) -> None:
     np.testing.assert_array_equal(exported, imported)
     again = export_checkpoint(root / "gpt_imported.pt", root / "gpt_again.ckpt")
     assert "official v2 layout" in again
+
+
+def test_a_sovits_base_pair_starts_fine_tuning_where_training_ended(trained) -> None:
+    """`export_sovits_base` writes s2G with its posterior encoder and s2D, as official
+    pretrained bases are; `model.sovits_init` + `model.sovits_d_init` start from both."""
+    import torch
+
+    from leanvoice.models.sovits.discriminator import MultiPeriodDiscriminator
+    from leanvoice.train.checkpoint import read_checkpoint_file
+
+    root = trained["root"]
+    said = export_sovits_base(trained["sovits"], root / "s2G.pth", root / "s2D.pth")
+    assert "s2G with enc_q" in said
+    generator, _ = load_official_sovits(root / "s2G.pth")
+    assert generator.enc_q is not None
+    cfg = load_config(
+        overrides=[
+            *TINY,
+            "train.max_steps=1",
+            "train.lr=1e-12",  # a step that changes nothing visible: saved is as loaded
+            f"model.sovits_init={root / 's2G.pth'}",
+            f"model.sovits_d_init={root / 's2D.pth'}",
+        ]
+    )
+    train_stage("sovits", trained["models"].parent, root / "tuned", cfg)
+    before = read_checkpoint_file(trained["sovits"]).networks["discriminator"].weights
+    after = read_checkpoint_file(list_checkpoints(root / "tuned")[-1])
+    for key, value in after.networks["discriminator"].weights.items():
+        torch.testing.assert_close(value, before[key])
+    tuned_posterior = {k: v for k, v in after.weights.items() if k.startswith("enc_q.")}
+    trained_weights = read_checkpoint_file(trained["sovits"]).weights
+    for key, value in tuned_posterior.items():  # fp16-rounded by the official format
+        torch.testing.assert_close(value, trained_weights[key], atol=2e-3, rtol=2e-3)
+    with pytest.raises(InputError, match="does not match this model size"):
+        from leanvoice.compat.official import load_discriminator_weights
+
+        load_discriminator_weights(root / "s2D.pth", MultiPeriodDiscriminator(1))
 
 
 def test_official_layout_files_with_random_weights_synthesize(trained, tmp_path) -> None:

@@ -176,17 +176,53 @@ def export_gpt(model: SemanticGPT, path: Path, info: str = "GPT-e1") -> None:
     atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
-def export_sovits(model: SoVITSGenerator, path: Path, info: str = "1epoch_1iteration") -> None:
+def export_sovits(
+    model: SoVITSGenerator,
+    path: Path,
+    info: str = "1epoch_1iteration",
+    *,
+    with_posterior: bool = False,
+) -> None:
+    """`with_posterior=True` keeps `enc_q`: a base to fine-tune from, as the official
+    pretrained s2G files are; inference weights drop it."""
     if not model.official_compatible:
         raise InputError(
             "this SoVITS uses F0 conditioning: the official tools cannot load "
             "it; train without it to export"
         )
     state = sovits_to_official(model.state_dict())
-    state = {k: v.detach().half().cpu() for k, v in state.items() if not k.startswith("enc_q.")}
+    state = {
+        k: v.detach().half().cpu()
+        for k, v in state.items()
+        if with_posterior or not k.startswith("enc_q.")
+    }
     payload = {"weight": state, "config": sovits_official_config(model.size), "info": info}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     raw = buffer.getvalue()
     assert raw[:2] == ZIP_MAGIC
     atomic_write(Path(path), lambda tmp: tmp.write_bytes(V2_HEADER + raw[2:]))
+
+
+def export_discriminator(discriminator: torch.nn.Module, path: Path) -> None:
+    """The SoVITS discriminator as the official pretrained s2D files hold it."""
+    state = {k: v.detach().cpu() for k, v in discriminator.state_dict().items()}
+    payload = {"weight": sovits_to_official(state), "info": "discriminator"}
+    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def load_discriminator_weights(path: Path, discriminator: torch.nn.Module) -> None:
+    """An official (or our) s2D file into `discriminator`; a mismatch is one line."""
+    data, _ = read_checkpoint(path)
+    weight = data.get("weight", {})
+    if not any(k.startswith("discriminators.") for k in weight):
+        raise InputError(f"{path}: not a SoVITS discriminator (s2D): no 'discriminators.*'")
+    state = sovits_from_official({k: v.float() for k, v in weight.items()})
+    expected = discriminator.state_dict()
+    wrong = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+    if wrong:
+        raise InputError(
+            f"{path}: its discriminator does not match this model size "
+            f"(first differing weight: {wrong[0]})"
+        )
+    discriminator.load_state_dict(state, strict=True)

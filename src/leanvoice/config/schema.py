@@ -23,6 +23,7 @@ class ModelConfig:
     gpt_init: str = ""  # official GPT .ckpt (or exported) to start from; "" = random init
     sovits_init: str = ""  # official SoVITS .pth (s2G) to start from; "" = the dataset's
     # own (prepared with --tiny-features) or random init
+    sovits_d_init: str = ""  # official SoVITS discriminator .pth (s2D) to start from
     # extensions for training from scratch; they change the state dict, so the official
     # code cannot load the result (export refuses them)
     language_embedding: bool = False  # GPT: a language-ID embedding added to the phonemes

@@ -6,14 +6,17 @@ import dataclasses
 from pathlib import Path
 
 from leanvoice.compat.official import (
+    export_discriminator,
     export_gpt,
     export_sovits,
     load_official_gpt,
     load_official_sovits,
 )
 from leanvoice.compat.safe_load import read_checkpoint
+from leanvoice.config.sizes import load_size
 from leanvoice.errors import InputError
 from leanvoice.infer.models import load_gpt, load_sovits, stage_of
+from leanvoice.models.sovits.discriminator import MultiPeriodDiscriminator
 from leanvoice.train.checkpoint import Checkpoint, NetworkState, write_checkpoint
 
 
@@ -36,6 +39,26 @@ def export_checkpoint(checkpoint: Path, out: Path) -> str:
     params = sum(p.numel() for p in model.parameters())
     merged = "LoRA adapters merged" if lora else "no LoRA adapters"
     return f"wrote {out}: {kind}; {params:,} parameters; {merged}"
+
+
+def export_sovits_base(checkpoint: Path, generator_out: Path, discriminator_out: Path) -> str:
+    """A SoVITS training checkpoint → a base to fine-tune from, as the official
+    pretrained pair: s2G with its posterior encoder, and s2D (`model.sovits_init`,
+    `model.sovits_d_init`)."""
+    data, _ = read_checkpoint(checkpoint)
+    if stage_of(data) != "sovits" or "stage" not in data:
+        raise InputError(f"{checkpoint}: not a SoVITS training checkpoint")
+    state = Checkpoint.from_state(data, checkpoint)
+    if "discriminator" not in state.networks:
+        raise InputError(f"{checkpoint}: holds no discriminator weights")
+    generator = load_sovits(checkpoint, keep_posterior=True)
+    info = f"LeanVoice base, step {state.step}"
+    export_sovits(generator, generator_out, info=info, with_posterior=True)
+    size_name = state.config.get("model", {}).get("size", "v2")
+    discriminator = MultiPeriodDiscriminator(load_size(size_name).sovits.discriminator_divisor)
+    discriminator.load_state_dict(state.networks["discriminator"].weights)
+    export_discriminator(discriminator, discriminator_out)
+    return f"wrote {generator_out} (s2G with enc_q) and {discriminator_out} (s2D)"
 
 
 def import_official(official: Path, out: Path) -> str:

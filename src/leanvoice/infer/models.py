@@ -78,7 +78,8 @@ def load_gpt(path: Path) -> SemanticGPT:
     return _merged_from_training(model, checkpoint, "gpt", path)
 
 
-def load_sovits(path: Path) -> SoVITSGenerator:
+def load_sovits(path: Path, *, keep_posterior: bool = False) -> SoVITSGenerator:
+    """`keep_posterior`: keep a training checkpoint's `enc_q` (to export a base)."""
     path = Path(path)
     data, _ = read_checkpoint(path)
     _check_stage(path, data, "sovits")
@@ -90,5 +91,6 @@ def load_sovits(path: Path) -> SoVITSGenerator:
     f0 = bool(checkpoint.extensions.get("f0_conditioning", False))
     model = SoVITSGenerator(size, with_posterior=posterior, f0_conditioning=f0)
     model = _merged_from_training(model, checkpoint, "sovits", path)
-    model.enc_q = None  # inference needs no posterior encoder
+    if not keep_posterior:
+        model.enc_q = None  # inference needs no posterior encoder
     return model

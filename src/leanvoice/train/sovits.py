@@ -29,7 +29,7 @@ from torch import nn
 
 from leanvoice.audio.pitch import estimate_f0
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
-from leanvoice.compat.official import load_official_sovits
+from leanvoice.compat.official import load_discriminator_weights, load_official_sovits
 from leanvoice.config.sizes import load_size
 from leanvoice.data.training_sets import ClipSet, collate_sovits, sovits_clip_set
 from leanvoice.memory.policy import apply_memory_policy
@@ -119,7 +119,10 @@ class SoVITSTrainer(StageTrainer):
         self.generator = setup.model.train()
         self.precision = setup.precision
         divisor = load_size(cfg.model.size).sovits.discriminator_divisor
-        self.discriminator = MultiPeriodDiscriminator(divisor).to(device).train()
+        self.discriminator = MultiPeriodDiscriminator(divisor)
+        if cfg.model.sovits_d_init:  # fine-tuning: the base's discriminator, as official
+            load_discriminator_weights(Path(cfg.model.sovits_d_init), self.discriminator)
+        self.discriminator = self.discriminator.to(device).train()
         self.g_wrapped = wrap_model(self.generator, self.ctx, cfg.train.distributed)
         self.d_wrapped = wrap_model(self.discriminator, self.ctx, cfg.train.distributed)
         self.filterbank = mel_filterbank(
