@@ -86,3 +86,14 @@ def test_fades_bring_the_edges_to_zero_and_leave_the_middle() -> None:
     assert measure(loud, rate).edge_peak == 0.5
     assert measure(faded, rate).edge_peak < 0.2
     assert len(fade_edges(loud[:1], rate)) == 1  # too short to fade: unchanged
+
+
+def test_remove_dc_takes_out_the_offset_and_nothing_else() -> None:
+    from leanvoice.audio.io import remove_dc
+
+    rate = 32000
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate).astype(np.float32)
+    cleaned = remove_dc(tone + 0.02)
+    assert abs(float(cleaned.mean())) < 1e-6
+    np.testing.assert_allclose(cleaned, tone, atol=1e-4)  # a whole number of periods
+    assert len(remove_dc(np.zeros(0, dtype=np.float32))) == 0

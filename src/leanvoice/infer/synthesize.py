@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from leanvoice.audio.io import fade_edges, load_audio, peak_db
+from leanvoice.audio.io import fade_edges, load_audio, peak_db, remove_dc
 from leanvoice.audio.pitch import estimate_f0
 from leanvoice.audio.spectrogram import linear_spectrogram
 from leanvoice.errors import InputError, TextError
@@ -172,7 +172,7 @@ class Synthesizer:
                 f0=f0,
             )
             sentence_audio = decoded.reshape(-1).float().cpu().numpy()
-            pieces += [fade_edges(sentence_audio, self.sample_rate), pause]
+            pieces += [fade_edges(remove_dc(sentence_audio), self.sample_rate), pause]
             if on_sentence is not None:
                 on_sentence(number, len(sentences), np.concatenate(pieces[:-1]))
         if not pieces:
