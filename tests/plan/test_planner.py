@@ -124,17 +124,18 @@ def test_sovits_plan_caps_clips_so_short_clips_stay_within_the_prediction(tmp_pa
     """The SoVITS decoder costs the same per clip whatever its length: a batch of short
     clips packed to the frames budget alone would far outgrow the plan (measured ~3×);
     the clip cap the plan adds keeps every batch under the predicted peak."""
-    cfg = load_config(overrides=["model.size=tiny", "memory.precision=fp32", "data.max_sec=6"])
+    base = ["model.size=tiny", "memory.precision=fp32", "data.max_sec=6"]
+    cfg = load_config(overrides=base)
     plan = make_plan("sovits", cfg, 160 * 2**20, candidates=[Candidate("all", "adamw")])
-    tuned = load_config(overrides=["model.size=tiny", *plan.overrides()])
+    tuned = load_config(overrides=[*base, *plan.overrides()])  # measured as the plan runs
     assert tuned.data.max_clips == plan.samples >= 1
     short = {"phonemes": 12, "codes": 25, "frames": 50}  # one second
     write_worst_case_clip(tmp_path, cfg, short)
     clips = min(tuned.data.max_clips, tuned.data.max_frames // short["frames"])
     predicted = plan.chosen.peak(plan.samples)
-    assert measured_peak("sovits", cfg, tmp_path, clips, "cpu") <= predicted
+    assert measured_peak("sovits", tuned, tmp_path, clips, "cpu") <= predicted
     uncapped = tuned.data.max_frames // short["frames"]
-    assert measured_peak("sovits", cfg, tmp_path, uncapped, "cpu") > 1.5 * predicted
+    assert measured_peak("sovits", tuned, tmp_path, uncapped, "cpu") > 1.5 * predicted
 
 
 def test_plan_with_data_predicts_the_trained_runs_peak(featured_demo, tmp_path) -> None:

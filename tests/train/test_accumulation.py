@@ -29,5 +29,7 @@ def test_four_micro_batches_of_varying_lengths_equal_one_batch(
     assert not split.failed_at and (split.real, split.padded) != (0, 0)
     assert split.real == whole.real
     assert split.loss == pytest.approx(whole.loss, rel=1e-5)
-    for name, grad in grads_b.items():  # 1e-5 relative to each gradient tensor's norm
-        assert (grads_a[name] - grad).norm() <= 1e-5 * grad.norm() + 1e-12, name
+    # 3e-5 relative to each gradient tensor's norm: fp32 sums in another order differ
+    # by about 1e-5 for a scalar summed over every position (the positional alphas)
+    for name, grad in grads_b.items():
+        assert (grads_a[name] - grad).norm() <= 3e-5 * grad.norm() + 1e-12, name
