@@ -49,10 +49,11 @@ class Codebook(nn.Module):
             counts = torch.bincount(ids, minlength=clusters)
             sums = torch.zeros_like(means).index_add_(0, ids, x)
             means = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], means)
-        rows = torch.arange(self.size, device=x.device) % clusters
+        index = torch.arange(self.size, device=x.device)
+        rows = index % clusters
         self.embed.copy_(means[rows])
         self.embed_avg.copy_(means[rows])
-        self.cluster_size.copy_(torch.where(rows == torch.arange(self.size), counts[rows], 0))
+        self.cluster_size.copy_(torch.where(rows == index, counts[rows], 0))
         self.inited.fill_(1)
 
     @torch.no_grad()
