@@ -5,12 +5,13 @@ needs Debian's espeak-ng).
         --gpt-steps 3000 --sovits-steps 6000
 
 Real users never train SoVITS from random weights: they fine-tune the official pretrained
-bases. The demo does the same with tiny bases made here: eight espeak-ng voices (none of
-them the demo's two speakers) read seeded template sentences in Mandarin and English; the
-corpus goes through the real prepare → features (tiny random HuBERT and BERT, a k-means
-SoVITS codebook) → GPT and SoVITS training; the bases are written in the official
-formats beside the feature models they were trained with, and `provenance.json` says how.
-The work folder keeps the corpus and runs; re-running resumes the runs.
+bases. The demo does the same with tiny bases made here: ten espeak-ng voices (the demo
+speakers' two among them, reading other sentences) read seeded template sentences in
+Mandarin and English; the corpus goes through the real prepare → features (a tiny HuBERT
+distilled to carry speech content, a tiny random BERT, a k-means SoVITS codebook) → GPT
+and SoVITS training; the bases are written in the official formats beside the feature
+models they were trained with, and `provenance.json` says how. The work folder keeps the
+corpus and runs; re-running resumes the runs.
 """
 
 from __future__ import annotations
@@ -210,12 +211,11 @@ def make_feature_models(root: Path, prepared: Path, args: argparse.Namespace) ->
     from leanvoice.features.tiny import build_tiny_bert, build_tiny_hubert, distil_tiny_hubert
 
     record = root / "hubert" / "distilled.json"
-    if record.is_file():
-        return json.loads(record.read_text())["losses"]
-    if args.init_from:
+    if args.init_from and not record.is_file():
         for part in ("hubert", "bert"):
-            shutil.copytree(args.init_from / part, root / part)
+            shutil.copytree(args.init_from / part, root / part, dirs_exist_ok=True)
         shutil.copy(args.init_from / "sovits.pth", root / "sovits.pth")  # its codebook
+    if record.is_file():
         return json.loads(record.read_text())["losses"]
     clips = read_manifest(prepared)
     wavs = [prepared / clip.wav for clip in clips]
