@@ -37,7 +37,7 @@ from leanvoice.config.sizes import load_size
 from leanvoice.data.prepare import prepare_dataset
 from leanvoice.demo import demo_corpus_list
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
-from leanvoice.memory.optimizers import build_optimizer
+from leanvoice.memory.optimizers import build_optimizer, resolve_auto
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.memory.report import StepMemory, gradient_bytes
 from leanvoice.models.gpt import SemanticGPT
@@ -147,6 +147,9 @@ def _run(
     torch.manual_seed(0)
     on_cuda = torch.device(device).type == "cuda"
     setup = apply_memory_policy(_model(stage).to(device), stage, policy, device)
+    if policy.optimizer == "auto":  # as the trainer does: resolved once, before building
+        trainable = sum(p.numel() for p in setup.model.parameters() if p.requires_grad)
+        policy = replace(policy, optimizer=resolve_auto(trainable, device)[0])
     optimizer = build_optimizer(setup.model.parameters(), policy.optimizer, 1e-4)
     model = setup.model.train()
     batch = tuple(t.to(device) for t in batch)

@@ -85,3 +85,16 @@ def test_reports_name_the_implementation_and_groups_keep_their_rates() -> None:
     assert in_backward.optimizers[slow].param_groups[0]["lr"] == 4e-4
     assert in_backward.optimizers[fast].param_groups[0]["lr"] == 1e-3
     assert optimizer_name(in_backward).startswith("torch AdamW in backward")
+
+
+def test_auto_keeps_full_precision_unless_its_states_would_crowd_the_budget() -> None:
+    from leanvoice.memory.optimizers import resolve_auto
+
+    v2_gpt = 77_600_000  # 16 bytes each in full precision: 1.2 GB
+    assert resolve_auto(v2_gpt, "cpu")[0] == "adamw"  # no budget on a CPU
+    assert resolve_auto(v2_gpt, "cpu", budget_bytes=4 * 2**30)[0] == "adamw"  # 29 %
+    kind, why = resolve_auto(v2_gpt, "cpu", budget_bytes=2 * 2**30)  # 58 %: too much
+    assert kind == "adamw8bit" and "8-bit" in why and "58%" in why
+    model = torch.nn.Linear(8, 8)
+    built = build_optimizer(model.parameters(), "auto", 1e-3)  # on CPU: AdamW
+    assert isinstance(built, torch.optim.AdamW)

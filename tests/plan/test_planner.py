@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ from leanvoice.plan.planner import (
     Candidate,
     calibrate,
     card_bytes,
+    choose,
     make_plan,
     measured_peak,
     parse_size,
+    tokens_per_second,
     worst_case_clip,
     write_worst_case_clip,
 )
@@ -90,6 +93,61 @@ def test_a_budget_nothing_fits_says_what_is_missing() -> None:
     plan = make_plan("gpt", cfg, 2**20, candidates=[Candidate("all", "adamw8bit")])
     assert plan.chosen is None and not plan.as_json()["fits"]
     assert "needs" in plan.shortfall() and "even with" in plan.shortfall()
+
+
+def _tiny_gpt_lines(candidates: list[Candidate]) -> tuple[list, int]:
+    """Calibrated lines of the tiny GPT (each candidate measured in turn, in this
+    process) and the worst-case clip's cost in tokens."""
+    cfg = load_config(overrides=["model.size=tiny", "memory.precision=fp32", "data.max_sec=6"])
+    clip = worst_case_clip("gpt", cfg, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_worst_case_clip(Path(tmp), cfg, clip)
+        lines = [calibrate("gpt", cfg, Path(tmp), c, "cpu") for c in candidates]
+    return lines, clip["phonemes"] + clip["codes"]
+
+
+def _bytes_of(line) -> tuple:
+    return (line.intercept, line.slope, line.step_peak, sorted(line.states.items()))
+
+
+def test_each_calibration_is_isolated_from_the_candidates_before_it() -> None:
+    """A candidate measured after others gives the line it gives when measured alone:
+    nothing an earlier trainer left behind is counted."""
+    together, _ = _tiny_gpt_lines([Candidate("none", "adamw"), Candidate("all", "adamw8bit")])
+    (alone,), _ = _tiny_gpt_lines([Candidate("all", "adamw8bit")])
+    assert _bytes_of(together[1]) == _bytes_of(alone)
+    assert _bytes_of(together[0]) != _bytes_of(alone)  # the two settings differ at all
+
+
+def test_the_ranking_follows_measured_step_times() -> None:
+    lines, cost = _tiny_gpt_lines([Candidate("none", "adamw"), Candidate("all", "adamw")])
+    budget = int(1.5 * max(line.peak(4) for line in lines))  # both fit several clips
+    best, samples = choose(lines, budget, cost)
+    speeds = [tokens_per_second(x, x.largest_batch(budget), cost) for x in lines]
+    assert best is lines[speeds.index(max(speeds))] and samples == best.largest_batch(budget)
+    # make the other setting's measured steps ten times faster: the ranking follows
+    other = lines[1 - lines.index(best)]
+    faster = replace(
+        other,
+        seconds_intercept=other.seconds_intercept / 10,
+        seconds_slope=other.seconds_slope / 10,
+    )
+    swapped = [faster if x is other else x for x in lines]
+    assert choose(swapped, budget, cost)[0] is faster
+
+
+def test_auto_takes_8bit_states_only_when_full_precision_does_not_fit() -> None:
+    full, eight = _tiny_gpt_lines([Candidate("all", "adamw"), Candidate("all", "adamw8bit")])[0]
+    cost = 1
+    assert eight.peak(1) < full.peak(1)  # 8-bit states are smaller
+    quick = replace(eight, seconds_intercept=1e-6, seconds_slope=1e-9)  # and say faster
+    roomy = int(2 * full.peak(4))
+    assert choose([full, quick], roomy, cost)[0] is quick  # ranked by speed alone
+    assert choose([full, quick], roomy, cost, prefer_full_precision=True)[0] is full
+    tight = (full.peak(1) + eight.peak(1)) // 2  # only the 8-bit states fit one clip
+    assert eight.largest_batch(tight) >= 1 > full.largest_batch(tight)
+    assert choose([full, eight], tight, cost, prefer_full_precision=True)[0] is eight
+    assert choose([full, eight], eight.peak(1) - 1, cost, True) == (None, 0)
 
 
 def _plan_cli(*extra: str, cwd=None) -> subprocess.CompletedProcess:

@@ -1,8 +1,11 @@
 """The trainer owns the step: an out-of-memory retry never updates a network twice for
 one batch (GPT, SoVITS's GAN, the step-in-backward optimizer)."""
 
+import io
+
 import pytest
 import torch
+from rich.console import Console
 
 from leanvoice.config import load_config
 from leanvoice.train.checkpoint import list_checkpoints
@@ -93,3 +96,18 @@ def test_in_backward_oom_inside_backward_stops_rather_than_update_twice(
     trainer = GPTTrainer(cfg, featured_demo, tmp_path / "run", fault_injector=inject)
     with pytest.raises(OutOfMemoryStop, match="inside backward at step 2"):
         trainer.train()
+
+
+def test_auto_optimizer_is_resolved_once_for_every_network_and_said(
+    featured_demo, tmp_path
+) -> None:
+    """memory.optimizer=auto (the presets): on a CPU, with no memory budget, both SoVITS
+    networks get full-precision AdamW, and the run's log and summary say so."""
+    cfg = load_config(overrides=[*TINY, "train.max_steps=1", "memory.optimizer=auto"])
+    console = Console(file=io.StringIO(), record=True, width=200)
+    trainer = SoVITSTrainer(cfg, featured_demo, tmp_path / "run", console=console)
+    summary = trainer.train()
+    assert trainer.cfg.memory.optimizer == "adamw"
+    assert "full-precision AdamW" in trainer.optimizer_choice
+    assert summary["optimizer"].count("torch AdamW") == 2
+    assert "memory.optimizer=auto: full-precision AdamW" in console.export_text()

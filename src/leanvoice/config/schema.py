@@ -12,7 +12,7 @@ from typing import Literal
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 OptimizerKind = Literal[
-    "adamw", "adamw8bit", "adamw_in_backward", "adamw_cpu_offload", "scaled_adam"
+    "auto", "adamw", "adamw8bit", "adamw_in_backward", "adamw_cpu_offload", "scaled_adam"
 ]
 CHECKPOINT_POLICY_PATTERN = re.compile(r"^(none|all|selective|every:[1-9]\d*|count:\d+)$")
 
@@ -110,7 +110,8 @@ class LoraConfig:
 class MemoryConfig:
     checkpoint: str = "none"  # none | all | every:K | count:N | selective
     precision: Precision = "auto"
-    optimizer: OptimizerKind = "adamw"
+    optimizer: OptimizerKind = "adamw"  # auto: 8-bit states only where full precision
+    # would not fit (memory/optimizers.resolve_auto; the planner: only if nothing else fits)
     lora: LoraConfig = field(default_factory=LoraConfig)
     freeze: list[str] = field(default_factory=list)
     offload_activations: bool = False  # saved tensors to pinned host memory (CUDA only)

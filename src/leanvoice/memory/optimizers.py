@@ -1,6 +1,7 @@
 """Optimizers by name (`memory.optimizer`): AdamW (fused/foreach), 8-bit AdamW, step in
-backward, CPU-offloaded states, and ScaledAdam (the official GPT recipe's). Official SoVITS AdamW
-hyperparameters as defaults."""
+backward, CPU-offloaded states, ScaledAdam (the official GPT recipe's), and `auto`, which
+takes 8-bit states only under memory pressure. Official SoVITS AdamW hyperparameters as
+defaults."""
 
 from __future__ import annotations
 
@@ -14,6 +15,33 @@ from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
 
 DEFAULT_BETAS = (0.8, 0.99)
 DEFAULT_EPS = 1e-9
+# auto: full-precision AdamW holds ~16 bytes per trainable parameter (fp32 weight, gradient,
+# two moments); it is kept while that is at most this share of the memory budget, leaving
+# the rest to activations. 8-bit states save ~6 of the 16 bytes but their step is slower
+# (bench.optimizer_step), so they are worth it only where full precision does not fit.
+AUTO_FULL_PRECISION_SHARE = 0.5
+FULL_PRECISION_BYTES_PER_PARAMETER = 16
+
+
+def resolve_auto(
+    trainable_parameters: int, device: torch.device | str, budget_bytes: int | None = None
+) -> tuple[str, str]:
+    """(`adamw` or `adamw8bit`, why) for `memory.optimizer=auto`. The budget is the given
+    one, else the CUDA device's memory; on a CPU without a budget host memory is not the
+    constraint and 8-bit steps are slower there, so AdamW."""
+    device = torch.device(device)
+    if budget_bytes is None and device.type == "cuda":
+        budget_bytes = torch.cuda.get_device_properties(device).total_memory
+    if budget_bytes is None:
+        return "adamw", f"auto: full-precision AdamW (no memory budget on {device.type})"
+    needed = FULL_PRECISION_BYTES_PER_PARAMETER * trainable_parameters
+    share = needed / budget_bytes
+    if share <= AUTO_FULL_PRECISION_SHARE:
+        return "adamw", f"auto: full-precision AdamW ({share:.0%} of {budget_bytes / 2**30:.1f} GB)"
+    return "adamw8bit", (
+        f"auto: 8-bit AdamW states (full precision would take {share:.0%} of "
+        f"{budget_bytes / 2**30:.1f} GB, over {AUTO_FULL_PRECISION_SHARE:.0%})"
+    )
 
 
 def build_optimizer(
@@ -33,6 +61,8 @@ def build_optimizer(
     params = [p for group in groups for p in group["params"]]
     device = params[0].device
     options = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+    if kind == "auto":
+        kind, _ = resolve_auto(sum(p.numel() for p in params), device)
     if kind == "adamw_in_backward":
         rate = {p: group["lr"] for group in groups for p in group["params"]}
         return OptimizerInBackward(
@@ -57,7 +87,7 @@ def build_optimizer(
 
         return CPUOffloadOptimizer(groups, torch.optim.AdamW, fused=True, **options)
     raise ConfigError(
-        f"memory.optimizer={kind!r}: use adamw, adamw8bit, adamw_in_backward, "
+        f"memory.optimizer={kind!r}: use auto, adamw, adamw8bit, adamw_in_backward, "
         "adamw_cpu_offload or scaled_adam"
     )
 

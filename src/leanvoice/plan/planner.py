@@ -16,7 +16,8 @@ never exceeds it, and shorter clips cost less). A stated margin (`headroom`, def
 
 Candidates are ranked by measured speed: each calibration also times one unprobed step
 at both sizes, and the plan picks the setting with the most tokens per second at its
-largest fitting batch.
+largest fitting batch. Under `memory.optimizer=auto` (the presets) 8-bit optimizer states
+are taken only when no full-precision setting fits.
 
 With `--data`, the plan also predicts the run it plans: it forms the batches the
 bucketing sampler will really make on that data under the chosen budget and measures
@@ -362,6 +363,27 @@ def largest_batches(stage: str, cfg: Config, data: Path, budget: int, max_clips:
     return [by_cost] if by_clips == by_cost else [by_cost, by_clips]
 
 
+def tokens_per_second(line: Line, samples: int, cost: int) -> float:
+    """Measured useful tokens (frames) per second at a batch of `samples` worst-case clips."""
+    return samples * cost / line.seconds(samples)
+
+
+def choose(
+    lines: list[Line], usable: int, cost: int, prefer_full_precision: bool = False
+) -> tuple[Line | None, int]:
+    """(the fastest line at its largest fitting batch, that batch), by measured tokens per
+    second; (None, 0) when nothing fits. `prefer_full_precision` (`memory.optimizer=auto`):
+    8-bit states are taken only when no full-precision setting fits at all."""
+    fitting = [(line, line.largest_batch(usable)) for line in lines]
+    fitting = [(line, samples) for line, samples in fitting if samples >= 1]
+    if prefer_full_precision:
+        full = [(line, n) for line, n in fitting if line.candidate.optimizer != "adamw8bit"]
+        fitting = full or fitting
+    if not fitting:
+        return None, 0
+    return max(fitting, key=lambda item: tokens_per_second(item[0], item[1], cost))
+
+
 def make_plan(
     stage: str,
     cfg: Config,
@@ -388,14 +410,7 @@ def make_plan(
             if on_candidate is not None:
                 on_candidate(len(lines), len(candidates), lines[-1])
     usable = int(budget_bytes * (1 - headroom))
-    best, best_speed, best_samples = None, -1.0, 0
-    for line in lines:
-        samples = line.largest_batch(usable)
-        if samples < 1:
-            continue
-        speed = samples * cost / line.seconds(samples)  # measured tokens per second
-        if speed > best_speed:
-            best, best_speed, best_samples = line, speed, samples
+    best, best_samples = choose(lines, usable, cost, cfg.memory.optimizer == "auto")
     plan = Plan(stage, budget_bytes, usable, cost, lines, best, best_samples)
     if best is not None and data is not None:
         tuned = with_candidate(cfg, best.candidate)

@@ -31,7 +31,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from leanvoice.data.sampler import BucketBatchSampler, padding_efficiency
 from leanvoice.data.training_sets import ClipSet
 from leanvoice.errors import ConfigError, InputError, LeanVoiceError
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
-from leanvoice.memory.optimizers import build_optimizer, optimizer_name
+from leanvoice.memory.optimizers import build_optimizer, optimizer_name, resolve_auto
 from leanvoice.memory.precision import PrecisionPlan
 from leanvoice.memory.report import MemoryReport, StepMemory
 from leanvoice.train import checkpoint as ckpt
@@ -141,6 +141,7 @@ class StageTrainer(ABC):
         self.ctx: DistContext | None = None
         self.networks: dict[str, Network] = {}
         self.precision: PrecisionPlan | None = None
+        self.optimizer_choice = ""  # what memory.optimizer=auto chose, and why
 
     # -- what a stage provides -----------------------------------------------------------
     @abstractmethod
@@ -207,8 +208,11 @@ class StageTrainer(ABC):
             max_samples=cfg.data.max_clips,
         )
         self.networks = self.build_networks()
+        if cfg.memory.optimizer == "auto":  # one choice for every network, said in the log
+            cfg = self.cfg = self._resolve_auto_optimizer()
         for network in self.networks.values():  # after wrapping: FSDP's shards are final
             kind = network.optimizer_kind or cfg.memory.optimizer
+            kind = cfg.memory.optimizer if kind == "auto" else kind
             network.optimizer = build_optimizer(network.groups, kind, cfg.train.lr)
             if self.precision.needs_scaler:  # one per optimizer, as in the GAN recipe
                 network.scaler = self.precision.make_scaler()
@@ -221,6 +225,19 @@ class StageTrainer(ABC):
                 for b in self.sampler.global_batches(0)
             )
         self.guard = OOMGuard(budget, max_in_a_row=cfg.train.max_oom_retries)
+
+    def _resolve_auto_optimizer(self) -> Config:
+        """`memory.optimizer=auto` → adamw or adamw8bit, from the trainable parameters of
+        every network this stage optimises against the device's memory."""
+        trainable = sum(
+            p.numel()
+            for network in self.networks.values()
+            for group in network.groups
+            for p in group["params"]
+            if p.requires_grad
+        )
+        kind, self.optimizer_choice = resolve_auto(trainable, self.ctx.device)
+        return replace(self.cfg, memory=replace(self.cfg.memory, optimizer=kind))
 
     # -- one step ------------------------------------------------------------------------
     def train_step(self, group: list[list[int]], probe: StepMemory | None = None) -> StepResult:
@@ -424,6 +441,8 @@ class StageTrainer(ABC):
             monitor.log(
                 f"{self.stage}: {sum(self.clips.dropped.values())} clips left out: {reasons}"
             )
+        if self.optimizer_choice:
+            monitor.log(f"{self.stage} memory.optimizer={self.optimizer_choice}")
         loaded = ckpt.load_for_resume(self.run, self.resume, monitor.log)
         if loaded is not None:
             self._restore(loaded.checkpoint, loaded.path)
