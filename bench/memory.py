@@ -45,6 +45,9 @@ from leanvoice.models.sovits import SoVITSGenerator
 from leanvoice.models.sovits.losses import kl_divergence
 
 OFFICIAL = MemoryConfig(checkpoint="none", precision="fp32", optimizer="adamw")
+# the official recipe with the official code's attention (materialised scores, float
+# masks) instead of our SDPA: what the official recipe itself needs on a GPU
+OFFICIAL_ATTENTION = "official recipe, official attention"
 SOVITS_CLIPS = 2  # the official SoVITS batch per 8 GB is small; 2 long clips
 THREADS = 1  # one thread per case: no idle spinning counted as CPU time, no core contention
 ROUNDS = 3  # each case runs 3 times, interleaved with the others; its fastest round counts
@@ -62,6 +65,7 @@ def _cases(stage: str, device: str = "cpu") -> dict[str, MemoryConfig]:
     lora = replace(official.lora, rank=16, alpha=32.0)
     cases = {
         "official recipe (baseline)": official,
+        **({OFFICIAL_ATTENTION: official} if stage == "gpt" else {}),
         "checkpoint all": replace(official, checkpoint="all"),
         "checkpoint selective": replace(official, checkpoint="selective"),
         "bf16 autocast": replace(official, precision="bf16"),
@@ -116,15 +120,21 @@ def _pad(rows: list[list[int]]) -> torch.Tensor:
     return out
 
 
-def _model(stage: str) -> torch.nn.Module:
-    size = load_size("v2")
-    return SemanticGPT(size.gpt) if stage == "gpt" else SoVITSGenerator(size.sovits)
+def _model(stage: str, size_name: str = "v2", official_attention: bool = False) -> torch.nn.Module:
+    size = load_size(size_name)
+    if stage == "sovits":
+        return SoVITSGenerator(size.sovits)
+    model = SemanticGPT(size.gpt)
+    model.use_official_attention(official_attention)
+    return model
 
 
-def _loss(stage: str, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+def _loss(
+    stage: str, model: torch.nn.Module, batch: tuple[torch.Tensor, ...], size_name: str = "v2"
+) -> torch.Tensor:
     if stage == "gpt":
         return model.loss(*batch)[0]  # official: summed, padding counted
-    size = load_size("v2").sovits
+    size = load_size(size_name).sovits
     out = model(*batch, generator=torch.Generator().manual_seed(1))
     with torch.autocast(out["wave"].device.type, enabled=False):  # spectra stay fp32
         fake = linear_to_log_mel(
@@ -141,12 +151,20 @@ def _run(
     batch: tuple[torch.Tensor, ...],
     device: str = "cpu",
     with_memory: bool = True,
+    *,
+    size_name: str = "v2",
+    official_attention: bool = False,  # GPT: materialised scores, as the official code
+    compile_blocks: bool = False,  # train.compile
 ) -> dict[str, float]:
     """Step time: CPU seconds of this process on CPU (other work on the machine barely
-    moves them), synchronised wall seconds on CUDA; the wall time is kept either way."""
+    moves them), synchronised wall seconds on CUDA; the wall time is kept either way. On
+    CUDA the peak counts only what this call allocated (bytes live before it are
+    subtracted)."""
     torch.manual_seed(0)
     on_cuda = torch.device(device).type == "cuda"
-    setup = apply_memory_policy(_model(stage).to(device), stage, policy, device)
+    before = torch.cuda.memory_allocated(device) if on_cuda else 0
+    model = _model(stage, size_name, official_attention).to(device)
+    setup = apply_memory_policy(model, stage, policy, device, compile_blocks=compile_blocks)
     if policy.optimizer == "auto":  # as the trainer does: resolved once, before building
         trainable = sum(p.numel() for p in setup.model.parameters() if p.requires_grad)
         policy = replace(policy, optimizer=resolve_auto(trainable, device)[0])
@@ -170,7 +188,7 @@ def _run(
         with probe if measured else contextlib.nullcontext():
             counting = probe.forward() if measured else contextlib.nullcontext()
             with counting, setup.precision.autocast():
-                loss = _loss(stage, model, batch)
+                loss = _loss(stage, model, batch, size_name)
             (scaler.scale(loss.float()) if scaler else loss.float()).backward()
             if measured:
                 probe.after_backward()
@@ -193,7 +211,7 @@ def _run(
         "gradients": max(report.gradients_bytes, grad_peak[0]),
         "optimizer": report.optimizer_bytes,
         "activations": report.activations_bytes,
-        "peak": report.peak_bytes,
+        "peak": report.peak_bytes - before,
         "seconds": min(times),
         "wall_seconds": min(walls),
     }
@@ -238,7 +256,10 @@ def measure_case(
         torch.set_num_threads(THREADS)
     clips = json.loads(Path(clips_file).read_text(encoding="utf-8"))
     batch = _gpt_batch(clips) if stage == "gpt" else _sovits_batch(clips)
-    return _run(stage, _cases(stage, device)[case], batch, device, with_memory)
+    attention = case == OFFICIAL_ATTENTION
+    return _run(
+        stage, _cases(stage, device)[case], batch, device, with_memory, official_attention=attention
+    )
 
 
 def _measure_in_rounds(stage: str, clips_file: Path, device: str) -> dict[str, dict]:

@@ -1,7 +1,11 @@
 """The benchmark summary's goal checks and the repeatability comparison, on results
-files written here (the benchmarks themselves run by `leanvoice bench`)."""
+files written here (the benchmarks themselves run by `leanvoice bench`), and the GPU
+session's command run tiny on a CPU."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -105,3 +109,31 @@ def test_throughput_refuses_a_v2_run_without_a_dataset_and_a_folder_without_mani
         _arguments(["--data", str(tmp_path)])
     assert "no manifest.jsonl" in capsys.readouterr().err
     assert _arguments(["--gpt-steps", "5"]).gpt_steps == 5
+
+
+def test_bench_gpu_runs_as_it_stands_tiny_on_a_cpu(tmp_path) -> None:
+    """`leanvoice bench gpu` is the GPU session's one command; here the same code runs on
+    the CPU with the tiny GPT (one budget, no compiled cases): every case process, the
+    planner against the run it plans, and the results file with its tables."""
+    env = {
+        **os.environ,
+        "LEANVOICE_BENCH_PRINT_ONLY": "1",  # the doc is not touched
+        "LEANVOICE_BENCH_RESULTS": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "leanvoice", "bench", "gpu", "--device", "cpu"]
+    command += ["--size", "tiny", "--stages", "gpt", "--grid-gpt", "1,2", "--skip-compile"]
+    command += ["--budgets-mib", "16", "--planner-budgets-mib", "64"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (found,) = tmp_path.glob("gpu-*.json")
+    results = json.loads(found.read_text(encoding="utf-8"))
+    steps = results["steps_gpt"]
+    assert {"official settings", "official settings, official attention", "preset small"} <= set(
+        steps
+    )
+    assert all(row["peak"] > 0 and row["seconds"] > 0 for rows in steps.values() for row in rows)
+    (planned,) = results["planner"]["gpt"]
+    assert planned["plan"]["fits"] and planned["trained_steps"] >= 1
+    trained, predicted = planned["trained_peak_bytes"], planned["plan"]["predicted_peak_bytes"]
+    assert abs(predicted - trained) <= 0.15 * trained  # the plan predicts the run it plans
+    assert "useful tokens/s at equal" in done.stdout and "| gpt | 64 MiB |" in done.stdout

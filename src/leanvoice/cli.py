@@ -309,8 +309,9 @@ def plan(
         console.print(f"plot: {plot}")
 
 
-BENCHES = ("baseline", "memory", "planner", "padding", "throughput", "summary", "repeat")
-ALL_BENCHES = BENCHES[:-1]  # `all` ends with the goals table; `repeat` runs on request
+BENCHES = ("baseline", "memory", "planner", "padding", "throughput", "summary", "repeat", "gpu")
+# `all` (the CPU set) ends with the goals table; `repeat` and `gpu` run on request
+ALL_BENCHES = BENCHES[:-2]
 
 
 @app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -6,27 +6,10 @@ dropout inside the kernel, which is where the saving matters.
 """
 
 import torch
-import torch.nn.functional as F
 
 from leanvoice.config.sizes import GPTSize
 from leanvoice.memory.accounting import SavedTensorMeter
 from leanvoice.models.gpt import SemanticGPT
-from leanvoice.models.gpt.layers import SelfAttention
-
-
-def _materialised_attend(self, q, k, v, allowed):
-    """The official computation: a float mask per (batch·head) and explicit softmax."""
-    batch, heads, length, head_dim = q.shape
-    float_mask = torch.zeros(batch * heads, length, k.shape[2])
-    float_mask.masked_fill_(
-        ~allowed.expand(batch, heads, -1, -1).reshape(batch * heads, length, -1), float("-inf")
-    )
-    scores = (q.reshape(batch * heads, length, head_dim) / head_dim**0.5) @ k.reshape(
-        batch * heads, -1, head_dim
-    ).transpose(1, 2)
-    probs = F.dropout(torch.softmax(scores + float_mask, dim=-1), self.dropout, self.training)
-    out = (probs @ v.reshape(batch * heads, -1, head_dim)).view(batch, heads, length, head_dim)
-    return self.out_proj(out.transpose(1, 2).reshape(batch, length, self.embed_dim))
 
 
 def _step(model):
@@ -41,12 +24,12 @@ def _step(model):
     return meter.activation_bytes, logits
 
 
-def test_sdpa_keeps_fewer_bytes_than_the_materialised_mask_with_equal_outputs(monkeypatch):
+def test_sdpa_keeps_fewer_bytes_than_the_official_attention_with_equal_outputs():
     torch.manual_seed(0)
     size = GPTSize(model_dim=64, num_heads=8, num_layers=2, ffn_dim=256, bert_dim=32)
     model = SemanticGPT(size).eval()
     sdpa_bytes, sdpa_logits = _step(model)
-    monkeypatch.setattr(SelfAttention, "attend", _materialised_attend)
+    model.use_official_attention()  # materialised scores and float masks, as official
     official_bytes, official_logits = _step(model)
     print(f"SDPA / materialised saved bytes: {sdpa_bytes / official_bytes:.2f}")
     assert sdpa_bytes < 0.8 * official_bytes

@@ -64,7 +64,7 @@ def test_optimizer_kinds_and_clear_errors() -> None:
     assert isinstance(build_optimizer(params, "adamw_in_backward", 1e-3), OptimizerInBackward)
     with pytest.raises(ConfigError, match="nothing to offload"):
         build_optimizer(params, "adamw_cpu_offload", 1e-3)
-    with pytest.raises(ConfigError, match="use adamw"):
+    with pytest.raises(ConfigError, match="use auto, adamw"):
         build_optimizer(params, "sgd", 1e-3)
     frozen = [torch.nn.Parameter(torch.randn(2), requires_grad=False)]
     with pytest.raises(ConfigError, match="no trainable parameters"):

@@ -394,7 +394,11 @@ def make_plan(
     device: str = "cpu",
     candidates: list[Candidate] | None = None,
     on_candidate: Callable[[int, int, Line], None] | None = None,
+    lines: list[Line] | None = None,
 ) -> Plan:
+    """`lines`: an earlier plan's calibration of the same stage, config and data, reused
+    (the lines do not depend on the budget): only the choice and the --data run peak are
+    measured again."""
     if stage not in ("gpt", "sovits"):
         raise ConfigError(f"--stage {stage}: use gpt or sovits")
     if not 0 <= headroom < 1:
@@ -402,13 +406,14 @@ def make_plan(
     clip = worst_case_clip(stage, cfg, data)
     cost = clip["phonemes"] + clip["codes"] if stage == "gpt" else clip["frames"]
     candidates = candidates or [Candidate(c, o) for c in CHECKPOINTS for o in OPTIMIZERS]
-    with tempfile.TemporaryDirectory(prefix="leanvoice-plan-") as tmp:
-        write_worst_case_clip(Path(tmp), cfg, clip)
+    if lines is None:
         lines = []
-        for candidate in candidates:
-            lines.append(calibrate(stage, cfg, Path(tmp), candidate, device))
-            if on_candidate is not None:
-                on_candidate(len(lines), len(candidates), lines[-1])
+        with tempfile.TemporaryDirectory(prefix="leanvoice-plan-") as tmp:
+            write_worst_case_clip(Path(tmp), cfg, clip)
+            for candidate in candidates:
+                lines.append(calibrate(stage, cfg, Path(tmp), candidate, device))
+                if on_candidate is not None:
+                    on_candidate(len(lines), len(candidates), lines[-1])
     usable = int(budget_bytes * (1 - headroom))
     best, best_samples = choose(lines, usable, cost, cfg.memory.optimizer == "auto")
     plan = Plan(stage, budget_bytes, usable, cost, lines, best, best_samples)

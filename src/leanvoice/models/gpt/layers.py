@@ -46,6 +46,26 @@ class ScaledSinePositions(nn.Module):
         return self.dropout(x + self.alpha * pe)
 
 
+def materialised_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor, dropout: float
+) -> torch.Tensor:
+    """Attention as the official GPT-SoVITS code computes it: a float mask of −inf per
+    (batch·head) row, the full score matrix, an explicit softmax and dropout on the
+    probabilities, which all stay saved for backward. Kept for baselines that measure
+    the official recipe itself (SDPA's fused CUDA kernels keep none of these)."""
+    batch, heads, length, head_dim = q.shape
+    keys = k.shape[2]
+    refused = ~allowed.expand(batch, heads, length, keys).reshape(batch * heads, length, keys)
+    float_mask = torch.zeros(refused.shape, dtype=q.dtype, device=q.device)
+    float_mask.masked_fill_(refused, float("-inf"))
+    scores = (q.reshape(batch * heads, length, head_dim) / head_dim**0.5) @ k.reshape(
+        batch * heads, keys, head_dim
+    ).transpose(1, 2)
+    probabilities = F.dropout(torch.softmax(scores + float_mask, dim=-1), dropout, dropout > 0)
+    out = probabilities @ v.reshape(batch * heads, keys, head_dim)
+    return out.view(batch, heads, length, head_dim)
+
+
 class SelfAttention(nn.MultiheadAttention):
     """Packed-QKV multi-head self-attention through `scaled_dot_product_attention`.
 
@@ -56,6 +76,7 @@ class SelfAttention(nn.MultiheadAttention):
 
     def __init__(self, dim: int, num_heads: int, dropout: float) -> None:
         super().__init__(dim, num_heads, dropout=dropout, batch_first=True)
+        self.materialise = False  # True: the official computation (benchmark baselines)
 
     def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch, length, _ = x.shape
@@ -67,7 +88,10 @@ class SelfAttention(nn.MultiheadAttention):
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor):
         """`allowed` is a boolean mask broadcastable to (B, heads, T_q, T_k); True = may attend."""
         dropout = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout)
+        if self.materialise:
+            out = materialised_attention(q, k, v, allowed, dropout)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout)
         batch, _, length, _ = out.shape
         out = out.transpose(1, 2).reshape(batch, length, self.embed_dim)  # (B, T, dim)
         return self.out_proj(out)

@@ -22,6 +22,7 @@ from leanvoice.config.sizes import GPTSize
 from leanvoice.models.gpt.layers import (
     LayerStack,
     ScaledSinePositions,
+    SelfAttention,
     TokenEmbedding,
     TransformerLayer,
 )
@@ -63,6 +64,13 @@ class SemanticGPT(nn.Module):
     @property
     def official_compatible(self) -> bool:
         return self.language_embedding is None
+
+    def use_official_attention(self, on: bool = True) -> None:
+        """Compute attention as the official code does (materialised scores and float
+        masks) instead of SDPA: same outputs, the official recipe's memory and speed."""
+        for module in self.modules():
+            if isinstance(module, SelfAttention):
+                module.materialise = on
 
     def block_names(self) -> dict[str, list[str]]:
         """Repeatable blocks by group, for the memory engine (checkpointing, offload, LoRA)."""

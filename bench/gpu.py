@@ -1,0 +1,432 @@
+"""`leanvoice bench gpu`: one command for a GPU session, both stages side by side with the
+official recipe, in one run (about 6 minutes on one H100/H200 with the default grids).
+
+    leanvoice bench gpu                                # --device cuda --size v2
+    python -m bench.gpu --device cpu --size tiny --grid-gpt 1,2 --grid-sovits 1 \\
+        --budgets-mib 64 --planner-budgets-mib 64    # the same code, tiny, on a CPU
+
+1. Steps over a batch grid of identical 10 s clips (GPT 120 phonemes + 250 codes, SoVITS
+   500 frames, generator losses), every case in a process of its own: the official
+   settings (our model, SDPA attention), the same with the official code's attention
+   (materialised scores and float masks), each preset, checkpoint all + bf16 + AdamW, and
+   compile off/on. Peak = the allocator's peak of the measured step minus what was live
+   before; time = the fastest of 4 synchronised steps. From the grid: peak and step time
+   at equal batch, and useful tokens (frames) per second at equal memory (the largest
+   batch of the grid whose peak is under 90 % of each budget).
+2. The planner against the runs it plans: the `small` preset (memory.optimizer=auto) is
+   planned with `--data` for each budget, then trained with the plan's overrides for one
+   epoch in a fresh process; its summary's peak against the plan's prediction.
+
+The data is the demo corpus prepared here (its real phoneme and frame counts, its real
+audio) with random features of the size's dimensions, eight copies of each clip: the
+values of SSL/BERT features and codes do not change memory or time. Results go to
+`docs/bench-results/gpu-*.json` and a section of docs/benchmarks.md headed with the
+device's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.doc import write_results, write_section
+from bench.isolate import run_case
+from leanvoice.config import load_config
+from leanvoice.config.schema import MemoryConfig
+from leanvoice.config.sizes import load_size
+
+GPT_CLIP = {"phonemes": 120, "codes": 250}  # a 10 s clip
+SOVITS_CLIP = {"phonemes": 120, "frames": 500}
+GRIDS = {"gpt": (4, 8, 16, 32, 64, 128), "sovits": (2, 4, 8, 16, 32)}
+EQUAL_MEMORY_GIB = (4, 8)  # budgets for useful tokens/s at equal memory
+PLANNER_GIB = (4, 8, 16)
+HEADROOM = 0.1  # as the planner's default
+COPIES = 8  # copies of each demo clip in the planner's dataset
+OFFICIAL = "official settings"
+OFFICIAL_ATTENTION = "official settings, official attention"
+
+
+# -- 1. steps over a batch grid ----------------------------------------------------------
+def step_cases(stage: str, device: str, with_compile: bool = True) -> dict[str, dict]:
+    """name → {"memory": MemoryConfig fields, "official_attention", "compile"}. The
+    official recipe runs fp16-mixed on CUDA (fp32 on a CPU) with its own optimizer
+    (ScaledAdam for the GPT, AdamW for SoVITS); the presets keep their own settings.
+    Compiled: the official settings and the small preset for the GPT, the small preset
+    for SoVITS (its many distinct modules take minutes to compile)."""
+    on_cpu = torch.device(device).type == "cpu"
+    official = MemoryConfig(
+        checkpoint="none",
+        precision="fp32" if on_cpu else "fp16",
+        optimizer="scaled_adam" if stage == "gpt" else "adamw",
+    )
+    cases: dict[str, tuple[MemoryConfig, bool, bool]] = {OFFICIAL: (official, False, False)}
+    if stage == "gpt":
+        cases[OFFICIAL_ATTENTION] = (official, True, False)
+    presets = ("timbre", "small", "scratch") if stage == "gpt" else ("small", "scratch")
+    for preset in presets:
+        cases[f"preset {preset}"] = (replace(load_config(preset).memory, freeze=[]), False, False)
+    lean = replace(official, checkpoint="all", precision="bf16", optimizer="adamw")
+    cases["checkpoint all + bf16 + AdamW"] = (lean, False, False)
+    if with_compile:
+        if stage == "gpt":
+            cases[f"{OFFICIAL}, compiled"] = (official, False, True)
+        cases["preset small, compiled"] = (cases["preset small"][0], False, True)
+    return {
+        name: {"memory": memory, "official_attention": attention, "compile": compiled}
+        for name, (memory, attention, compiled) in cases.items()
+    }
+
+
+def _clip_batch(stage: str, size_name: str, samples: int) -> tuple[torch.Tensor, ...]:
+    """`samples` identical 10 s clips with random features."""
+    size = load_size(size_name)
+    g = torch.Generator().manual_seed(0)
+    if stage == "gpt":
+        x = torch.randint(1, 700, (samples, GPT_CLIP["phonemes"]), generator=g)
+        y = torch.randint(0, 1024, (samples, GPT_CLIP["codes"]), generator=g)
+        bert = torch.randn(samples, size.gpt.bert_dim, GPT_CLIP["phonemes"], generator=g)
+        x_lens = torch.full((samples,), GPT_CLIP["phonemes"])
+        return x, x_lens, bert, y, torch.full((samples,), GPT_CLIP["codes"])
+    from leanvoice.audio.spectrogram import linear_spectrogram
+
+    sovits, frames = size.sovits, SOVITS_CLIP["frames"]
+    ssl = torch.randn(samples, sovits.ssl_dim, frames, generator=g)
+    wave = 0.1 * torch.randn(samples, frames * sovits.hop_length, generator=g)
+    spec = linear_spectrogram(wave, sovits.n_fft, sovits.hop_length, sovits.win_length)
+    phonemes = torch.randint(1, 700, (samples, SOVITS_CLIP["phonemes"]), generator=g)
+    lens = torch.full((samples,), frames)
+    return ssl, spec, lens, phonemes, torch.full((samples,), SOVITS_CLIP["phonemes"])
+
+
+def clip_cost(stage: str) -> int:
+    """Useful tokens (GPT: phonemes + codes) or frames (SoVITS) of one grid clip."""
+    return GPT_CLIP["phonemes"] + GPT_CLIP["codes"] if stage == "gpt" else SOVITS_CLIP["frames"]
+
+
+def grid_case(stage: str, name: str, size_name: str, device: str, grid: list[int]) -> list[dict]:
+    """One case over the grid, in this (fresh) process; stops at the first batch that
+    runs out of memory."""
+    from bench.memory import _run
+    from leanvoice.train.oom import free_memory
+
+    case = step_cases(stage, device)[name]
+    rows = []
+    for samples in grid:
+        batch = _clip_batch(stage, size_name, samples)
+        try:
+            found = _run(
+                stage,
+                case["memory"],
+                batch,
+                device,
+                size_name=size_name,
+                official_attention=case["official_attention"],
+                compile_blocks=case["compile"],
+            )
+        except torch.OutOfMemoryError:
+            rows.append({"batch": samples, "out_of_memory": True})
+            break
+        finally:
+            del batch
+            free_memory()
+        rows.append({"batch": samples, "peak": found["peak"], "seconds": found["wall_seconds"]})
+    return rows
+
+
+def equal_memory(rows: list[dict], budget: int, stage: str) -> dict | None:
+    """The largest grid batch under 90 % of `budget`, and its useful tokens per second."""
+    fitting = [r for r in rows if "peak" in r and r["peak"] <= (1 - HEADROOM) * budget]
+    if not fitting:
+        return None
+    best = max(fitting, key=lambda r: r["batch"])
+    return {
+        "batch": best["batch"],
+        "per_second": best["batch"] * clip_cost(stage) / best["seconds"],
+    }
+
+
+def render_steps(stage: str, results: dict[str, list[dict]], budgets: list[int]) -> str:
+    """Peak MiB (× official) / step ms (× official) per batch, then tokens/s at equal memory
+    against both official rows."""
+    grid = sorted({r["batch"] for rows in results.values() for r in rows})
+    base = {r["batch"]: r for r in results[OFFICIAL] if "peak" in r}
+    header = f"| case | {' | '.join(f'batch {n}' for n in grid)} |"
+    lines = [header, "|---" * (len(grid) + 1) + "|"]
+    for name, rows in results.items():
+        by_batch = {r["batch"]: r for r in rows}
+        cells = []
+        for n in grid:
+            row = by_batch.get(n)
+            if row is None:
+                cells.append("")
+            elif "peak" not in row:
+                cells.append("out of memory")
+            else:
+                mib, ms = row["peak"] / 2**20, 1000 * row["seconds"]
+                if n in base and name != OFFICIAL:
+                    ratio_peak = row["peak"] / base[n]["peak"]
+                    ratio_time = row["seconds"] / base[n]["seconds"]
+                    cells.append(f"{mib:.0f} ({ratio_peak:.2f}) / {ms:.0f} ({ratio_time:.2f}×)")
+                else:
+                    cells.append(f"{mib:.0f} / {ms:.0f}")
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    unit = "tokens" if stage == "gpt" else "frames"
+    lines += ["", f"| case | {' | '.join(_budget_name(b) for b in budgets)} |"]
+    lines.append("|---" * (len(budgets) + 1) + "|")
+    references = [OFFICIAL, OFFICIAL_ATTENTION] if OFFICIAL_ATTENTION in results else [OFFICIAL]
+    for name, rows in results.items():
+        cells = []
+        for budget in budgets:
+            found = equal_memory(rows, budget, stage)
+            if found is None:
+                cells.append("does not fit")
+                continue
+            cell = f"{found['per_second']:,.0f} {unit}/s (batch {found['batch']})"
+            for reference in references:
+                other = equal_memory(results[reference], budget, stage)
+                if other is not None and name != reference:
+                    short = "official" if reference == OFFICIAL else "official attention"
+                    cell += f", {found['per_second'] / other['per_second']:.2f}× {short}"
+            cells.append(cell)
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def _budget_name(budget: int) -> str:
+    return f"{budget / 2**30:g} GiB" if budget >= 2**30 else f"{budget / 2**20:g} MiB"
+
+
+# -- 2. the planner against the runs it plans --------------------------------------------
+def random_feature_dataset(out: Path, size_name: str, copies: int = COPIES) -> Path:
+    """The demo corpus prepared into `out` (real text, audio and lengths), each clip
+    `copies` times, with random features of the size's dimensions."""
+    from leanvoice.data.manifest import read_manifest, write_manifest
+    from leanvoice.data.prepare import prepare_dataset
+    from leanvoice.demo import demo_corpus_list
+
+    prepare_dataset(demo_corpus_list(), out, load_config(overrides=[f"model.size={size_name}"]))
+    size = load_size(size_name)
+    rng = np.random.default_rng(0)
+    for folder in ("ssl", "bert", "semantic"):
+        (out / folder).mkdir(exist_ok=True)
+    records = []
+    for clip in read_manifest(out):
+        for copy in range(copies):
+            key = f"{clip.id}-{copy}"
+            codes = clip.frames // 2
+            phonemes = len(clip.phoneme_ids)
+            features = {
+                "ssl": rng.standard_normal((size.sovits.ssl_dim, clip.frames)),
+                "bert": rng.standard_normal((size.gpt.bert_dim, phonemes)),
+            }
+            for folder, array in features.items():
+                np.save(out / folder / f"{key}.npy", array.astype(np.float16))
+            np.save(out / "semantic" / f"{key}.npy", rng.integers(0, 1024, codes).astype(np.int16))
+            records.append(
+                replace(
+                    clip,
+                    id=key,
+                    ssl_path=f"ssl/{key}.npy",
+                    bert_path=f"bert/{key}.npy",
+                    semantic_path=f"semantic/{key}.npy",
+                    semantic_tokens=codes,
+                )
+            )
+    write_manifest(out, records)
+    return out
+
+
+def _planner_config(size_name: str, device: str, extra: list[str] = ()):
+    return load_config(
+        "small",
+        overrides=[
+            f"model.size={size_name}",
+            f"train.device={device}",
+            "train.audition_every=0",
+            "train.save_every=0",
+            *extra,
+        ],
+    )
+
+
+def plan_case(stage: str, size_name: str, device: str, data: str, budgets: list[int]) -> list:
+    """The small preset planned with --data for each budget (one calibration, reused)."""
+    from leanvoice.plan.planner import make_plan
+
+    cfg, lines, plans = _planner_config(size_name, device), None, []
+    for budget in budgets:
+        started = time.perf_counter()
+        plan = make_plan(stage, cfg, budget, data=Path(data), device=device, lines=lines)
+        lines = plan.lines
+        plans.append({**plan.as_json(), "seconds": time.perf_counter() - started})
+    return plans
+
+
+def train_case(stage: str, size_name: str, device: str, data: str, overrides: list, out: str):
+    """One epoch with the plan's overrides (each batch the sampler forms is met once);
+    the summary's peak (the costliest step besides the first)."""
+    from leanvoice.data.sampler import BucketBatchSampler
+    from leanvoice.data.training_sets import gpt_clip_set, sovits_clip_set
+    from leanvoice.train import train_stage
+
+    cfg = _planner_config(size_name, device, overrides)
+    clips = (gpt_clip_set if stage == "gpt" else sovits_clip_set)(Path(data), cfg.data.max_sec)
+    budget = cfg.data.max_tokens if stage == "gpt" else cfg.data.max_frames
+    sampler = BucketBatchSampler(
+        clips.lengths,
+        budget,
+        seed=cfg.train.seed,
+        num_buckets=cfg.train.buckets,
+        tail=cfg.train.tail,
+        fixed_batch=cfg.train.fixed_batch,
+        max_samples=cfg.data.max_clips,
+    )
+    steps = len(sampler.rank_batches(0))
+    cfg = replace(cfg, train=replace(cfg.train, max_steps=steps))
+    summary = train_stage(stage, Path(data), Path(out), cfg)
+    return {"steps": steps, "peak_bytes": summary["memory"]["peak_bytes"]}
+
+
+def render_planner(results: dict[str, list[dict]]) -> str:
+    lines = [
+        "| stage | budget | chosen overrides | predicted MiB | worst case MiB | trained MiB "
+        "| error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for stage, rows in results.items():
+        for row in rows:
+            plan, trained = row["plan"], row.get("trained_peak_bytes")
+            if not plan["fits"] or trained is None:
+                lines.append(f"| {stage} | {_budget_name(plan['budget_bytes'])} | nothing fits |")
+                continue
+            error = 100 * (plan["predicted_peak_bytes"] - trained) / trained
+            lines.append(
+                f"| {stage} | {_budget_name(plan['budget_bytes'])} | "
+                f"{' '.join(o.split('.', 1)[1] for o in plan['overrides'])} | "
+                f"{plan['predicted_peak_bytes'] / 2**20:.0f} | "
+                f"{plan['worst_case_peak_bytes'] / 2**20:.0f} | {trained / 2**20:.0f} | "
+                f"{error:+.1f} % |"
+            )
+    return "\n".join(lines)
+
+
+# -- the run -----------------------------------------------------------------------------
+def device_name(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    import platform
+
+    return f"{platform.machine()} CPU"
+
+
+def main(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    name = device_name(args.device)
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    stages = args.stages
+    results: dict = {"device": name, "size": args.size, "date": str(datetime.date.today())}
+    budgets = [int(b * 2**20) for b in args.budgets_mib]
+    sections = []
+    grids = {"gpt": args.grid_gpt, "sovits": args.grid_sovits}
+    for stage in stages:
+        found = {}
+        for case in step_cases(stage, args.device, not args.skip_compile):
+            found[case] = run_case(
+                "bench.gpu", "grid_case", stage, case, args.size, args.device, grids[stage]
+            )
+            print(stage, case, found[case], f"{time.perf_counter() - started:.0f} s", flush=True)
+        results[f"steps_{stage}"] = found
+        title = "GPT" if stage == "gpt" else "SoVITS generator"
+        sections.append(
+            f"**{title} {args.size}**: peak MiB (× official) / step ms (× official) at equal "
+            f"batch, then useful {'tokens' if stage == 'gpt' else 'frames'}/s at equal "
+            f"memory.\n\n{render_steps(stage, found, budgets)}"
+        )
+    planned: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="leanvoice-bench-gpu-") as tmp:
+        data = random_feature_dataset(Path(tmp) / "data", args.size)
+        planner_budgets = [int(b * 2**20) for b in args.planner_budgets_mib]
+        for stage in stages:
+            plans = run_case(
+                "bench.gpu", "plan_case", stage, args.size, args.device, str(data), planner_budgets
+            )
+            planned[stage] = []
+            for index, plan in enumerate(plans):
+                row = {"plan": plan}
+                if plan["fits"]:
+                    out = str(Path(tmp) / f"run-{stage}-{index}")
+                    trained = run_case(
+                        "bench.gpu",
+                        "train_case",
+                        stage,
+                        args.size,
+                        args.device,
+                        str(data),
+                        plan["overrides"],
+                        out,
+                    )
+                    row["trained_peak_bytes"] = trained["peak_bytes"]
+                    row["trained_steps"] = trained["steps"]
+                planned[stage].append(row)
+                print(stage, "planner", row, f"{time.perf_counter() - started:.0f} s", flush=True)
+    results["planner"] = planned
+    results["seconds"] = time.perf_counter() - started
+    sections.append(
+        "**Planner** (`small` preset, memory.optimizer=auto, `--data`: the demo corpus × "
+        f"{COPIES} with random features) against one epoch trained with its overrides:\n\n"
+        + render_planner(planned)
+    )
+    head = (
+        f"### {name}: `leanvoice bench gpu`, {results['date']}\n\n"
+        f"torch {torch.__version__}, size {args.size}, {results['seconds'] / 60:.1f} minutes "
+        "for the whole run. Grid clips are identical 10 s clips; each case ran in a "
+        "process of its own."
+    )
+    table = "\n\n".join([head, *sections])
+    print(table)
+    write_section(f"gpu-{slug}", table)
+    write_results(f"gpu-{slug}", results)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="leanvoice bench gpu",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--device", default="cuda", help="cuda, cuda:N (or cpu, to try it)")
+    parser.add_argument("--size", default="v2", choices=("v2", "tiny"))
+    parser.add_argument("--grid-gpt", type=_numbers, default=list(GRIDS["gpt"]))
+    parser.add_argument("--grid-sovits", type=_numbers, default=list(GRIDS["sovits"]))
+    parser.add_argument(
+        "--budgets-mib", type=_numbers, default=[g * 1024 for g in EQUAL_MEMORY_GIB]
+    )
+    parser.add_argument(
+        "--planner-budgets-mib", type=_numbers, default=[g * 1024 for g in PLANNER_GIB]
+    )
+    parser.add_argument("--stages", type=lambda t: tuple(t.split(",")), default=("gpt", "sovits"))
+    parser.add_argument("--skip-compile", action="store_true", help="leave out compiled cases")
+    args = parser.parse_args(argv)
+    if not set(args.stages) <= {"gpt", "sovits"}:
+        parser.error(f"--stages {','.join(args.stages)}: use gpt and/or sovits")
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: no CUDA device here")
+    args.grid_gpt = [int(n) for n in args.grid_gpt]
+    args.grid_sovits = [int(n) for n in args.grid_sovits]
+    return args
+
+
+if __name__ == "__main__":
+    main(parse_args())
