@@ -5,6 +5,7 @@ official recipe, in one run (about 6 minutes on one H100/H200 with the default g
     python -m bench.gpu --device cpu --size tiny --grid-gpt 1,2 --grid-sovits 1 \\
         --budgets-mib 64 --planner-budgets-mib 64    # the same code, tiny, on a CPU
 
+0. The optimizer step alone, torch's (fused) AdamW against bitsandbytes' 8-bit AdamW.
 1. Steps over a batch grid of identical 10 s clips (GPT 120 phonemes + 250 codes, SoVITS
    500 frames, generator losses), every case in a process of its own: the official
    settings (our model, SDPA attention), the same with the official code's attention
@@ -37,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.doc import write_results, write_section
+from bench import optimizer_step
+from bench.doc import read_results, write_results, write_section
 from bench.isolate import run_case
 from leanvoice.config import load_config
 from leanvoice.config.schema import MemoryConfig
@@ -51,16 +53,19 @@ PLANNER_GIB = (4, 8, 16)
 HEADROOM = 0.1  # as the planner's default
 COPIES = 8  # copies of each demo clip in the planner's dataset
 OFFICIAL = "official settings"
+OPTIMIZER_CASES = ("torch AdamW", "bitsandbytes AdamW8bit")
 OFFICIAL_ATTENTION = "official settings, official attention"
 
 
 # -- 1. steps over a batch grid ----------------------------------------------------------
-def step_cases(stage: str, device: str, with_compile: bool = True) -> dict[str, dict]:
+def step_cases(
+    stage: str, device: str, with_compile: bool = True, compile_sovits: bool = False
+) -> dict[str, dict]:
     """name → {"memory": MemoryConfig fields, "official_attention", "compile"}. The
     official recipe runs fp16-mixed on CUDA (fp32 on a CPU) with its own optimizer
     (ScaledAdam for the GPT, AdamW for SoVITS); the presets keep their own settings.
-    Compiled: the official settings and the small preset for the GPT, the small preset
-    for SoVITS (its many distinct modules take minutes to compile)."""
+    Compiled: the official settings and the small preset for the GPT; SoVITS's small
+    preset only on request (its many distinct modules take minutes to compile)."""
     on_cpu = torch.device(device).type == "cpu"
     official = MemoryConfig(
         checkpoint="none",
@@ -75,7 +80,7 @@ def step_cases(stage: str, device: str, with_compile: bool = True) -> dict[str, 
         cases[f"preset {preset}"] = (replace(load_config(preset).memory, freeze=[]), False, False)
     lean = replace(official, checkpoint="all", precision="bf16", optimizer="adamw")
     cases["checkpoint all + bf16 + AdamW"] = (lean, False, False)
-    if with_compile:
+    if with_compile and (stage == "gpt" or compile_sovits):
         if stage == "gpt":
             cases[f"{OFFICIAL}, compiled"] = (official, False, True)
         cases["preset small, compiled"] = (cases["preset small"][0], False, True)
@@ -327,37 +332,36 @@ def device_name(device: str) -> str:
     return f"{platform.machine()} CPU"
 
 
-def main(args: argparse.Namespace) -> None:
-    started = time.perf_counter()
-    name = device_name(args.device)
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    stages = args.stages
-    results: dict = {"device": name, "size": args.size, "date": str(datetime.date.today())}
-    budgets = [int(b * 2**20) for b in args.budgets_mib]
-    sections = []
+PARTS = ("optimizer", "steps", "planner")
+
+
+def measure_optimizer(args: argparse.Namespace) -> dict:
+    """The optimizer step alone: fused AdamW against bitsandbytes' 8-bit one (goal ≤ 1.5×);
+    torchao's, which compiles for minutes on a GPU, is `python -m bench.optimizer_step`'s."""
+    return {"optimizer_step": optimizer_step.measure(args.size, args.device, OPTIMIZER_CASES)}
+
+
+def measure_steps(args: argparse.Namespace, started: float) -> dict:
     grids = {"gpt": args.grid_gpt, "sovits": args.grid_sovits}
-    for stage in stages:
+    results = {}
+    for stage in args.stages:
         found = {}
-        for case in step_cases(stage, args.device, not args.skip_compile):
+        for case in step_cases(stage, args.device, not args.skip_compile, args.compile_sovits):
             found[case] = run_case(
                 "bench.gpu", "grid_case", stage, case, args.size, args.device, grids[stage]
             )
             print(stage, case, found[case], f"{time.perf_counter() - started:.0f} s", flush=True)
         results[f"steps_{stage}"] = found
-        title = "GPT" if stage == "gpt" else "SoVITS generator"
-        sections.append(
-            f"**{title} {args.size}**: peak MiB (× official) / step ms (× official) at equal "
-            f"batch, then useful {'tokens' if stage == 'gpt' else 'frames'}/s at equal "
-            f"memory.\n\n{render_steps(stage, found, budgets)}"
-        )
+    return results
+
+
+def measure_planner(args: argparse.Namespace, started: float) -> dict:
     planned: dict[str, list[dict]] = {}
+    budgets = [int(b * 2**20) for b in args.planner_budgets_mib]
     with tempfile.TemporaryDirectory(prefix="leanvoice-bench-gpu-") as tmp:
-        data = random_feature_dataset(Path(tmp) / "data", args.size)
-        planner_budgets = [int(b * 2**20) for b in args.planner_budgets_mib]
-        for stage in stages:
-            plans = run_case(
-                "bench.gpu", "plan_case", stage, args.size, args.device, str(data), planner_budgets
-            )
+        data = str(random_feature_dataset(Path(tmp) / "data", args.size))
+        for stage in args.stages:
+            plans = run_case("bench.gpu", "plan_case", stage, args.size, args.device, data, budgets)
             planned[stage] = []
             for index, plan in enumerate(plans):
                 row = {"plan": plan}
@@ -366,31 +370,77 @@ def main(args: argparse.Namespace) -> None:
                     trained = run_case(
                         "bench.gpu",
                         "train_case",
-                        stage,
-                        args.size,
-                        args.device,
-                        str(data),
-                        plan["overrides"],
-                        out,
+                        *(stage, args.size, args.device, data, plan["overrides"], out),
                     )
                     row["trained_peak_bytes"] = trained["peak_bytes"]
                     row["trained_steps"] = trained["steps"]
                 planned[stage].append(row)
                 print(stage, "planner", row, f"{time.perf_counter() - started:.0f} s", flush=True)
-    results["planner"] = planned
-    results["seconds"] = time.perf_counter() - started
-    sections.append(
-        "**Planner** (`small` preset, memory.optimizer=auto, `--data`: the demo corpus × "
-        f"{COPIES} with random features) against one epoch trained with its overrides:\n\n"
-        + render_planner(planned)
+    return {"planner": planned}
+
+
+def render(results: dict) -> str:
+    """The doc section from the (merged) results of every part run so far."""
+    budgets = [int(b * 2**20) for b in results["budgets_mib"]]
+    minutes = ", ".join(f"{part} {sec / 60:.1f}" for part, sec in results["seconds"].items())
+    sections = [
+        f"### {results['device']}: `leanvoice bench gpu`, {results['date']}\n\n"
+        f"torch {results['torch']}, size {results['size']}; minutes per part: {minutes}. "
+        "Grid clips are identical 10 s clips; each case ran in a process of its own."
+    ]
+    if "optimizer_step" in results:
+        sections.append(
+            optimizer_step.render(
+                results["optimizer_step"], results["size"], results["device_argument"]
+            )
+        )
+    for stage in ("gpt", "sovits"):
+        if f"steps_{stage}" not in results:
+            continue
+        title = "GPT" if stage == "gpt" else "SoVITS generator"
+        unit = "tokens" if stage == "gpt" else "frames"
+        sections.append(
+            f"**{title} {results['size']}**: peak MiB (× official) / step ms (× official) at "
+            f"equal batch, then useful {unit}/s at equal memory.\n\n"
+            + render_steps(stage, results[f"steps_{stage}"], budgets)
+        )
+    if "planner" in results:
+        sections.append(
+            "**Planner** (`small` preset, memory.optimizer=auto, `--data`: the demo corpus × "
+            f"{COPIES} with random features) against one epoch trained with its overrides:"
+            "\n\n" + render_planner(results["planner"])
+        )
+    return "\n\n".join(sections)
+
+
+def main(args: argparse.Namespace) -> None:
+    """Runs the parts asked for and merges them into the device's results file, so that a
+    session can run the parts in separate calls."""
+    name = device_name(args.device)
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    results = read_results(f"gpu-{slug}") or {}
+    if results.get("size") != args.size:
+        results = {}  # another model size: start afresh
+    results.update(
+        device=name,
+        size=args.size,
+        date=str(datetime.date.today()),
+        torch=torch.__version__,
+        budgets_mib=args.budgets_mib,
+        device_argument=args.device,
     )
-    head = (
-        f"### {name}: `leanvoice bench gpu`, {results['date']}\n\n"
-        f"torch {torch.__version__}, size {args.size}, {results['seconds'] / 60:.1f} minutes "
-        "for the whole run. Grid clips are identical 10 s clips; each case ran in a "
-        "process of its own."
-    )
-    table = "\n\n".join([head, *sections])
+    results.setdefault("seconds", {})
+    for part in args.parts:
+        started = time.perf_counter()
+        if part == "optimizer":
+            results.update(measure_optimizer(args))
+        elif part == "steps":
+            results.update(measure_steps(args, started))
+        else:
+            results.update(measure_planner(args, started))
+        results["seconds"][part] = time.perf_counter() - started
+        print(f"{part}: {results['seconds'][part]:.0f} s", flush=True)
+    table = render(results)
     print(table)
     write_section(f"gpu-{slug}", table)
     write_results(f"gpu-{slug}", results)
@@ -418,7 +468,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--stages", type=lambda t: tuple(t.split(",")), default=("gpt", "sovits"))
     parser.add_argument("--skip-compile", action="store_true", help="leave out compiled cases")
+    parser.add_argument(
+        "--compile-sovits", action="store_true", help="add SoVITS compiled (minutes to compile)"
+    )
+    parser.add_argument(
+        "--parts",
+        type=lambda t: tuple(t.split(",")),
+        default=PARTS,
+        help="optimizer, steps, planner (default all); each run merges into the results",
+    )
     args = parser.parse_args(argv)
+    if not set(args.parts) <= set(PARTS):
+        parser.error(f"--parts {','.join(args.parts)}: use {','.join(PARTS)}")
     if not set(args.stages) <= {"gpt", "sovits"}:
         parser.error(f"--stages {','.join(args.stages)}: use gpt and/or sovits")
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():

@@ -127,6 +127,7 @@ def test_bench_gpu_runs_as_it_stands_tiny_on_a_cpu(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     (found,) = tmp_path.glob("gpu-*.json")
     results = json.loads(found.read_text(encoding="utf-8"))
+    assert results["optimizer_step"]["torch AdamW"]["seconds"] > 0
     steps = results["steps_gpt"]
     assert {"official settings", "official settings, official attention", "preset small"} <= set(
         steps
