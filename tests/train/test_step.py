@@ -111,3 +111,19 @@ def test_auto_optimizer_is_resolved_once_for_every_network_and_said(
     assert "full-precision AdamW" in trainer.optimizer_choice
     assert summary["optimizer"].count("torch AdamW") == 2
     assert "memory.optimizer=auto: full-precision AdamW" in console.export_text()
+
+
+def test_resuming_8bit_states_where_auto_chooses_adamw_says_what_to_set(
+    featured_demo, tmp_path
+) -> None:
+    """A run saved with 8-bit states (a small card's auto, here set explicitly), resumed
+    where auto chooses AdamW: a one-line error naming the setting that resumes it."""
+    from leanvoice.errors import ConfigError
+    from leanvoice.train import train_stage
+
+    run = tmp_path / "run"
+    saved = ["train.max_steps=1", "train.save_every=1", "memory.optimizer=adamw8bit"]
+    train_stage("gpt", featured_demo, run, load_config(overrides=[*SHARED_TINY, *saved]))
+    resumed = load_config(overrides=[*SHARED_TINY, "train.max_steps=2", "memory.optimizer=auto"])
+    with pytest.raises(ConfigError, match=r"resume with memory\.optimizer=adamw8bit"):
+        train_stage("gpt", featured_demo, run, resumed)

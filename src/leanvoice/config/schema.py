@@ -110,8 +110,8 @@ class LoraConfig:
 class MemoryConfig:
     checkpoint: str = "none"  # none | all | every:K | count:N | selective
     precision: Precision = "auto"
-    optimizer: OptimizerKind = "adamw"  # auto: 8-bit states only where full precision
-    # would not fit (memory/optimizers.resolve_auto; the planner: only if nothing else fits)
+    optimizer: OptimizerKind = "auto"  # 8-bit states only where full precision would not
+    # fit (memory/optimizers.resolve_auto; the planner: only if nothing else fits)
     lora: LoraConfig = field(default_factory=LoraConfig)
     freeze: list[str] = field(default_factory=list)
     offload_activations: bool = False  # saved tensors to pinned host memory (CUDA only)

@@ -659,6 +659,13 @@ class StageTrainer(ABC):
             )
         if checkpoint.sampler is None or checkpoint.oom_guard is None or checkpoint.rng is None:
             raise InputError(f"{path}: holds weights only (no training state) to resume from")
+        saved = checkpoint.config.get("memory", {}).get("optimizer", "")
+        if self.optimizer_choice and saved and saved != self.cfg.memory.optimizer:
+            raise ConfigError(
+                f"{path}: its optimizer states are {saved}, but memory.optimizer=auto chose "
+                f"{self.cfg.memory.optimizer} on this device; resume with "
+                f"memory.optimizer={saved}"
+            )
         self.load_network_states(checkpoint.networks)
         self.sampler.load_state_dict(checkpoint.sampler)
         self.guard.load_state_dict(checkpoint.oom_guard)
