@@ -78,6 +78,9 @@ def step_cases(
     presets = ("timbre", "small", "scratch") if stage == "gpt" else ("small", "scratch")
     for preset in presets:
         cases[f"preset {preset}"] = (replace(load_config(preset).memory, freeze=[]), False, False)
+    # auto keeps AdamW wherever it fits: the 8-bit step's whole-step cost gets its own row
+    small_8bit = replace(cases["preset small"][0], optimizer="adamw8bit")
+    cases["preset small, 8-bit states"] = (small_8bit, False, False)
     lean = replace(official, checkpoint="all", precision="bf16", optimizer="adamw")
     cases["checkpoint all + bf16 + AdamW"] = (lean, False, False)
     if with_compile and (stage == "gpt" or compile_sovits):

@@ -9,10 +9,11 @@ goals themselves.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.doc import DOC, read_results, write_section
+from bench.doc import DOC, read_results, results_dir, write_section
 
 PLOT = DOC.parent / "benchmarks.png"
 
@@ -77,12 +78,97 @@ def _padding_goals() -> list[Goal]:
     ]
 
 
+GPU_PEAK_LIMITS = {"gpt": 0.15, "sovits": 0.4}  # of the official recipe's peak
+GPU_EQUAL_MEMORY_LIMIT = 1.5  # useful tokens/s at equal memory, against the official recipe
+GPU_STEP_LIMIT = 1.0  # step time at equal batch, default preset compiled
+GPU_PLANNER_LIMIT = 0.10  # planner error against the run it plans
+
+
+def _gpu_goals(folder: Path | None = None) -> list[Goal]:
+    """The brief's GPU targets from each `leanvoice bench gpu` results file (CPU tries of
+    the command are left out). Against "the official recipe": the official attention row
+    for the GPT (what the official code needs), the official settings for SoVITS."""
+    from bench.gpu import OFFICIAL, OFFICIAL_ATTENTION, equal_memory
+
+    folder = folder or results_dir()
+    goals = []
+    for path in sorted(folder.glob("gpu-*.json")):
+        found = read_results(path.stem, folder)
+        if found.get("device_argument", "cuda") == "cpu":
+            continue
+        device = found["device"]
+        for stage, name in (("gpt", "GPT"), ("sovits", "SoVITS")):
+            steps = found.get(f"steps_{stage}")
+            if not steps:
+                continue
+            official = steps[OFFICIAL_ATTENTION if OFFICIAL_ATTENTION in steps else OFFICIAL]
+            goals += _gpu_step_goals(stage, name, device, steps, official)
+            for mib in found["budgets_mib"]:
+                mine = equal_memory(steps["preset small"], int(mib * 2**20), stage)
+                theirs = equal_memory(official, int(mib * 2**20), stage)
+                if mine and theirs:
+                    unit = "tokens" if stage == "gpt" else "frames"
+                    goals.append(
+                        Goal(
+                            f"{name} useful {unit}/s at equal memory, {mib / 1024:g} GiB, "
+                            f"preset small, {device}",
+                            mine["per_second"] / theirs["per_second"],
+                            GPU_EQUAL_MEMORY_LIMIT,
+                            False,
+                        )
+                    )
+        for stage, rows in found.get("planner", {}).items():
+            errors = [
+                abs(r["plan"]["predicted_peak_bytes"] - r["trained_peak_bytes"])
+                / r["trained_peak_bytes"]
+                for r in rows
+                if "trained_peak_bytes" in r
+            ]
+            if errors:
+                what = f"{'GPT' if stage == 'gpt' else 'SoVITS'} planner error (largest), {device}"
+                goals.append(Goal(what, max(errors), GPU_PLANNER_LIMIT, True))
+    return goals
+
+
+def _gpu_step_goals(stage, name, device, steps, official) -> list[Goal]:
+    """Peak of the leanest preset at the largest batch both ran, and the compiled default
+    preset's step time at equal batch (median over the batches both ran)."""
+    base = {r["batch"]: r for r in official if "peak" in r}
+    goals = []
+    presets = {case: rows for case, rows in steps.items() if case.startswith("preset ")}
+    leanest = None
+    for case, rows in presets.items():
+        common = [r for r in rows if "peak" in r and r["batch"] in base]
+        if common:
+            row = max(common, key=lambda r: r["batch"])
+            ratio = row["peak"] / base[row["batch"]]["peak"]
+            if leanest is None or ratio < leanest[0]:
+                leanest = (ratio, case, row["batch"])
+    if leanest is not None:
+        ratio, case, batch = leanest
+        what = f"{name} peak memory at batch {batch}, {case}, {device}"
+        goals.append(Goal(what, ratio, GPU_PEAK_LIMITS[stage], True))
+    compiled = steps.get("preset small, compiled")
+    if compiled:
+        ratios = [
+            r["seconds"] / base[r["batch"]]["seconds"]
+            for r in compiled
+            if "seconds" in r and r["batch"] in base
+        ]
+        if ratios:
+            median = statistics.median(ratios)
+            what = f"{name} step time at equal batch, preset small compiled, {device}"
+            goals.append(Goal(what, median, GPU_STEP_LIMIT, True))
+    return goals
+
+
 def goals() -> list[Goal]:
     return [
         *_memory_goals("gpt", 0.35),
         *_memory_goals("sovits", 0.5),
         *_throughput_goals(),
         *_padding_goals(),
+        *_gpu_goals(),
     ]
 
 

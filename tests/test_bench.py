@@ -51,6 +51,46 @@ def test_goals_say_met_or_missed_and_the_plot_is_drawn(tmp_path, monkeypatch) ->
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _gpu_rows(peaks: dict[int, float], seconds: dict[int, float]) -> list[dict]:
+    return [{"batch": n, "peak": peaks[n], "seconds": seconds[n]} for n in peaks]
+
+
+def test_gpu_goals_come_from_the_bench_gpu_results_of_a_gpu_only(tmp_path) -> None:
+    official = _gpu_rows({8: 1000.0, 32: 4000.0}, {8: 0.05, 32: 0.05})
+    steps = {
+        "official settings": _gpu_rows({8: 800.0, 32: 3000.0}, {8: 0.04, 32: 0.04}),
+        "official settings, official attention": official,
+        "preset timbre": _gpu_rows({8: 300.0, 32: 500.0}, {8: 0.1, 32: 0.1}),  # 0.125 at 32
+        "preset small": _gpu_rows({8: 400.0, 32: 700.0}, {8: 0.1, 32: 0.1}),
+        "preset small, compiled": _gpu_rows({8: 400.0, 32: 700.0}, {8: 0.04, 32: 0.06}),
+    }
+    planned = [
+        {"plan": {"predicted_peak_bytes": 105.0}, "trained_peak_bytes": 100.0},
+        {"plan": {"predicted_peak_bytes": 88.0}, "trained_peak_bytes": 100.0},
+    ]
+    results = {
+        "device": "NVIDIA H200",
+        "device_argument": "cuda",
+        "budgets_mib": [4000 / 2**20 / 0.9 * 1.01],  # official fits batch 32 only just
+        "steps_gpt": steps,
+        "planner": {"gpt": planned},
+    }
+    (tmp_path / "gpu-nvidia-h200.json").write_text(json.dumps(results))
+    cpu_try = {**results, "device": "x86_64 CPU", "device_argument": "cpu"}
+    (tmp_path / "gpu-x86-64-cpu.json").write_text(json.dumps(cpu_try))
+    goals = {g.what: g for g in summary._gpu_goals(tmp_path)}
+    assert len(goals) == 4 and all("NVIDIA H200" in what for what in goals)
+    peak = goals["GPT peak memory at batch 32, preset timbre, NVIDIA H200"]
+    assert peak.measured == pytest.approx(0.125) and peak.met
+    step = goals["GPT step time at equal batch, preset small compiled, NVIDIA H200"]
+    assert step.measured == pytest.approx(1.0) and step.met  # median of 0.8 and 1.2
+    (speed,) = [g for what, g in goals.items() if "equal memory" in what]
+    # both fit batch 32 and the preset's step takes twice as long: 0.5×, the goal missed
+    assert speed.measured == pytest.approx(0.05 / 0.1) and not speed.met
+    planner = goals["GPT planner error (largest), NVIDIA H200"]
+    assert planner.measured == pytest.approx(0.12) and not planner.met
+
+
 def test_repeat_compares_every_ratio_of_two_runs(tmp_path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()
