@@ -153,8 +153,9 @@ def test_throughput_refuses_a_v2_run_without_a_dataset_and_a_folder_without_mani
 
 def test_bench_gpu_runs_as_it_stands_tiny_on_a_cpu(tmp_path) -> None:
     """`leanvoice bench gpu` is the GPU session's one command; here the same code runs on
-    the CPU with the tiny GPT (one budget, no compiled cases): every case process, the
-    planner against the run it plans, and the results file with its tables."""
+    the CPU with the tiny GPT (one budget, no compiled cases), in two calls whose parts
+    merge into one results file: every case process, the planner against the run it
+    plans, and the tables."""
     env = {
         **os.environ,
         "LEANVOICE_BENCH_PRINT_ONLY": "1",  # the doc is not touched
@@ -163,8 +164,11 @@ def test_bench_gpu_runs_as_it_stands_tiny_on_a_cpu(tmp_path) -> None:
     command = [sys.executable, "-m", "leanvoice", "bench", "gpu", "--device", "cpu"]
     command += ["--size", "tiny", "--stages", "gpt", "--grid-gpt", "1,2", "--skip-compile"]
     command += ["--budgets-mib", "16", "--planner-budgets-mib", "64"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    for parts in ("optimizer,steps", "planner"):
+        done = subprocess.run(
+            [*command, "--parts", parts], capture_output=True, text=True, timeout=900, env=env
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
     (found,) = tmp_path.glob("gpu-*.json")
     results = json.loads(found.read_text(encoding="utf-8"))
     assert results["optimizer_step"]["torch AdamW"]["seconds"] > 0
@@ -177,4 +181,6 @@ def test_bench_gpu_runs_as_it_stands_tiny_on_a_cpu(tmp_path) -> None:
     assert planned["plan"]["fits"] and planned["trained_steps"] >= 1
     trained, predicted = planned["trained_peak_bytes"], planned["plan"]["predicted_peak_bytes"]
     assert abs(predicted - trained) <= 0.15 * trained  # the plan predicts the run it plans
+    assert set(results["seconds"]) == {"optimizer", "steps", "planner"}
+    # the second call's tables hold the first call's parts too
     assert "useful tokens/s at equal" in done.stdout and "| gpt | 64 MiB |" in done.stdout
