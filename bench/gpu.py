@@ -281,23 +281,12 @@ def plan_case(stage: str, size_name: str, device: str, data: str, budgets: list[
 def train_case(stage: str, size_name: str, device: str, data: str, overrides: list, out: str):
     """One epoch with the plan's overrides (each batch the sampler forms is met once);
     the summary's peak (the costliest step besides the first)."""
-    from leanvoice.data.sampler import BucketBatchSampler
-    from leanvoice.data.training_sets import gpt_clip_set, sovits_clip_set
+    from leanvoice.plan.planner import epoch_batches
     from leanvoice.train import train_stage
 
     cfg = _planner_config(size_name, device, overrides)
-    clips = (gpt_clip_set if stage == "gpt" else sovits_clip_set)(Path(data), cfg.data.max_sec)
     budget = cfg.data.max_tokens if stage == "gpt" else cfg.data.max_frames
-    sampler = BucketBatchSampler(
-        clips.lengths,
-        budget,
-        seed=cfg.train.seed,
-        num_buckets=cfg.train.buckets,
-        tail=cfg.train.tail,
-        fixed_batch=cfg.train.fixed_batch,
-        max_samples=cfg.data.max_clips,
-    )
-    steps = len(sampler.rank_batches(0))
+    steps = len(epoch_batches(stage, cfg, Path(data), budget, cfg.data.max_clips)[0])
     cfg = replace(cfg, train=replace(cfg.train, max_steps=steps))
     summary = train_stage(stage, Path(data), Path(out), cfg)
     return {"steps": steps, "peak_bytes": summary["memory"]["peak_bytes"]}

@@ -15,6 +15,7 @@ from leanvoice.plan.planner import (
     calibrate,
     card_bytes,
     choose,
+    epoch_batches,
     make_plan,
     measured_peak,
     parse_size,
@@ -214,20 +215,13 @@ def test_plan_with_data_predicts_the_trained_runs_peak(featured_demo, tmp_path) 
     result = plan.as_json()
     assert result["fits"] and result["predicted_peak_bytes"] <= result["worst_case_peak_bytes"]
     tuned = load_config(overrides=[*base, *result["overrides"], "train.save_every=0"])
-    epoch = len(_epoch_batches(featured_demo, tuned))  # the run meets every batch once
+    budget, clips = tuned.data.max_tokens, tuned.data.max_clips
+    epoch = len(epoch_batches("gpt", tuned, featured_demo, budget, clips)[0])  # each met once
     tuned = load_config(overrides=[*base, *result["overrides"], f"train.max_steps={epoch}"])
     summary = train_stage("gpt", featured_demo, tmp_path / "run", tuned)
     measured = summary["memory"]["peak_bytes"]
     print(f"predicted {result['predicted_peak_bytes']} measured {measured}")
     assert abs(result["predicted_peak_bytes"] - measured) <= 0.15 * measured
-
-
-def _epoch_batches(data, cfg) -> list[list[int]]:
-    from leanvoice.data.sampler import BucketBatchSampler
-    from leanvoice.data.training_sets import gpt_clip_set
-
-    lengths = gpt_clip_set(data, cfg.data.max_sec).lengths
-    return BucketBatchSampler(lengths, cfg.data.max_tokens, seed=cfg.train.seed).rank_batches(0)
 
 
 def test_cli_plan_shows_its_progress_and_a_table_that_fits_80_columns(tmp_path) -> None:

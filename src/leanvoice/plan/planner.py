@@ -339,17 +339,17 @@ def with_candidate(cfg: Config, candidate: Candidate) -> Config:
     return replace(cfg, memory=memory)
 
 
-def largest_batches(stage: str, cfg: Config, data: Path, budget: int, max_clips: int):
-    """The batches the bucketing sampler forms on `data` under `budget` (epoch 0, every
-    rank's): the largest by padded cost, and the largest by clip count (SoVITS's decoder
-    grows with clips)."""
+def epoch_batches(
+    stage: str, cfg: Config, data: Path, budget: int, max_clips: int
+) -> tuple[list[list[int]], list[int]]:
+    """(the batches the bucketing sampler forms on `data` under `budget` in epoch 0, every
+    rank's; the clips' lengths), as a training run with `cfg` would form them."""
     from leanvoice.data.sampler import BucketBatchSampler
     from leanvoice.data.training_sets import gpt_clip_set, sovits_clip_set
 
     clips = (gpt_clip_set if stage == "gpt" else sovits_clip_set)(data, cfg.data.max_sec)
-    lengths = clips.lengths
     sampler = BucketBatchSampler(
-        lengths,
+        clips.lengths,
         budget,
         seed=cfg.train.seed,
         num_buckets=cfg.train.buckets,
@@ -357,7 +357,14 @@ def largest_batches(stage: str, cfg: Config, data: Path, budget: int, max_clips:
         fixed_batch=cfg.train.fixed_batch,
         max_samples=max_clips,
     )
-    batches = sampler.global_batches(0)
+    return sampler.global_batches(0), clips.lengths
+
+
+def largest_batches(stage: str, cfg: Config, data: Path, budget: int, max_clips: int):
+    """The batches the bucketing sampler forms on `data` under `budget` (epoch 0, every
+    rank's): the largest by padded cost, and the largest by clip count (SoVITS's decoder
+    grows with clips)."""
+    batches, lengths = epoch_batches(stage, cfg, data, budget, max_clips)
     by_cost = max(batches, key=lambda b: (len(b) * max(lengths[i] for i in b), len(b)))
     by_clips = max(batches, key=lambda b: (len(b), len(b) * max(lengths[i] for i in b)))
     return [by_cost] if by_clips == by_cost else [by_cost, by_clips]

@@ -129,8 +129,9 @@ class SoVITSTrainer(StageTrainer):
             self.size.sample_rate, self.size.n_fft, self.size.n_mels
         ).to(device)
         lr = cfg.train.lr
-        # the discriminator follows 8-bit states (and auto's choice), else plain AdamW
-        d_kind = cfg.memory.optimizer if cfg.memory.optimizer in ("adamw8bit", "auto") else "adamw"
+        # the discriminator follows 8-bit states and auto's choice ("": memory.optimizer),
+        # else plain AdamW
+        d_kind = "" if cfg.memory.optimizer in ("adamw8bit", "auto") else "adamw"
         return {
             "model": Network(
                 self.generator,

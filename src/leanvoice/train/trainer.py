@@ -212,7 +212,6 @@ class StageTrainer(ABC):
             cfg = self.cfg = self._resolve_auto_optimizer()
         for network in self.networks.values():  # after wrapping: FSDP's shards are final
             kind = network.optimizer_kind or cfg.memory.optimizer
-            kind = cfg.memory.optimizer if kind == "auto" else kind
             network.optimizer = build_optimizer(network.groups, kind, cfg.train.lr)
             if self.precision.needs_scaler:  # one per optimizer, as in the GAN recipe
                 network.scaler = self.precision.make_scaler()
