@@ -234,7 +234,8 @@ def make_feature_models(root: Path, prepared: Path, args: argparse.Namespace) ->
 
 
 def train(stage: str, prepared: Path, run: Path, steps: int, lr: float, extra: list[str]):
-    """One stage for `steps` (a re-run resumes from the run's last checkpoint)."""
+    """One stage for `steps` (a re-run resumes from the run's last checkpoint); its
+    summary, the earlier one when the run had already reached `steps`."""
     from leanvoice.config import load_config
     from leanvoice.train import train_stage
 
@@ -248,7 +249,8 @@ def train(stage: str, prepared: Path, run: Path, steps: int, lr: float, extra: l
             *extra,
         ]
     )
-    return train_stage(stage, prepared, run, cfg)
+    summary = train_stage(stage, prepared, run, cfg)
+    return summary or json.loads((run / "summary.json").read_text())
 
 
 def main() -> None:

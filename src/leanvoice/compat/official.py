@@ -104,6 +104,7 @@ def sovits_size_from_config(config: dict[str, Any], weight: dict[str, torch.Tens
         or 16,
         flow_count=len(flow_layers),
         n_speakers=int(model_cfg.get("n_speakers", 300)),
+        harmonic_source="pitch.out.weight" in weight,
     )
 
 

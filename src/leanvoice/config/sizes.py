@@ -53,6 +53,7 @@ class SoVITSSize:
     flow_count: int = 4
     n_speakers: int = 300
     discriminator_divisor: int = 1  # training only: >1 narrows the discriminator (tiny)
+    harmonic_source: bool = False  # an NSF excitation and pitch predictor (tiny; not v2)
 
 
 @dataclass

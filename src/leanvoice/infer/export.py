@@ -34,6 +34,8 @@ def export_checkpoint(checkpoint: Path, out: Path) -> str:
         model = load_sovits(checkpoint)
         export_sovits(model, out, info=f"LeanVoice step {step}")
         kind = "SoVITS (stage 2) .pth, official v2 layout (fp16, version header 01 = v2)"
+        if model.pitch is not None:
+            kind += ", with the tiny sizes' harmonic source (official tools lack it)"
     else:
         raise InputError(f"{checkpoint}: neither a GPT nor a SoVITS checkpoint")
     params = sum(p.numel() for p in model.parameters())

@@ -42,6 +42,7 @@ from leanvoice.models.sovits.losses import (
     kl_divergence,
 )
 from leanvoice.models.sovits.model import slice_frames
+from leanvoice.models.sovits.source import pitch_loss
 from leanvoice.train.distributed import full_parameters, wrap_model
 from leanvoice.train.gpt import find_sovits
 from leanvoice.train.trainer import Loss, Network, Share, StageTrainer
@@ -51,21 +52,43 @@ MEL_WEIGHT, KL_WEIGHT = 45.0, 1.0
 TEXT_PARTS = ("enc_p.text_embedding.", "enc_p.encoder_text.", "enc_p.mrte.")
 
 
+# what the decoder and its harmonic source are built from
+DECODER_FIELDS = (
+    "sample_rate",
+    "hop_length",
+    "inter_channels",
+    "gin_channels",
+    "upsample_rates",
+    "upsample_initial_channel",
+    "upsample_kernel_sizes",
+)
+
+
 def initial_sovits(
     size_name: str, init: Path | None, f0_conditioning: bool = False
 ) -> tuple[SoVITSGenerator, list[str]]:
     """A trainable generator (with the posterior encoder); from `init` if given. Files
-    exported for inference have no `enc_q`, and official ones no F0 embedding: those
-    weights start random (listed)."""
+    exported for inference have no `enc_q`, official ones no F0 embedding, and a file of
+    the named size made before it had a harmonic source has none (and its decoder is
+    replaced): those weights start random (listed)."""
+    named = load_size(size_name).sovits
     if init is None:
-        size = load_size(size_name).sovits
-        return SoVITSGenerator(size, f0_conditioning=f0_conditioning), []
+        return SoVITSGenerator(named, f0_conditioning=f0_conditioning), []
     loaded, _ = load_official_sovits(init)
-    if loaded.enc_q is not None and not f0_conditioning:
+    size, state = loaded.size, loaded.state_dict()
+    if (
+        named.harmonic_source
+        and not size.harmonic_source
+        and all(getattr(size, name) == getattr(named, name) for name in DECODER_FIELDS)
+    ):  # a file of the named size made before it had a harmonic source: its decoder
+        # learnt to make audio without one and would learn to ignore it, so it starts anew
+        size = dataclasses.replace(size, harmonic_source=True)
+        state = {k: v for k, v in state.items() if not k.startswith("dec.")}
+    if loaded.enc_q is not None and not f0_conditioning and size == loaded.size:
         return loaded.train(), []
-    model = SoVITSGenerator(loaded.size, f0_conditioning=f0_conditioning)
-    result = model.load_state_dict(loaded.state_dict(), strict=False)
-    return model, list(result.missing_keys)  # the enc_q.* / f0_embedding.* weights
+    model = SoVITSGenerator(size, f0_conditioning=f0_conditioning)
+    result = model.load_state_dict(state, strict=False)
+    return model, list(result.missing_keys)  # enc_q.*, f0_embedding.*, pitch.*, dec.*
 
 
 def generator_groups(model: nn.Module, lr: float, text_factor: float) -> list[dict[str, Any]]:
@@ -107,7 +130,9 @@ class SoVITSTrainer(StageTrainer):
         init = find_sovits(cfg.model.sovits_init, self.data, cfg.model.size)
         generator, fresh = initial_sovits(cfg.model.size, init, cfg.model.f0_conditioning)
         if fresh and self.ctx.is_main:
-            parts = sorted({key.split(".")[0] for key in fresh})
+            parts = sorted(
+                {".".join(key.split(".")[: 2 if key.startswith("dec.") else 1]) for key in fresh}
+            )
             self.console.print(
                 f"{init}: no {', '.join(parts)} weights in the file; they start random"
             )
@@ -153,6 +178,10 @@ class SoVITSTrainer(StageTrainer):
     def extensions(self) -> dict[str, Any]:
         return {"f0_conditioning": self.generator.f0_embedding is not None}
 
+    def _needs_f0(self) -> bool:
+        """F0 conditioning reads the clip's pitch; a harmonic source trains on it."""
+        return self.generator.f0_embedding is not None or self.generator.pitch is not None
+
     def clip_f0(self, index: int, wave: torch.Tensor) -> torch.Tensor:
         """The clip's F0 per spectrogram frame (Hz, 0 = unvoiced), estimated once."""
         if index not in self._f0:
@@ -168,7 +197,7 @@ class SoVITSTrainer(StageTrainer):
         batch["spec"] = linear_spectrogram(
             batch["wave"], size.n_fft, size.hop_length, size.win_length
         )[..., : batch["ssl"].shape[-1]]
-        if self.generator.f0_embedding is not None:
+        if self._needs_f0():
             frames = batch["frames"].tolist()
             waves = [batch["wave"][row, : n * size.hop_length] for row, n in enumerate(frames)]
             tracks = [self.clip_f0(i, w) for i, w in zip(part, waves, strict=True)]
@@ -212,6 +241,7 @@ class SoVITSTrainer(StageTrainer):
         starts = out["slice_starts"]
         out["real_wave"] = slice_frames(batch["wave"][:, None], starts * hop, segment * hop)
         out["real_mel"] = slice_frames(self._mel(batch["spec"]), starts, segment)
+        out["f0"] = batch.get("f0")
         return out
 
     def _generator_loss(self, out: dict[str, Any]) -> torch.Tensor:
@@ -229,7 +259,10 @@ class SoVITSTrainer(StageTrainer):
         adversarial = generator_adversarial_loss(scores_fake) + feature_matching(
             feats_real, feats_fake
         )
-        return adversarial + MEL_WEIGHT * mel + KL_WEIGHT * kl + out["commit_loss"].float()
+        loss = adversarial + MEL_WEIGHT * mel + KL_WEIGHT * kl + out["commit_loss"].float()
+        if out["pitch"] is not None:
+            loss = loss + pitch_loss(out["pitch"], out["f0"], out["mask"])
+        return loss
 
     def _mel(self, spec: torch.Tensor) -> torch.Tensor:
         return linear_to_log_mel(spec, self.filterbank)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
+
+from leanvoice.models.sovits.source import HarmonicSource
 
 LRELU_SLOPE = 0.1
 
@@ -45,8 +49,10 @@ class UpsampleStage(nn.Module):
         self.upsample = upsample
         self.resblocks = resblocks  # plain list: the parameters live in Generator.resblocks
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
         x = self.upsample(F.leaky_relu(x, LRELU_SLOPE))
+        if source is not None:  # the harmonic excitation at this stage's rate
+            x = x + source
         return sum(block(x) for block in self.resblocks) / len(self.resblocks)
 
 
@@ -60,7 +66,10 @@ class Generator(nn.Module):
         initial_channels: int,
         upsample_kernel_sizes: list[int],
         gin_channels: int,
+        source: HarmonicSource | None = None,
     ) -> None:
+        """`source`: an NSF excitation, brought to each stage's rate by a strided conv
+        and added after its upsampling (the tiny sizes; official v2 has none)."""
         super().__init__()
         self.conv_pre = nn.Conv1d(in_channels, initial_channels, 7, 1, padding=3)
         self.ups = nn.ModuleList()
@@ -76,6 +85,17 @@ class Generator(nn.Module):
             for k in kernel_sizes:
                 self.resblocks.append(ResBlock(channels, k, dilations))
         self.conv_post = nn.Conv1d(channels, 1, 7, 1, padding=3, bias=False)
+        self.source = source
+        self.source_convs = nn.ModuleList() if source is not None else None
+        if self.source_convs is not None:
+            for index in range(len(upsample_rates)):
+                stride = math.prod(upsample_rates[index + 1 :])
+                out = initial_channels // 2 ** (index + 1)
+                self.source_convs.append(
+                    nn.Conv1d(1, out, 2 * stride - stride % 2, stride, padding=stride // 2)
+                    if stride > 1
+                    else nn.Conv1d(1, out, 1)
+                )
         self.cond = nn.Conv1d(gin_channels, initial_channels, 1)
         per_stage = len(kernel_sizes)
         self.stages = [
@@ -83,8 +103,23 @@ class Generator(nn.Module):
             for i, up in enumerate(self.ups)
         ]
 
-    def forward(self, z: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        style: torch.Tensor,
+        f0: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """z (B, inter, frames), style (B, gin, 1); f0 (B, 1, frames) in Hz, needed only
+        with a harmonic source."""
         x = self.conv_pre(z) + self.cond(style)
-        for stage in self.stages:
-            x = stage(x)
+        if self.source is None:
+            for stage in self.stages:
+                x = stage(x)
+        else:
+            if f0 is None:
+                raise ValueError("this decoder has a harmonic source: pass f0 (B, 1, frames)")
+            excitation = self.source(f0, generator)
+            for stage, conv in zip(self.stages, self.source_convs, strict=True):
+                x = stage(x, conv(excitation.to(x.dtype)))
         return torch.tanh(self.conv_post(F.leaky_relu(x)))  # (B, 1, T · hop)

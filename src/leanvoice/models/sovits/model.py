@@ -16,6 +16,7 @@ from torch import nn
 from leanvoice.config.sizes import SoVITSSize
 from leanvoice.models.sovits.decoder import Generator
 from leanvoice.models.sovits.quantizer import ResidualVectorQuantizer
+from leanvoice.models.sovits.source import HarmonicSource, PitchPredictor
 from leanvoice.models.sovits.style import MelStyleEncoder
 from leanvoice.models.sovits.text_encoder import TextEncoder
 from leanvoice.models.sovits.wavenet import CouplingFlow, PosteriorEncoder
@@ -55,6 +56,10 @@ class SoVITSGenerator(nn.Module):
             size.upsample_initial_channel,
             size.upsample_kernel_sizes,
             size.gin_channels,
+            HarmonicSource(size.sample_rate, size.hop_length) if size.harmonic_source else None,
+        )
+        self.pitch = (
+            PitchPredictor(size.inter_channels, size.gin_channels) if size.harmonic_source else None
         )
         self.enc_q = (
             PosteriorEncoder(
@@ -139,7 +144,7 @@ class SoVITSGenerator(nn.Module):
         phoneme_ids: torch.Tensor,  # (B, T_text)
         phoneme_lens: torch.Tensor,  # (B,)
         generator: torch.Generator | None = None,
-        f0: torch.Tensor | None = None,  # (B, 1, T) Hz, only with F0 conditioning
+        f0: torch.Tensor | None = None,  # (B, 1, T) Hz: F0 conditioning, harmonic source
     ) -> dict[str, torch.Tensor]:
         frames = spec.shape[2]
         mask = lengths_to_mask(spec_lens, frames)
@@ -156,9 +161,16 @@ class SoVITSGenerator(nn.Module):
         z, m_q, logs_q = self.enc_q(spec, mask, style)
         z_p = self.flow(z, mask, style)
         starts = random_slice_starts(spec_lens, self.segment_frames, generator)
-        wave = self.dec(slice_frames(z, starts, self.segment_frames), style)
+        pitch, f0_slice = None, None
+        if self.pitch is not None:  # the clip's F0 drives the source, else the predicted
+            pitch = self.pitch(z.detach(), style.detach())
+            track = PitchPredictor.to_hz(pitch.detach()) if f0 is None else f0.float()
+            f0_slice = slice_frames(_fit_length(track, frames), starts, self.segment_frames)
+        segment = slice_frames(z, starts, self.segment_frames)
+        wave = self.dec(segment, style, f0_slice, generator)
         return {
             "wave": wave,
+            "pitch": pitch,  # (B, 2, frames) log-F0 and voicing, with a harmonic source
             "slice_starts": starts,
             "commit_loss": commit_loss,
             "mask": mask,
@@ -197,7 +209,10 @@ class SoVITSGenerator(nn.Module):
         noise = torch.randn(m_p.shape, generator=generator, device=m_p.device, dtype=m_p.dtype)
         z_p = m_p + noise * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, mask, style, reverse=True)
-        return self.dec(z * mask, style)
+        source_f0 = None
+        if self.pitch is not None:  # the predicted pitch drives the harmonic source
+            source_f0 = PitchPredictor.to_hz(self.pitch(z, style)) * mask
+        return self.dec(z * mask, style, source_f0, generator)
 
 
 def _fit_length(x: torch.Tensor, frames: int) -> torch.Tensor:
