@@ -40,6 +40,7 @@ from leanvoice.models.sovits.losses import (
     feature_matching,
     generator_adversarial_loss,
     kl_divergence,
+    log_stft_distance,
 )
 from leanvoice.models.sovits.model import slice_frames
 from leanvoice.models.sovits.source import pitch_loss
@@ -262,6 +263,9 @@ class SoVITSTrainer(StageTrainer):
         loss = adversarial + MEL_WEIGHT * mel + KL_WEIGHT * kl + out["commit_loss"].float()
         if out["pitch"] is not None:
             loss = loss + pitch_loss(out["pitch"], out["f0"], out["mask"])
+        if self.cfg.train.stft_loss_weight:
+            distance = log_stft_distance(out["real_wave"], out["wave"])
+            loss = loss + self.cfg.train.stft_loss_weight * distance
         return loss
 
     def _mel(self, spec: torch.Tensor) -> torch.Tensor:
