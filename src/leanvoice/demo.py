@@ -165,10 +165,16 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
         console.print(export_checkpoint(checkpoint, target))
 
     console.rule("done")
+    unlike = [language for language, entry in qualities.items() if entry["not_speech_like"]]
+    verdict = (
+        f"the {' and '.join(unlike)} utterance is not speech-like yet (see the report)"
+        if unlike
+        else "both utterances are speech-like by the report's measures"
+    )
     console.print(
-        "The tiny bases had minutes of CPU training on synthetic voices, so these voices "
-        "are not speech yet (see the report); the pipeline is the real one. On your own "
-        "data, with the official v2 models (docs/guide.md says where to download them):"
+        f"The tiny bases had minutes of CPU training on synthetic voices: {verdict}. "
+        "The pipeline is the real one. On your own data, with the official v2 models "
+        "(docs/guide.md says where to download them):"
     )
     console.print(  # command lines to copy: never wrapped
         "  leanvoice prepare my_voice.list data/me --hubert chinese-hubert-base "

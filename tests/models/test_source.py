@@ -34,14 +34,16 @@ def test_the_excitation_is_periodic_at_f0_where_voiced_and_noise_elsewhere() -> 
     assert jumps.max() < 0.05  # no click where the pitch changes (a 240 Hz sine step ≈ 0.005)
 
 
-def test_harmonics_above_nyquist_are_left_out() -> None:
-    f0 = torch.full((1, 1, 4), 3000.0)  # harmonics 6-8 would be above 16 kHz
+def test_harmonics_above_the_cutoff_are_left_out() -> None:
+    f0 = torch.full((1, 1, 4), 3000.0)  # at most five harmonics below 16 kHz (Nyquist)
     assert torch.equal(
-        HarmonicSource(RATE, HOP, 8).eval()(f0), HarmonicSource(RATE, HOP, 5).eval()(f0)
+        HarmonicSource(RATE, HOP, 8, max_hz=20000).eval()(f0),
+        HarmonicSource(RATE, HOP, 5, max_hz=16000).eval()(f0),
     )
-    assert not torch.equal(
-        HarmonicSource(RATE, HOP, 5).eval()(f0), HarmonicSource(RATE, HOP, 4).eval()(f0)
-    )
+    four = HarmonicSource(RATE, HOP, 4, max_hz=16000).eval()(f0)
+    assert not torch.equal(HarmonicSource(RATE, HOP, 5, max_hz=16000).eval()(f0), four)
+    only_fundamental = HarmonicSource(RATE, HOP, 1).eval()(f0)
+    assert torch.equal(HarmonicSource(RATE, HOP).eval()(f0), only_fundamental)  # 4 kHz cutoff
 
 
 def test_the_pitch_predictor_round_trips_its_units_and_learns_a_track() -> None:
