@@ -167,9 +167,11 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
     console.rule("done")
     unlike = [language for language, entry in qualities.items() if entry["not_speech_like"]]
     verdict = (
-        f"the {' and '.join(unlike)} utterance is not speech-like yet (see the report)"
-        if unlike
-        else "both utterances are speech-like by the report's measures"
+        "both utterances are speech-like by the report's measures"
+        if not unlike
+        else f"the {unlike[0]} utterance is not speech-like yet (see the report)"
+        if len(unlike) == 1
+        else "neither utterance is speech-like yet (see the report)"
     )
     console.print(
         f"The tiny bases had minutes of CPU training on synthetic voices: {verdict}. "
