@@ -28,11 +28,12 @@ class HarmonicSource(nn.Module):
     """Frame F0 (Hz, 0 = unvoiced) → one excitation channel at the sample rate: in voiced
     frames the fundamental and its harmonics below `max_hz` at 1/k amplitude (a
     band-limited sawtooth, as a glottal pulse train is rich in harmonics), noise elsewhere.
-    Eight harmonics, NSF's count, reach 700 Hz for an 85 Hz voice: the tiny decoder then
-    left a low male voice's formants unvoiced (measured: 38 % of its voiced frames against
-    75 % at 220 Hz), so the harmonics reach 4 kHz whatever the pitch. It has no
-    weights: a learnt mix is the first thing training turns off (measured: from a decoder
-    trained without a source, an 8-weight mix fell to 2 % of its norm in 600 steps)."""
+    Eight harmonics, NSF's count, reach only 700 Hz for an 85 Hz voice, where a low male
+    voice came out voiced in 38 % of its voiced frames against 75 % at 220 Hz; so they
+    reach 4 kHz whatever the pitch (measured: that alone did not lift the male voice
+    within 500 steps; docs/design.md). It has no weights: a learnt mix is the first
+    thing training turns off (measured: from a decoder trained without a source, an
+    8-weight mix fell to 2 % of its norm in 600 steps)."""
 
     def __init__(
         self,
