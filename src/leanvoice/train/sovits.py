@@ -131,9 +131,7 @@ class SoVITSTrainer(StageTrainer):
         init = find_sovits(cfg.model.sovits_init, self.data, cfg.model.size)
         generator, fresh = initial_sovits(cfg.model.size, init, cfg.model.f0_conditioning)
         if fresh and self.ctx.is_main:
-            parts = sorted(
-                {".".join(key.split(".")[: 2 if key.startswith("dec.") else 1]) for key in fresh}
-            )
+            parts = sorted({key.split(".")[0] for key in fresh})
             self.console.print(
                 f"{init}: no {', '.join(parts)} weights in the file; they start random"
             )
