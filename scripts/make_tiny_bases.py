@@ -269,7 +269,7 @@ def main() -> None:
         "--sovits-stft-weight",
         type=float,
         default=0.0,
-        help="train.stft_loss_weight for SoVITS (low voices voice only with it)",
+        help="train.stft_loss_weight for SoVITS (0: the official losses; docs/training.md)",
     )
     parser.add_argument(
         "--init-from",

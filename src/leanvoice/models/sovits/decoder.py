@@ -119,7 +119,7 @@ class Generator(nn.Module):
         else:
             if f0 is None:
                 raise ValueError("this decoder has a harmonic source: pass f0 (B, 1, frames)")
-            excitation = self.source(f0, generator)
+            excitation = self.source(f0, generator).to(x.dtype)
             for stage, conv in zip(self.stages, self.source_convs, strict=True):
-                x = stage(x, conv(excitation.to(x.dtype)))
+                x = stage(x, conv(excitation))
         return torch.tanh(self.conv_post(F.leaky_relu(x)))  # (B, 1, T · hop)
