@@ -114,12 +114,10 @@ class GPTTrainer(StageTrainer):
         )
         self.model = setup.model.train()
         self.precision = setup.precision
-        self.wrapped = wrap_model(
-            GPTLoss(self.model, cfg.train.dpo), self.ctx, cfg.train.distributed
-        )
+        wrapped = wrap_model(GPTLoss(self.model, cfg.train.dpo), self.ctx, cfg.train.distributed)
         self._sovits = None
         groups = [{"params": list(self.model.parameters()), "lr": cfg.train.lr}]
-        return {"model": Network(self.model, self.wrapped, groups)}
+        return {"model": Network(self.model, wrapped, groups)}
 
     def size_record(self) -> dict[str, Any]:
         return dataclasses.asdict(self.model.size)
@@ -145,7 +143,7 @@ class GPTTrainer(StageTrainer):
 
     def micro_batch_losses(self, batch: dict[str, torch.Tensor], share: Share) -> Iterator[Loss]:
         with self.precision.autocast():
-            loss = self.wrapped(batch)
+            loss = self.networks["model"].wrapped(batch)
         yield Loss("model", loss.float() * share.backward, float(loss.detach()) * share.logged)
 
     # -- audition ------------------------------------------------------------------------
@@ -158,7 +156,7 @@ class GPTTrainer(StageTrainer):
                 if path is None:
                     return None
                 self._sovits = load_official_sovits(path)[0].to(self.ctx.device)
-            with full_parameters(self.wrapped):
+            with full_parameters(self.networks["model"].wrapped):
                 return gpt_audition(self.model, self._sovits, self.clips, self.ctx.device)
 
 

@@ -147,8 +147,6 @@ class SoVITSTrainer(StageTrainer):
         if cfg.model.sovits_d_init:  # fine-tuning: the base's discriminator, as official
             load_discriminator_weights(Path(cfg.model.sovits_d_init), self.discriminator)
         self.discriminator = self.discriminator.to(device).train()
-        self.g_wrapped = wrap_model(self.generator, self.ctx, cfg.train.distributed)
-        self.d_wrapped = wrap_model(self.discriminator, self.ctx, cfg.train.distributed)
         self.filterbank = mel_filterbank(
             self.size.sample_rate, self.size.n_fft, self.size.n_mels
         ).to(device)
@@ -159,12 +157,12 @@ class SoVITSTrainer(StageTrainer):
         return {
             "model": Network(
                 self.generator,
-                self.g_wrapped,
+                wrap_model(self.generator, self.ctx, cfg.train.distributed),
                 generator_groups(self.generator, lr, cfg.train.text_lr_factor),
             ),
             "discriminator": Network(
                 self.discriminator,
-                self.d_wrapped,
+                wrap_model(self.discriminator, self.ctx, cfg.train.distributed),
                 [{"params": list(self.discriminator.parameters()), "lr": lr}],
                 model_key="discriminator",
                 optimizer_kind=d_kind,
@@ -218,8 +216,9 @@ class SoVITSTrainer(StageTrainer):
 
     def micro_batch_losses(self, batch: dict[str, torch.Tensor], share: Share) -> Iterator[Loss]:
         out = self._generate(batch)
+        discriminator = self.networks["discriminator"].wrapped
         with self.precision.autocast():
-            scores_real, scores_fake, _, _ = self.d_wrapped(out["real_wave"], out["wave"].detach())
+            scores_real, scores_fake, _, _ = discriminator(out["real_wave"], out["wave"].detach())
         yield Loss("discriminator", discriminator_loss(scores_real, scores_fake) * share.backward)
         loss = self._generator_loss(out)
         yield Loss("model", loss * share.backward, float(loss.detach()) * share.logged)
@@ -228,7 +227,7 @@ class SoVITSTrainer(StageTrainer):
         """The generator on the whole clips, its decoder on a random slice of each; the
         matching slices of the real audio and mel."""
         with self.precision.autocast():
-            out = self.g_wrapped(
+            out = self.networks["model"].wrapped(
                 batch["ssl"],
                 batch["spec"],
                 batch["frames"],
@@ -284,7 +283,7 @@ class SoVITSTrainer(StageTrainer):
         f0 = None
         if self.generator.f0_embedding is not None:
             f0 = self.clip_f0(0, batch["wave"][0])[None, None].to(device)
-        with torch.random.fork_rng(devices=[]), full_parameters(self.g_wrapped):
+        with torch.random.fork_rng(devices=[]), full_parameters(self.networks["model"].wrapped):
             audio = self.generator.decode(
                 codes.to(device), batch["phoneme_ids"].to(device), spec.to(device), f0=f0
             )

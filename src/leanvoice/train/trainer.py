@@ -24,6 +24,7 @@ summary.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import random
 import signal
@@ -420,7 +421,18 @@ class StageTrainer(ABC):
         finally:
             lock.release()
             barrier(self.ctx)
+            self._drop_wrappers()
             shutdown(self.ctx)
+
+    def _drop_wrappers(self) -> None:
+        """Let go of the DDP wrappers before the process group is destroyed: a wrapper's
+        reducer holds the group, which then outlives `destroy_process_group` and is torn
+        down, with gloo's threads, only at the interpreter's exit. The suspected cause of
+        a rank now and then dying with SIGABRT ("terminate called without an active
+        exception") after a finished run, rare enough that no run here reproduced it."""
+        for network in self.networks.values():
+            network.wrapped = network.model
+        gc.collect()
 
     def _take_lock(self, lock: RunLock) -> None:
         """Rank 0 takes the lock; every rank learns whether it could."""
