@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,32 @@ def test_version_and_help() -> None:
         [sys.executable, "-m", "leanvoice", "--version"], capture_output=True, text=True
     )
     assert run.returncode == 0 and "leanvoice 0.1.0" in run.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["train"], ["synthesize"], ["plan"]])
+def test_switches_show_and_parse_as_plain_switches(command: list[str]) -> None:
+    env = {**os.environ, "COLUMNS": "100"}
+    run = subprocess.run(
+        [sys.executable, "-m", "leanvoice", *command, "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 0 and "--help" in run.stdout
+    assert "<bool>" not in run.stdout, run.stdout  # --help itself included
+
+
+def test_a_switch_takes_no_value() -> None:
+    switched = subprocess.run(
+        [sys.executable, "-m", "leanvoice", "--debug", "--version"], capture_output=True, text=True
+    )
+    assert switched.returncode == 0 and "leanvoice" in switched.stdout
+    valued = subprocess.run(
+        [sys.executable, "-m", "leanvoice", "demo", "--quick", "true"],
+        capture_output=True,
+        text=True,
+    )
+    assert valued.returncode == 2 and "unexpected extra argument" in valued.stderr
 
 
 def test_bench_command_runs_a_benchmark_and_prints_its_table() -> None:

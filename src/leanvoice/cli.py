@@ -12,12 +12,34 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from leanvoice import __version__
 from leanvoice.errors import LeanVoiceError
 
+
+class _Switches:
+    """Help that shows `--help` as the plain switch it is (Typer labels it `<bool>`, as it
+    would our own flags without their `metavar=""`)."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Group(_Switches, TyperGroup):
+    pass
+
+
+class _Command(_Switches, TyperCommand):
+    pass
+
+
 app = typer.Typer(
     name="leanvoice",
+    cls=_Group,
     help="Train GPT-SoVITS voice models on the GPU you own.",
     no_args_is_help=True,
     add_completion=False,
@@ -79,7 +101,7 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
-@app.command()
+@app.command(cls=_Command)
 def prepare(
     src: Annotated[Path, typer.Argument(help="A .list file, metadata.csv, or a folder.")],
     out: Annotated[Path, typer.Argument(help="Folder for the prepared dataset.")],
@@ -178,7 +200,7 @@ def prepare(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def train(
     stage: Annotated[str, typer.Argument(help="gpt (stage 1) or sovits (stage 2).")],
     data: Annotated[Path, typer.Option(help="A prepared dataset folder (leanvoice prepare).")],
@@ -243,7 +265,7 @@ def _auto_fit(stage: str, cfg, data: Path, vram: str | None) -> list[str]:
     return result.overrides()
 
 
-@app.command()
+@app.command(cls=_Command)
 def plan(
     stage: Annotated[str, typer.Option(help="gpt or sovits.")],
     vram: Annotated[str | None, typer.Option(help="Memory budget, e.g. 6GB or 64MB.")] = None,
@@ -314,7 +336,10 @@ BENCHES = ("baseline", "memory", "planner", "padding", "throughput", "summary", 
 ALL_BENCHES = BENCHES[:-2]
 
 
-@app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@app.command(
+    cls=_Command,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
 def bench(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(BENCHES)}, or all.")],
     args: Annotated[list[str] | None, typer.Argument(help="Passed to the benchmark.")] = None,
@@ -340,7 +365,7 @@ def bench(
             raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def synthesize(
     gpt: Annotated[
         Path, typer.Option(help="GPT: training checkpoint, exported or official .ckpt.")
@@ -431,7 +456,7 @@ def synthesize(
         console.print(f"{target}: {len(samples) / synth.sample_rate:.1f} s")
 
 
-@app.command(name="export")
+@app.command(name="export", cls=_Command)
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="A training checkpoint (step-N.pt).")],
     out: Annotated[Path, typer.Argument(help="GPT → .ckpt, SoVITS → .pth (official format).")],
@@ -442,7 +467,7 @@ def export_command(
     console.print(export_checkpoint(checkpoint, out))
 
 
-@app.command(name="import")
+@app.command(name="import", cls=_Command)
 def import_command(
     official: Annotated[Path, typer.Argument(help="An official GPT .ckpt or SoVITS .pth.")],
     out: Annotated[Path, typer.Argument(help="LeanVoice checkpoint to write (.pt).")],
@@ -453,7 +478,7 @@ def import_command(
     console.print(import_official(official, out))
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path(
         "leanvoice-demo"
@@ -468,7 +493,7 @@ def demo(
     run_demo(out, console, quick=quick)
 
 
-@app.command()
+@app.command(cls=_Command)
 def ui(
     workspace: Annotated[Path, typer.Option(help="Folder for datasets, runs and outputs.")] = Path(
         "leanvoice-workspace"
