@@ -34,11 +34,10 @@ def test_demo_quick_runs_end_to_end_and_speaks(tmp_path: Path) -> None:
         # plausible length, with no offset or clicks
         assert entry["closest_speaker"] == entry["speaker"], entry
         assert 0.5 <= entry["duration_ratio"] <= 2.0, entry
-        assert not [p for p in entry["not_speech_like"] if "DC" in p or "click" in p], entry
-        assert entry["voiced_fraction"] > 0.1, entry  # the harmonic source: 0 % without
-    # ava's (female) utterance is speech-like by every measure; ben's low male voice is
-    # voiced in about a fifth of its frames (docs/design.md, the harmonic source)
-    assert not report["zh"]["not_speech_like"], report["zh"]
+        # speech-like by every measure of the report: duration, level, ≥ 40 % of frames
+        # voiced (ben's low male voice too: the smooth decoder, docs/design.md), no DC
+        # offset, no clicks
+        assert not entry["not_speech_like"], entry
     for name in ("gpt.ckpt", "sovits.pth"):
         assert (tmp_path / "export" / name).stat().st_size > 0
     for stage in ("gpt", "sovits"):

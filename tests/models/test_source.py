@@ -112,6 +112,48 @@ def test_a_tiny_file_from_before_the_source_gains_one_that_starts_random(tmp_pat
     assert v2_named.pitch is None and not v2_fresh  # another size's name adds nothing
 
 
+def test_a_tiny_file_with_transposed_convs_gets_a_smooth_decoder_and_keeps_its_pitch(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    older = SoVITSGenerator(replace(load_size("tiny").sovits, smooth_upsampling=False))
+    export_sovits(older, tmp_path / "older.pth", with_posterior=True)
+    assert not load_official_sovits(tmp_path / "older.pth")[0].size.smooth_upsampling
+    model, fresh = initial_sovits("tiny", tmp_path / "older.pth")
+    assert model.size.smooth_upsampling and {k.split(".")[0] for k in fresh} == {"dec"}
+    kept = "pitch.out.weight"  # the pitch predictor reads the latent, which is unchanged
+    assert torch.equal(model.state_dict()[kept], older.state_dict()[kept].half().float())
+    export_sovits(model, tmp_path / "smooth.pth", with_posterior=True)
+    assert load_official_sovits(tmp_path / "smooth.pth")[0].size.smooth_upsampling
+
+
+def test_smooth_upsampling_cannot_write_detail_a_transposed_conv_can() -> None:
+    """The latent frames (50 a second) brought to 500 Hz: what lies above the frame rate,
+    where a low male voice's pitch is (84 Hz and up), is a small share for the smooth
+    path whatever its weights, and a large one for a transposed conv."""
+    from leanvoice.models.sovits.decoder import SmoothUpsample
+
+    torch.manual_seed(0)
+    frames = torch.randn(1, 8, 200)
+    smooth = SmoothUpsample(8, 8, 10)
+    transposed = torch.nn.ConvTranspose1d(8, 8, 16, 10, padding=3)
+    with torch.no_grad():
+        for layer in (smooth.conv, transposed):
+            for weight in layer.parameters():
+                weight.normal_()
+
+    def above_frame_rate(x: torch.Tensor) -> float:
+        power = torch.fft.rfft(x, dim=-1).abs().pow(2).sum(dim=(0, 1))
+        hz = torch.fft.rfftfreq(x.shape[-1], 1 / 500)
+        return float(power[hz > 60].sum() / power.sum())
+
+    with torch.no_grad():
+        assert above_frame_rate(smooth(frames)) < 0.02
+        assert above_frame_rate(transposed(frames)) > 0.2
+
+
 def test_the_fine_stft_distance_hears_what_the_mel_loss_averages_away() -> None:
     """A low voice (90 Hz harmonics) against noise with the same spectral envelope: the
     4096-point log-STFT distance sets them further apart than the mel loss does (measured

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from leanvoice.audio.io import load_audio
+from leanvoice.audio.pitch import estimate_f0
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
 from leanvoice.compat import (
     gpt_from_official,
@@ -178,10 +179,15 @@ def test_tiny_sovits_overfits_one_batch_mel_loss() -> None:
     ssl = torch.randn(1, size.ssl_dim, frames, generator=g)
     phonemes = torch.randint(0, 732, (1, 10), generator=g)
     lens, plens = torch.tensor([frames]), torch.tensor([10])
+    # the clip's own pitch drives the harmonic source, as in the trainer: the smooth
+    # decoder can make waveform detail only from it
+    track = torch.from_numpy(estimate_f0(wave[0].numpy(), size.sample_rate, size.hop_length))
+    f0 = torch.nn.functional.pad(track, (0, max(0, frames - len(track))))[:frames][None, None]
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.8, 0.99))
     losses = []
     for step in range(300):
-        out = model(ssl, spec, lens, phonemes, plens, generator=torch.Generator().manual_seed(step))
+        seeded = torch.Generator().manual_seed(step)
+        out = model(ssl, spec, lens, phonemes, plens, generator=seeded, f0=f0)
         start = int(out["slice_starts"][0]) * size.hop_length
         target = wave[:, start : start + size.segment_samples]
         target_mel = linear_to_log_mel(linear_spectrogram(target, 2048, 640, 2048), filters)
@@ -192,7 +198,9 @@ def test_tiny_sovits_overfits_one_batch_mel_loss() -> None:
         (45 * mel_loss + kl).backward()
         optimizer.step()
         losses.append(mel_loss.item())
-    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    # the smooth decoder (tiny) fits one clip's spectrum less closely than transposed
+    # convs did: 0.53 of the first loss after 300 steps against 0.45 (docs/design.md)
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
 
 
 def test_f0_conditioning_extension(tmp_path: Path) -> None:

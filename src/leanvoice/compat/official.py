@@ -105,6 +105,7 @@ def sovits_size_from_config(config: dict[str, Any], weight: dict[str, torch.Tens
         flow_count=len(flow_layers),
         n_speakers=int(model_cfg.get("n_speakers", 300)),
         harmonic_source="pitch.out.weight" in weight,
+        smooth_upsampling="dec.ups.0.conv.bias" in weight,
     )
 
 

@@ -54,6 +54,9 @@ class SoVITSSize:
     n_speakers: int = 300
     discriminator_divisor: int = 1  # training only: >1 narrows the discriminator (tiny)
     harmonic_source: bool = False  # an NSF excitation and pitch predictor (tiny; not v2)
+    # latent frames upsampled by interpolation and a conv, not transposed convs (tiny; not
+    # v2): waveform detail can then come only from the harmonic source (decoder.py)
+    smooth_upsampling: bool = False
 
 
 @dataclass

@@ -63,6 +63,8 @@ DECODER_FIELDS = (
     "upsample_initial_channel",
     "upsample_kernel_sizes",
 )
+# what a decoder is, beyond its shapes: tiny files made before either came in have neither
+DECODER_KINDS = ("harmonic_source", "smooth_upsampling")
 
 
 def initial_sovits(
@@ -70,20 +72,20 @@ def initial_sovits(
 ) -> tuple[SoVITSGenerator, list[str]]:
     """A trainable generator (with the posterior encoder); from `init` if given. Files
     exported for inference have no `enc_q`, official ones no F0 embedding, and a file of
-    the named size made before it had a harmonic source has none (and its decoder is
-    replaced): those weights start random (listed)."""
+    the named size made before its decoder changed kind (a harmonic source, smooth
+    upsampling) has the old kind (its decoder is replaced): those weights start random
+    (listed)."""
     named = load_size(size_name).sovits
     if init is None:
         return SoVITSGenerator(named, f0_conditioning=f0_conditioning), []
     loaded, _ = load_official_sovits(init)
     size, state = loaded.size, loaded.state_dict()
-    if (
-        named.harmonic_source
-        and not size.harmonic_source
-        and all(getattr(size, name) == getattr(named, name) for name in DECODER_FIELDS)
-    ):  # a file of the named size made before it had a harmonic source: its decoder
-        # learnt to make audio without one and would learn to ignore it, so it starts anew
-        size = dataclasses.replace(size, harmonic_source=True)
+    kinds = {name: getattr(named, name) for name in DECODER_KINDS}
+    if any(getattr(size, name) != kind for name, kind in kinds.items()) and all(
+        getattr(size, name) == getattr(named, name) for name in DECODER_FIELDS
+    ):  # a file of the named size with an older kind of decoder: that decoder learnt to
+        # make audio its own way and would learn to ignore a source, so it starts anew
+        size = dataclasses.replace(size, **kinds)
         state = {k: v for k, v in state.items() if not k.startswith("dec.")}
     if loaded.enc_q is not None and not f0_conditioning and size == loaded.size:
         return loaded.train(), []

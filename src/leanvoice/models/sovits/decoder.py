@@ -41,6 +41,26 @@ class ResBlock(nn.Module):
         return x
 
 
+class SmoothUpsample(nn.Module):
+    """Linear interpolation to the next rate, then a 3-tap conv: a smooth path from the
+    latent frames, unlike a transposed conv, whose kernel writes waveform detail itself.
+    With a harmonic source, periodic detail can then come only from the source. Measured
+    with transposed convs in the tiny decoder: for low male voices the latent path made
+    the pitch band (84-250 Hz) itself, as noise, and the utterances came out 20-25 %
+    voiced where the source alone gave 86-89 % (docs/design.md)."""
+
+    def __init__(self, channels: int, out_channels: int, rate: int) -> None:
+        super().__init__()
+        self.rate = rate
+        conv = nn.Conv1d(channels, out_channels, 3, padding=1)
+        _init_normal(conv)
+        self.conv = weight_norm(conv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=self.rate, mode="linear", align_corners=False)
+        return self.conv(x)
+
+
 class UpsampleStage(nn.Module):
     """One upsampling step and the average of its resblocks: a checkpointing unit."""
 
@@ -67,20 +87,25 @@ class Generator(nn.Module):
         upsample_kernel_sizes: list[int],
         gin_channels: int,
         source: HarmonicSource | None = None,
+        smooth: bool = False,
     ) -> None:
         """`source`: an NSF excitation, brought to each stage's rate by a strided conv
-        and added after its upsampling (the tiny sizes; official v2 has none)."""
+        and added after its upsampling; `smooth`: `SmoothUpsample` stages (both for the
+        tiny sizes; official v2 has neither)."""
         super().__init__()
         self.conv_pre = nn.Conv1d(in_channels, initial_channels, 7, 1, padding=3)
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
         channels = initial_channels
         for rate, kernel in zip(upsample_rates, upsample_kernel_sizes, strict=True):
-            up = nn.ConvTranspose1d(
-                channels, channels // 2, kernel, rate, padding=(kernel - rate) // 2
-            )
-            _init_normal(up)
-            self.ups.append(weight_norm(up))
+            if smooth:
+                self.ups.append(SmoothUpsample(channels, channels // 2, rate))
+            else:
+                up = nn.ConvTranspose1d(
+                    channels, channels // 2, kernel, rate, padding=(kernel - rate) // 2
+                )
+                _init_normal(up)
+                self.ups.append(weight_norm(up))
             channels //= 2
             for k in kernel_sizes:
                 self.resblocks.append(ResBlock(channels, k, dilations))

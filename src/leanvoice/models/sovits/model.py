@@ -57,6 +57,7 @@ class SoVITSGenerator(nn.Module):
             size.upsample_kernel_sizes,
             size.gin_channels,
             HarmonicSource(size.sample_rate, size.hop_length) if size.harmonic_source else None,
+            smooth=size.smooth_upsampling,
         )
         self.pitch = (
             PitchPredictor(size.inter_channels, size.gin_channels) if size.harmonic_source else None

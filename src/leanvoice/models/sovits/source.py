@@ -31,9 +31,10 @@ class HarmonicSource(nn.Module):
     Eight harmonics, NSF's count, reach only 700 Hz for an 85 Hz voice, where a low male
     voice came out voiced in 38 % of its voiced frames against 75 % at 220 Hz; so they
     reach 4 kHz whatever the pitch (measured: that alone did not lift the male voice
-    within 500 steps; docs/design.md). It has no weights: a learnt mix is the first
-    thing training turns off (measured: from a decoder trained without a source, an
-    8-weight mix fell to 2 % of its norm in 600 steps)."""
+    within 500 steps; the decoder's smooth upsampling did, docs/design.md). It has no
+    weights: a learnt mix is the first thing training turns off (measured: from a
+    decoder trained without a source, an 8-weight mix fell to 2 % of its norm in 600
+    steps)."""
 
     def __init__(
         self,
