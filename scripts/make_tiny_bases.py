@@ -201,8 +201,6 @@ def make_feature_models(root: Path, prepared: Path, args: argparse.Namespace) ->
     of its features with `--codes` distinct codes; the tiny BERT, whose vocabulary is the
     corpus's characters and the demo's sentences'. With `--init-from`: those of the
     earlier bases, as they are."""
-    import soxr
-
     from leanvoice.audio.io import load_audio
     from leanvoice.data.manifest import read_manifest
     from leanvoice.demo import SENTENCES
@@ -221,8 +219,7 @@ def make_feature_models(root: Path, prepared: Path, args: argparse.Namespace) ->
     wavs = [prepared / clip.wav for clip in clips]
     waves = []
     for wav in wavs:
-        audio = load_audio(wav)
-        waves.append(soxr.resample(audio.samples, audio.sample_rate, SSL_SAMPLE_RATE))
+        waves.append(load_audio(wav, SSL_SAMPLE_RATE).samples)
     build_tiny_hubert(root / "hubert")
     losses = distil_tiny_hubert(root / "hubert", waves, steps=args.hubert_steps, seed=args.seed)
     codebook_wavs = random.Random(args.seed).sample(wavs, min(len(wavs), 240))

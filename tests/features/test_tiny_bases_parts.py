@@ -4,7 +4,6 @@ follow the speech, and a codebook with a small code inventory."""
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 
 from leanvoice.audio.io import load_audio
@@ -16,8 +15,7 @@ from leanvoice.models.sovits.quantizer import ResidualVectorQuantizer
 def _demo_waves(demo_list: Path, count: int) -> list[np.ndarray]:
     waves = []
     for line in demo_list.read_text(encoding="utf-8").splitlines()[:count]:
-        audio = load_audio(demo_list.parent / line.split("|")[0])
-        waves.append(soxr.resample(audio.samples, audio.sample_rate, SSL_SAMPLE_RATE))
+        waves.append(load_audio(demo_list.parent / line.split("|")[0], SSL_SAMPLE_RATE).samples)
     return waves
 
 
