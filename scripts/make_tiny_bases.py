@@ -263,12 +263,6 @@ def main() -> None:
     parser.add_argument("--sovits-lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--sovits-stft-weight",
-        type=float,
-        default=0.0,
-        help="train.stft_loss_weight for SoVITS (0: the official losses; docs/training.md)",
-    )
-    parser.add_argument(
         "--init-from",
         type=Path,
         help="earlier bases to go on from: their feature models as they are, and their "
@@ -320,12 +314,7 @@ def main() -> None:
             args.work / "runs" / "sovits",
             args.sovits_steps,
             args.sovits_lr,
-            [
-                "memory.checkpoint=none",
-                "data.max_clips=4",
-                f"train.stft_loss_weight={args.sovits_stft_weight}",
-                *start,
-            ],
+            ["memory.checkpoint=none", "data.max_clips=4", *start],
         ),
     }
 

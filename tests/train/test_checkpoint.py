@@ -10,7 +10,7 @@ from leanvoice.train import checkpoint as ckpt
 
 def _checkpoint(step: int, **extra) -> ckpt.Checkpoint:
     weights = {"w": torch.full((3,), float(step))}
-    return ckpt.Checkpoint(step, "gpt", {}, {}, {}, {"model": ckpt.NetworkState(weights)}, **extra)
+    return ckpt.Checkpoint(step, "gpt", {}, {}, {}, {"gpt": ckpt.NetworkState(weights)}, **extra)
 
 
 def test_keeps_the_newest_n_and_best(tmp_path) -> None:
@@ -60,7 +60,7 @@ def test_the_file_layout_stays_flat_and_round_trips(tmp_path) -> None:
         key: ckpt.NetworkState(
             {"w": torch.ones(2) * i}, {"state": {}, "n": i}, {"scale": float(i)}, {"f": 0.5}
         )
-        for i, key in enumerate(("model", "discriminator"))
+        for i, key in enumerate(("generator", "discriminator"))
     }
     written = ckpt.Checkpoint(
         7,
@@ -82,6 +82,7 @@ def test_the_file_layout_stays_flat_and_round_trips(tmp_path) -> None:
     assert read.extensions == {"f0_conditioning": True} and read.best_loss == 1.5
     assert read.networks["discriminator"].scaler == {"scale": 1.0}
     assert torch.equal(read.networks["discriminator"].weights["w"], torch.ones(2))
+    assert torch.equal(read.weights["w"], torch.zeros(2))  # the generator's, file key "model"
     assert read.rng is None and read.step == 7
 
 

@@ -36,7 +36,7 @@ def test_sovits_text_encoder_trains_at_0_4_of_the_rate(featured_demo, tmp_path) 
     cfg = load_config(overrides=[*TINY, "train.lr=1e-3"])
     trainer = SoVITSTrainer(cfg, featured_demo, tmp_path / "run")
     trainer.setup()
-    groups = trainer.networks["model"].optimizer.param_groups
+    groups = trainer.networks["generator"].optimizer.param_groups
     text = {
         id(p)
         for n, p in trainer.generator.named_parameters()

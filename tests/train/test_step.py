@@ -28,14 +28,14 @@ def test_sovits_oom_in_the_generator_backward_retries_without_a_second_d_update(
 
     def inject(step: int, micro: int, point: str) -> None:
         # the discriminator's backward of step 2 has run; the generator's fails
-        if step == 2 and point == "model" and not failures:
+        if step == 2 and point == "generator" and not failures:
             failures.append(point)
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
 
     cfg = load_config(overrides=[*TINY, "train.max_steps=3"])
     trainer = SoVITSTrainer(cfg, featured_demo, tmp_path / "run", fault_injector=inject)
     summary = trainer.train()
-    assert failures == ["model"] and summary["out_of_memory_retries"] == 1
+    assert failures == ["generator"] and summary["out_of_memory_retries"] == 1
     state = torch.load(list_checkpoints(tmp_path / "run")[-1], weights_only=True)
     assert _adam_steps(state["d_optimizer"]) == {3}  # one update per step, retry included
     assert _adam_steps(state["optimizer"]) == {3}
@@ -46,7 +46,7 @@ def test_gpt_oom_in_backward_retries_on_smaller_micro_batches(featured_demo, tmp
     points = []
 
     def inject(step: int, micro: int, point: str) -> None:
-        if step == 2 and point == "model" and not points:
+        if step == 2 and point == "gpt" and not points:
             points.append(point)
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
 
@@ -89,7 +89,7 @@ def test_in_backward_oom_inside_backward_stops_rather_than_update_twice(
     featured_demo, tmp_path
 ) -> None:
     def inject(step: int, micro: int, point: str) -> None:
-        if step == 2 and point == "model":
+        if step == 2 and point == "gpt":
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
 
     cfg = load_config(overrides=[*TINY, "train.max_steps=3", "memory.optimizer=adamw_in_backward"])

@@ -136,6 +136,14 @@ def validate(cfg: Config) -> None:
             "memory.optimizer=adamw_in_backward steps inside backward, so it cannot accumulate "
             "gradients: set train.grad_accum=1 or choose another memory.optimizer"
         )
+    if cfg.train.grad_clip < 0:
+        raise ConfigError(f"train.grad_clip={cfg.train.grad_clip} must be 0 (off) or positive")
+    if cfg.memory.optimizer == "adamw_in_backward" and cfg.train.grad_clip > 0:
+        raise ConfigError(
+            "memory.optimizer=adamw_in_backward steps each weight before the global gradient "
+            "norm is known, so it cannot clip it: set train.grad_clip=0 or choose another "
+            "memory.optimizer"
+        )
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

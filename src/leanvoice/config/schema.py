@@ -94,10 +94,7 @@ class TrainConfig:
     lr_end_factor: float = 0.01  # official: peak 0.01 → 1e-4
     lr_decay: float = 0.999875  # exponential: factor per epoch (official SoVITS)
     text_lr_factor: float = 0.4  # SoVITS text embedding, text encoder and MRTE (official)
-    # SoVITS: weight of a fine-frequency log-STFT L1 (4096-point frames) beside the mel
-    # loss; 0 = the official losses. Low voices' harmonics (80 Hz apart) blur in 128 mel
-    # bands, so the mel loss alone does not ask a small decoder to voice them
-    stft_loss_weight: float = 0.0
+    grad_clip: float = 0.0  # max global gradient norm per network; 0 = off (official)
     dpo: bool = False  # GPT: add the official v2 DPO-style loss on corrupted codes
     compile: bool = False  # each block through torch.compile (GPU speed; CPU: compile time)
 

@@ -17,7 +17,7 @@ from leanvoice.config.sizes import load_size
 from leanvoice.errors import InputError
 from leanvoice.infer.models import load_gpt, load_sovits, stage_of
 from leanvoice.models.sovits.discriminator import MultiPeriodDiscriminator
-from leanvoice.train.checkpoint import Checkpoint, NetworkState, write_checkpoint
+from leanvoice.train.checkpoint import MAIN_NETWORK, Checkpoint, NetworkState, write_checkpoint
 
 
 def export_checkpoint(checkpoint: Path, out: Path) -> str:
@@ -81,7 +81,7 @@ def import_official(official: Path, out: Path) -> str:
         config={"memory": {"lora": {"rank": 0}}},
         size=dataclasses.asdict(model.size),
         extensions={},
-        networks={"model": NetworkState(weights)},
+        networks={MAIN_NETWORK[stage]: NetworkState(weights)},
     )
     write_checkpoint(Path(out), imported)
     tag = f"official version tag {version}" if version else "no version header"

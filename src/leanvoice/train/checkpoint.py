@@ -34,9 +34,16 @@ _NAME = re.compile(r"^step-(\d{8})\.pt$")
 BEST = "best.pt"
 
 
-# A network's keys in the file: weights → (optimizer, scaler); its schedule is
-# `<optimizer>_schedule`.
-NETWORK_KEYS = {"model": ("optimizer", "scaler"), "discriminator": ("d_optimizer", "d_scaler")}
+# A network's keys in the file, by its name in the trainer: (weights, optimizer, scaler);
+# its schedule is `<optimizer>_schedule`. The one mapping between the names and the
+# files, which have kept these keys since the first release (old run folders resume).
+ON_DISK = {
+    "gpt": ("model", "optimizer", "scaler"),
+    "generator": ("model", "optimizer", "scaler"),
+    "discriminator": ("discriminator", "d_optimizer", "d_scaler"),
+}
+# the network whose weights a stage's file holds under "model"
+MAIN_NETWORK = {"gpt": "gpt", "sovits": "generator"}
 
 
 @dataclass
@@ -57,7 +64,7 @@ class Checkpoint:
     config: dict[str, Any]
     size: dict[str, Any]  # the model size the weights were built with
     extensions: dict[str, Any]  # optional extensions that change the weights
-    networks: dict[str, NetworkState]  # by weights key: "model", "discriminator"
+    networks: dict[str, NetworkState]  # by network: "gpt" | "generator", "discriminator"
     sampler: dict[str, Any] | None = None
     oom_guard: dict[str, Any] | None = None
     rng: dict[str, Any] | None = None
@@ -66,7 +73,7 @@ class Checkpoint:
     @property
     def weights(self) -> dict[str, Any]:
         """The model's weights (the generator's for SoVITS)."""
-        return self.networks["model"].weights
+        return self.networks[MAIN_NETWORK.get(self.stage, "gpt")].weights
 
     @property
     def lora(self) -> dict[str, Any]:
@@ -81,8 +88,8 @@ class Checkpoint:
             "size": self.size,
             "extensions": self.extensions,
         }
-        for key, network in self.networks.items():
-            optimizer_key, scaler_key = NETWORK_KEYS[key]
+        for name, network in self.networks.items():
+            key, optimizer_key, scaler_key = ON_DISK[name]
             state[key] = network.weights
             state[optimizer_key] = network.optimizer
             state[scaler_key] = network.scaler
@@ -99,9 +106,11 @@ class Checkpoint:
         if not isinstance(state, dict) or "stage" not in state or "model" not in state:
             raise InputError(f"{path}: not a LeanVoice training checkpoint")
         networks = {}
-        for key, (optimizer_key, scaler_key) in NETWORK_KEYS.items():
+        stage = str(state["stage"])
+        for name in (MAIN_NETWORK.get(stage, "gpt"), "discriminator"):
+            key, optimizer_key, scaler_key = ON_DISK[name]
             if key in state:
-                networks[key] = NetworkState(
+                networks[name] = NetworkState(
                     state[key],
                     state.get(optimizer_key) or {},
                     state.get(scaler_key) or {},
@@ -109,7 +118,7 @@ class Checkpoint:
                 )
         return cls(
             step=int(state.get("step", 0)),
-            stage=str(state["stage"]),
+            stage=stage,
             config=state.get("config") or {},
             size=state.get("size") or {},
             extensions=state.get("extensions") or {},

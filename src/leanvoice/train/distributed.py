@@ -100,11 +100,27 @@ def full_parameters(wrapped: nn.Module) -> Iterator[None]:
         wrapped.reshard()
 
 
-def sync_unless_accumulating(wrapped: nn.Module, last: bool):
-    """DDP's `no_sync` for every micro-batch but the last of a step (gradients are
-    all-reduced once per step); anything else: nothing to do."""
+def sync_gradients(wrapped: nn.Module, last: bool) -> contextlib.AbstractContextManager:
+    """Gradients are synchronised across ranks on the last micro-batch of a step only:
+    DDP's `no_sync` on the others; FSDP2 keeps unsharded gradients (no reduce-scatter)
+    until the last (`set_requires_gradient_sync`). Anything else: nothing to do."""
+    from torch.distributed.fsdp import FSDPModule
+
+    if last:
+        return contextlib.nullcontext()
+    if isinstance(wrapped, FSDPModule):
+        return _fsdp_without_gradient_sync(wrapped)
     no_sync = getattr(wrapped, "no_sync", None)
-    return no_sync() if (no_sync is not None and not last) else contextlib.nullcontext()
+    return no_sync() if no_sync is not None else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _fsdp_without_gradient_sync(wrapped: nn.Module) -> Iterator[None]:
+    wrapped.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        wrapped.set_requires_gradient_sync(True)
 
 
 def all_reduce_sum(value: float, ctx: DistContext) -> float:

@@ -6,14 +6,14 @@ not trained, so accumulated dynamic batches equal one batch of the same clips). 
 official learning rates transfer; `mean` divides by the real tokens of the whole
 accumulated step across all ranks. The logged loss is per real target token.
 
-The step, read top to bottom: `collate` → `micro_batch_losses` (the forward through the
-DDP/FSDP wrapper under autocast) → the trainer's backward and optimizer step.
+The stage's part of the trainer's step: `collate`, then one loss phase, the forward
+through the DDP/FSDP wrapper under autocast (`_loss`); the trainer runs its backward
+and the optimizer step.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from leanvoice.models.gpt.sampling import (
 )
 from leanvoice.text.g2p import OFFICIAL_LANGUAGES
 from leanvoice.train.distributed import all_reduce_sum, full_parameters, wrap_model
-from leanvoice.train.trainer import Loss, Network, Share, StageTrainer
+from leanvoice.train.trainer import LossPhase, MicroBatchWeight, Network, StageTrainer
 
 
 class GPTLoss(nn.Module):
@@ -117,7 +117,7 @@ class GPTTrainer(StageTrainer):
         wrapped = wrap_model(GPTLoss(self.model, cfg.train.dpo), self.ctx, cfg.train.distributed)
         self._sovits = None
         groups = [{"params": list(self.model.parameters()), "lr": cfg.train.lr}]
-        return {"model": Network(self.model, wrapped, groups)}
+        return {"gpt": Network(self.model, wrapped, groups)}
 
     def size_record(self) -> dict[str, Any]:
         return dataclasses.asdict(self.model.size)
@@ -134,17 +134,22 @@ class GPTTrainer(StageTrainer):
         real = int(batch["phoneme_lens"].sum() + batch["code_lens"].sum())
         return real, batch["phoneme_ids"].numel() + batch["codes"].numel()
 
-    def shares(self, batches: list[dict[str, torch.Tensor]]) -> list[Share]:
+    def weights(self, batches: list[dict[str, torch.Tensor]]) -> list[MicroBatchWeight]:
         targets = sum(_targets(batch) for batch in batches)
         scale = 1.0
         if self.cfg.train.loss_norm == "mean":  # DDP averages over ranks: undo, then /tokens
             scale = self.ctx.world_size / all_reduce_sum(targets, self.ctx)
-        return [Share(backward=scale, logged=1.0 / max(targets, 1)) for _ in batches]
+        return [MicroBatchWeight(gradient=scale, reported=1.0 / max(targets, 1)) for _ in batches]
 
-    def micro_batch_losses(self, batch: dict[str, torch.Tensor], share: Share) -> Iterator[Loss]:
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return {"batch": batch}  # the GPT's forward is its one loss
+
+    def loss_phases(self) -> list[LossPhase]:
+        return [LossPhase("gpt", self._loss)]
+
+    def _loss(self, outputs: dict[str, Any]) -> torch.Tensor:
         with self.precision.autocast():
-            loss = self.networks["model"].wrapped(batch)
-        yield Loss("model", loss.float() * share.backward, float(loss.detach()) * share.logged)
+            return self.networks["gpt"].wrapped(outputs["batch"])
 
     # -- audition ------------------------------------------------------------------------
     def audition(self) -> tuple[np.ndarray, int] | None:
@@ -156,7 +161,7 @@ class GPTTrainer(StageTrainer):
                 if path is None:
                     return None
                 self._sovits = load_official_sovits(path)[0].to(self.ctx.device)
-            with full_parameters(self.networks["model"].wrapped):
+            with full_parameters(self.networks["gpt"].wrapped):
                 return gpt_audition(self.model, self._sovits, self.clips, self.ctx.device)
 
 

@@ -2,10 +2,10 @@
 multi-period discriminator, with the official losses and weights: mel L1 × 45, KL,
 quantizer commitment, feature matching and least-squares adversarial terms.
 
-The step, read top to bottom in `micro_batch_losses`: the generator runs once with its
-graph; the discriminator's loss on the real and the (detached) generated audio is
-yielded and backpropagated first; then the generator's loss against the same
-discriminator (its weights frozen for that pass) is yielded. Both optimizers step
+The stage's part of the trainer's step: `forward` runs the generator once with its graph;
+then two loss phases, in this order: the discriminator's loss on the real and the
+(detached) generated audio, backpropagated first; then the generator's loss against the
+same discriminator (its weights frozen for that pass). Both optimizers step
 after every micro-batch has succeeded, so an out-of-memory retry never updates either
 network twice for one batch. The official recipe steps the discriminator before the
 generator's forward through it; here both gradients come from the same discriminator
@@ -40,13 +40,12 @@ from leanvoice.models.sovits.losses import (
     feature_matching,
     generator_adversarial_loss,
     kl_divergence,
-    log_stft_distance,
 )
 from leanvoice.models.sovits.model import slice_frames
 from leanvoice.models.sovits.source import pitch_loss
 from leanvoice.train.distributed import full_parameters, wrap_model
 from leanvoice.train.gpt import find_sovits
-from leanvoice.train.trainer import Loss, Network, Share, StageTrainer
+from leanvoice.train.trainer import LossPhase, MicroBatchWeight, Network, StageTrainer
 
 MEL_WEIGHT, KL_WEIGHT = 45.0, 1.0
 # the official recipe trains the text embedding, text encoder and MRTE at a lower rate
@@ -104,6 +103,14 @@ def generator_groups(model: nn.Module, lr: float, text_factor: float) -> list[di
     return [*groups, {"params": rest, "lr": lr}]
 
 
+def discriminator_optimizer(kind: str) -> str:
+    """The one rule for the discriminator's optimizer ("" = memory.optimizer itself): it
+    follows memory.optimizer, except the generator-side kinds: ScaledAdam is the GPT
+    recipe's, and the in-backward and CPU-offload kinds save little on a network whose
+    graph is freed right after its own backward, so it keeps a fused AdamW there."""
+    return "adamw" if kind in ("scaled_adam", "adamw_in_backward", "adamw_cpu_offload") else ""
+
+
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
     """A forward through `module` that builds no gradients for its weights."""
@@ -153,11 +160,8 @@ class SoVITSTrainer(StageTrainer):
             self.size.sample_rate, self.size.n_fft, self.size.n_mels
         ).to(device)
         lr = cfg.train.lr
-        # the discriminator follows 8-bit states and auto's choice ("": memory.optimizer),
-        # else plain AdamW
-        d_kind = "" if cfg.memory.optimizer in ("adamw8bit", "auto") else "adamw"
         return {
-            "model": Network(
+            "generator": Network(
                 self.generator,
                 wrap_model(self.generator, self.ctx, cfg.train.distributed),
                 generator_groups(self.generator, lr, cfg.train.text_lr_factor),
@@ -166,8 +170,7 @@ class SoVITSTrainer(StageTrainer):
                 self.discriminator,
                 wrap_model(self.discriminator, self.ctx, cfg.train.distributed),
                 [{"params": list(self.discriminator.parameters()), "lr": lr}],
-                model_key="discriminator",
-                optimizer_kind=d_kind,
+                optimizer_kind=discriminator_optimizer(cfg.memory.optimizer),
             ),
         }
 
@@ -212,24 +215,30 @@ class SoVITSTrainer(StageTrainer):
     def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
         return int(batch["frames"].sum()), batch["ssl"].shape[-1] * len(batch["frames"])
 
-    def shares(self, batches: list[dict[str, torch.Tensor]]) -> list[Share]:
+    def weights(self, batches: list[dict[str, torch.Tensor]]) -> list[MicroBatchWeight]:
         clips = sum(len(batch["frames"]) for batch in batches)
-        return [Share(len(b["frames"]) / clips, len(b["frames"]) / clips) for b in batches]
+        shares = [len(batch["frames"]) / clips for batch in batches]  # losses: per-clip means
+        return [MicroBatchWeight(gradient=share, reported=share) for share in shares]
 
-    def micro_batch_losses(self, batch: dict[str, torch.Tensor], share: Share) -> Iterator[Loss]:
-        out = self._generate(batch)
+    def loss_phases(self) -> list[LossPhase]:
+        """The discriminator learns first, on the detached generated audio; then the
+        generator, against the same discriminator weights."""
+        return [
+            LossPhase("discriminator", self._discriminator_loss, logged=False),
+            LossPhase("generator", self._generator_loss),
+        ]
+
+    def _discriminator_loss(self, out: dict[str, Any]) -> torch.Tensor:
         discriminator = self.networks["discriminator"].wrapped
         with self.precision.autocast():
             scores_real, scores_fake, _, _ = discriminator(out["real_wave"], out["wave"].detach())
-        yield Loss("discriminator", discriminator_loss(scores_real, scores_fake) * share.backward)
-        loss = self._generator_loss(out)
-        yield Loss("model", loss * share.backward, float(loss.detach()) * share.logged)
+        return discriminator_loss(scores_real, scores_fake)
 
-    def _generate(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
         """The generator on the whole clips, its decoder on a random slice of each; the
         matching slices of the real audio and mel."""
         with self.precision.autocast():
-            out = self.networks["model"].wrapped(
+            out = self.networks["generator"].wrapped(
                 batch["ssl"],
                 batch["spec"],
                 batch["frames"],
@@ -262,9 +271,6 @@ class SoVITSTrainer(StageTrainer):
         loss = adversarial + MEL_WEIGHT * mel + KL_WEIGHT * kl + out["commit_loss"].float()
         if out["pitch"] is not None:
             loss = loss + pitch_loss(out["pitch"], out["f0"], out["mask"])
-        if self.cfg.train.stft_loss_weight:
-            distance = log_stft_distance(out["real_wave"], out["wave"])
-            loss = loss + self.cfg.train.stft_loss_weight * distance
         return loss
 
     def _mel(self, spec: torch.Tensor) -> torch.Tensor:
@@ -285,7 +291,7 @@ class SoVITSTrainer(StageTrainer):
         f0 = None
         if self.generator.f0_embedding is not None:
             f0 = self.clip_f0(0, batch["wave"][0])[None, None].to(device)
-        with torch.random.fork_rng(devices=[]), full_parameters(self.networks["model"].wrapped):
+        with torch.random.fork_rng(devices=[]), full_parameters(self.networks["generator"].wrapped):
             audio = self.generator.decode(
                 codes.to(device), batch["phoneme_ids"].to(device), spec.to(device), f0=f0
             )

@@ -3,14 +3,18 @@
 `setup()` builds everything a step needs, once: the distributed context, the clips and
 the bucketing sampler, the stage's networks (under the memory policy, wrapped for
 DDP/FSDP), then each network's optimizer, GradScaler and learning-rate schedule.
-`train_step(group)` is one optimizer step over a group of sampler batches:
+`train_step(group)` is one optimizer step over a group of sampler batches, in order:
 
-1. split each batch into micro-batches within the OOM guard's budget;
-2. for each micro-batch, the stage's `micro_batch_losses` yields the losses to
-   backpropagate (one per network: the GPT's loss; SoVITS's discriminator loss, then
-   its generator loss); the trainer runs each backward as it comes;
-3. only when every micro-batch has succeeded on every rank, each network's optimizer
-   steps (through its GradScaler) and the gradients are cleared.
+1. each network's learning rate for this step;
+2. the group split into micro-batches within the OOM guard's budget;
+3. for each micro-batch (gradients synchronised across ranks on the last only): the
+   stage's shared `forward`, then each of its `loss_phases` in the order it declares
+   them (SoVITS: the discriminator's loss, then the generator's with the discriminator
+   frozen), each loss's backward right after its forward, so one graph is freed before
+   the next is built;
+4. only when every micro-batch has succeeded on every rank, per network: unscale,
+   measure (and with `train.grad_clip` clip) the gradient norm, step, update the
+   GradScaler, zero the gradients.
 
 An out-of-memory error in a forward or a backward (agreed across ranks under DDP) drops
 the step's gradients and retries it on smaller micro-batches; since no optimizer has
@@ -31,8 +35,8 @@ import signal
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +63,9 @@ from leanvoice.train.distributed import (
     barrier,
     init_distributed,
     shutdown,
-    sync_unless_accumulating,
+    sync_gradients,
 )
+from leanvoice.train.gradients import clip_gradients
 from leanvoice.train.monitor import Monitor
 from leanvoice.train.oom import OOMGuard, OutOfMemoryStop, free_memory, split_by_budget
 from leanvoice.train.run_lock import RunLock
@@ -75,33 +80,38 @@ from leanvoice.train.state import (
 
 @dataclass
 class Network:
-    """One optimised network: its plain module (checkpoint keys), the DDP/FSDP wrapper
-    its forward runs through, and the names its state has in a checkpoint."""
+    """One optimised network: its plain module (checkpoint keys) and the DDP/FSDP
+    wrapper its forward runs through. The stage's `networks` dict names it: `gpt`,
+    `generator` or `discriminator` (checkpoint.ON_DISK maps the names to file keys)."""
 
     model: nn.Module
     wrapped: nn.Module
     groups: list[dict[str, Any]]  # optimizer parameter groups: {"params", "lr"}
-    model_key: str = "model"  # its keys in a checkpoint: checkpoint.NETWORK_KEYS
-    optimizer_kind: str = ""  # "" = memory.optimizer
+    optimizer_kind: str = ""  # a memory.optimizer kind; "" = memory.optimizer itself
     optimizer: Any = None
     scaler: Any = None
     schedule: LRSchedule | None = None
 
 
 @dataclass
-class Loss:
-    """A loss to backpropagate through `network`'s scaler (already weighted by the
-    micro-batch's share of the step), and what it adds to the step's logged loss."""
+class LossPhase:
+    """One loss of a stage's step: `compute(outputs)` turns the micro-batch's shared
+    forward outputs into a loss whose gradients are for `network`'s optimizer. The step
+    runs a stage's phases in the order it lists them, each backward right after its
+    forward. `logged`: this loss is the stage's reported loss."""
 
     network: str
-    value: torch.Tensor
-    logged: float = 0.0
+    compute: Callable[[dict[str, Any]], torch.Tensor]
+    logged: bool = True
 
 
 @dataclass
-class Share:
-    backward: float  # multiplies the loss that is backpropagated
-    logged: float  # multiplies the loss that is logged
+class MicroBatchWeight:
+    """What a micro-batch's loss is multiplied by, so that micro-batches add up to one
+    batch of the same clips: for the gradient, and for the reported loss."""
+
+    gradient: float
+    reported: float
 
 
 @dataclass
@@ -111,6 +121,7 @@ class StepResult:
     padded: int  # tokens or frames in the padded tensors
     dropped_clips: int = 0  # clips the OOM guard left out (step-in-backward only)
     failed_at: str = ""  # "forward" / "backward": some rank ran out of memory there
+    grad_norms: dict[str, float] = field(default_factory=dict)  # per network, before clipping
 
 
 class StageTrainer(ABC):
@@ -166,15 +177,17 @@ class StageTrainer(ABC):
         """(real, padded) tokens or frames of a micro-batch."""
 
     @abstractmethod
-    def shares(self, batches: list[dict[str, torch.Tensor]]) -> list[Share]:
+    def weights(self, batches: list[dict[str, torch.Tensor]]) -> list[MicroBatchWeight]:
         """Each micro-batch's weight in the step, so that micro-batches add up to one
         batch of the same clips."""
 
     @abstractmethod
-    def micro_batch_losses(self, batch: dict[str, torch.Tensor], share: Share) -> Iterator[Loss]:
-        """Run the forward pass(es) of one micro-batch and yield each loss to
-        backpropagate, in order: the trainer runs its backward before asking for the next,
-        so one graph is freed before the next is built."""
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """The forward pass the stage's losses share (GPT: none; SoVITS: the generator)."""
+
+    @abstractmethod
+    def loss_phases(self) -> list[LossPhase]:
+        """The stage's losses, in the order the step backpropagates them."""
 
     def audition(self) -> tuple[np.ndarray, int] | None:
         return None
@@ -246,74 +259,92 @@ class StageTrainer(ABC):
         for network in self.networks.values():  # before backward: in-backward steps there
             network.schedule.apply(self.step, self.sampler.epoch)
         with probe if probe is not None else contextlib.nullcontext():
-            result = self._retried_forward_backward(group, probe)
+            while True:  # an out-of-memory error retries on smaller micro-batches
+                parts, padding, dropped = self._micro_batches(group)
+                result = self.forward_backward(parts, probe, padding=padding)
+                if not result.failed_at:
+                    break
+                self._back_off(result)
+            self.guard.succeeded()
+            result.dropped_clips = dropped
             if probe is not None:
                 probe.after_backward()
-            for network in self.networks.values():
+            for name, network in self.networks.items():
+                if isinstance(network.optimizer, OptimizerInBackward):
+                    continue  # it stepped, and freed each gradient, inside backward
+                if network.scaler is not None:
+                    network.scaler.unscale_(network.optimizer)  # the norm in true units
+                result.grad_norms[name] = clip_gradients(
+                    network.wrapped.parameters(), self.cfg.train.grad_clip
+                )
                 self._optimizer_step(network, probe)
+                network.optimizer.zero_grad(set_to_none=True)
         return result
 
-    def _retried_forward_backward(
-        self, group: list[list[int]], probe: StepMemory | None
-    ) -> StepResult:
-        """Forward and backward, retried on smaller micro-batches after an out-of-memory
-        error until it succeeds or the guard gives up."""
-        while True:
-            parts = [
-                part
-                for batch in group
-                for part in split_by_budget(batch, self.clips.lengths, self.guard.budget)
-            ]
-            parts, padding = self._same_count_on_every_rank(parts)
-            dropped = 0
-            if self._steps_in_backward() and len(parts) > 1:
-                # each backward is an update: train the first micro-batch, leave the rest
-                dropped = sum(len(part) for part in parts[1:])
-                parts = parts[:1]
-            result = self.forward_backward(parts, probe, padding=padding)
-            if not result.failed_at:
-                self.guard.succeeded()
-                result.dropped_clips = dropped
-                return result
-            if self._steps_in_backward() and result.failed_at == "backward":
-                raise OutOfMemoryStop(
-                    f"out of memory inside backward at step {self.step + 1} with "
-                    "memory.optimizer=adamw_in_backward, which updates weights during "
-                    "backward: a retry could update some twice, so the run stops here; "
-                    f"lower {self.budget_key} and resume"
-                )
-            self._drop_gradients()
-            free_memory()
-            self._log(self.guard.failed(self.step + 1, self.budget_key))
-
     def forward_backward(
-        self, parts: list[list[int]], probe: StepMemory | None = None, *, padding: int = 0
+        self,
+        parts: list[list[int]],
+        probe: StepMemory | None = None,
+        *,
+        padding: int = 0,
     ) -> StepResult:
         """Forward and backward over micro-batches (lists of clip indices), gradients
         summed as for one batch of the same clips; no optimizer step. The last `padding`
         parts only keep ranks in step (weight 0). On an out-of-memory error on any rank
-        it stops early with `failed_at` set."""
+        it stops early with `failed_at` set: every rank learns whether any ran out, so
+        all retry together and none waits in a collective the others left."""
         batches = [self.collate(part) for part in parts]
         trained = batches[: len(batches) - padding]
         counts = [self.counts(batch) for batch in trained]
         real, padded = sum(c[0] for c in counts), sum(c[1] for c in counts)
-        shares = self.shares(trained) + [Share(0.0, 0.0)] * padding
-        logged = 0.0
-        for index, (batch, share) in enumerate(zip(batches, shares, strict=True)):
-            with self._no_sync_unless(index == len(batches) - 1):
-                losses = self.micro_batch_losses(batch, share)
-                while True:
-                    failed, loss = self._guarded_next(losses, index, probe)
-                    # every rank learns whether any ran out of memory, so all retry
-                    # together and none waits in a collective the others left
-                    if any_rank(failed, self.ctx):
+        weights = self.weights(trained) + [MicroBatchWeight(0.0, 0.0)] * padding
+        phases = self.loss_phases()
+        reported = 0.0
+        for index, (batch, weight) in enumerate(zip(batches, weights, strict=True)):
+            with self._gradient_sync(last=index == len(batches) - 1):
+                outputs = self._guarded_forward(index, probe, self.forward, batch)
+                if any_rank(outputs is None, self.ctx):
+                    return StepResult(math.nan, real, padded, failed_at="forward")
+                for phase in phases:
+                    loss = self._guarded_forward(index, probe, phase.compute, outputs)
+                    if any_rank(loss is None, self.ctx):
                         return StepResult(math.nan, real, padded, failed_at="forward")
-                    if loss is None:
-                        break
-                    if any_rank(self._guarded_backward(loss, index), self.ctx):
+                    backward = loss.float() * weight.gradient
+                    if any_rank(
+                        not self._guarded_backward(phase.network, backward, index), self.ctx
+                    ):
                         return StepResult(math.nan, real, padded, failed_at="backward")
-                    logged += loss.logged
-        return StepResult(logged, real, padded)
+                    if phase.logged:
+                        reported += float(loss.detach()) * weight.reported
+        return StepResult(reported, real, padded)
+
+    def _micro_batches(self, group: list[list[int]]) -> tuple[list[list[int]], int, int]:
+        """The group's batches split within the guard's budget, evened out across ranks:
+        (parts, trailing padding parts, clips left out). Each backward of the
+        step-in-backward optimizer is an update, so there only the first part trains."""
+        parts = [
+            part
+            for batch in group
+            for part in split_by_budget(batch, self.clips.lengths, self.guard.budget)
+        ]
+        parts, padding = self._same_count_on_every_rank(parts)
+        if self._steps_in_backward() and len(parts) > 1:
+            return parts[:1], 0, sum(len(part) for part in parts[1:])
+        return parts, padding, 0
+
+    def _back_off(self, result: StepResult) -> None:
+        """After an out-of-memory error: drop the step's gradients, free memory and
+        lower the micro-batch budget (the guard stops the run after too many)."""
+        if self._steps_in_backward() and result.failed_at == "backward":
+            raise OutOfMemoryStop(
+                f"out of memory inside backward at step {self.step + 1} with "
+                "memory.optimizer=adamw_in_backward, which updates weights during "
+                "backward: a retry could update some twice, so the run stops here; "
+                f"lower {self.budget_key} and resume"
+            )
+        self._drop_gradients()
+        free_memory()
+        self._log(self.guard.failed(self.step + 1, self.budget_key))
 
     def _same_count_on_every_rank(self, parts: list[list[int]]) -> tuple[list[list[int]], int]:
         """Under DDP every rank must run as many micro-batches (each all-reduces at the
@@ -331,56 +362,56 @@ class StageTrainer(ABC):
         padding = target - len(parts)
         return parts + [[parts[-1][0]] for _ in range(padding)], padding
 
-    def _guarded_next(
-        self, losses: Iterator[Loss], index: int, probe: StepMemory | None
-    ) -> tuple[bool, Loss | None]:
+    def _guarded_forward(
+        self, index: int, probe: StepMemory | None, compute: Callable[[Any], Any], inputs: Any
+    ) -> Any:
+        """`compute(inputs)`, its saved activations counted by the probe; None when it
+        ran out of memory."""
         counting = probe.forward() if probe is not None else contextlib.nullcontext()
         try:
             self._inject(index, "forward")
             with counting:
-                return False, next(losses, None)
+                return compute(inputs)
         except torch.OutOfMemoryError:
-            return True, None
+            return None
 
-    def _guarded_backward(self, loss: Loss, index: int) -> bool:
-        scaler = self.networks[loss.network].scaler
+    def _guarded_backward(self, network: str, loss: torch.Tensor, index: int) -> bool:
+        """Backward through `network`'s GradScaler; False when it ran out of memory."""
+        scaler = self.networks[network].scaler
         try:
-            self._inject(index, loss.network)
-            value = loss.value.float()
-            (scaler.scale(value) if scaler is not None else value).backward()
+            self._inject(index, network)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
         except torch.OutOfMemoryError:
-            return True
-        return False
+            return False
+        return True
 
     def _inject(self, index: int, point: str) -> None:
         if self.fault_injector is not None:
             self.fault_injector(self.step + 1, index, point)
 
-    def _no_sync_unless(self, last: bool):
-        """DDP all-reduces gradients once per step: on the last micro-batch."""
+    def _gradient_sync(self, last: bool) -> contextlib.ExitStack:
+        """Gradients are synchronised across ranks once per step: on the last micro-batch
+        (DDP's no_sync, FSDP2's set_requires_gradient_sync)."""
         stack = contextlib.ExitStack()
         for network in self.networks.values():
-            stack.enter_context(sync_unless_accumulating(network.wrapped, last))
+            stack.enter_context(sync_gradients(network.wrapped, last))
         return stack
 
     def _steps_in_backward(self) -> bool:
         return any(isinstance(n.optimizer, OptimizerInBackward) for n in self.networks.values())
 
     def _optimizer_step(self, network: Network, probe: StepMemory | None) -> None:
-        """Step (through the GradScaler under fp16) and clear gradients; a step-in-backward
-        optimizer has already stepped. torchao's 8-bit step is a compiled graph that the
-        CPU live-tensor probe cannot trace, so it runs untraced there."""
+        """Step through the GradScaler under fp16 (it skips a step whose gradients
+        overflowed) and update its scale. torchao's 8-bit step is a compiled graph that
+        the CPU live-tensor probe cannot trace, so it runs untraced there."""
         optimizer, scaler = network.optimizer, network.scaler
-        if isinstance(optimizer, OptimizerInBackward):
-            return
-        untraced = probe is not None and self.cfg.memory.optimizer == "adamw8bit"
+        untraced = probe is not None and "AdamW8bit" in optimizer_name(optimizer)
         with probe.untraced() if untraced else contextlib.nullcontext():
             if scaler is not None:
                 scaler.step(optimizer)
                 scaler.update()
             else:
                 optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
 
     def _drop_gradients(self) -> None:
         for network in self.networks.values():
@@ -520,6 +551,8 @@ class StageTrainer(ABC):
                     "real_tokens": result.real,
                     "seconds": seconds,
                     "cpu_seconds": cpu_seconds,
+                    # per network, before clipping (train.grad_clip); TensorBoard groups them
+                    **{f"grad_norm/{name}": norm for name, norm in result.grad_norms.items()},
                 },
             )
             if cfg.train.check_replicas and self.ctx.active and cfg.train.distributed == "ddp":
@@ -612,18 +645,18 @@ class StageTrainer(ABC):
         """Every network's weights, optimizer, scaler and schedule as tensors and plain
         containers (every rank takes part under FSDP)."""
         return {
-            network.model_key: ckpt.NetworkState(
+            name: ckpt.NetworkState(
                 model_state(network.model, network.wrapped, self.ctx),
                 optimizer_state(network.optimizer, network.wrapped, self.ctx),
                 network.scaler.state_dict() if network.scaler else {},
                 network.schedule.state_dict(),
             )
-            for network in self.networks.values()
+            for name, network in self.networks.items()
         }
 
     def load_network_states(self, states: dict[str, ckpt.NetworkState]) -> None:
-        for network in self.networks.values():
-            state = states[network.model_key]
+        for name, network in self.networks.items():
+            state = states[name]
             load_model_state(network.model, network.wrapped, self.ctx, state.weights)
             load_optimizer_state(network.optimizer, network.wrapped, self.ctx, state.optimizer)
             if network.scaler is not None and state.scaler:

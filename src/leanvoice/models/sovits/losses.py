@@ -43,24 +43,3 @@ def generator_adversarial_loss(scores_fake: list[torch.Tensor]) -> torch.Tensor:
     for fake in scores_fake:
         loss = loss + ((1 - fake.float()) ** 2).mean()
     return loss
-
-
-def log_stft_distance(real: torch.Tensor, fake: torch.Tensor, n_fft: int = 4096) -> torch.Tensor:
-    """Mean |log magnitude difference| of two waveforms (B, 1, T) on `n_fft`-point frames
-    (hop n_fft / 4): at 32 kHz, 8 Hz bins that resolve a low voice's harmonics, which a
-    mel loss averages away."""
-    window = torch.hann_window(n_fft, device=real.device)
-
-    def log_magnitude(wave: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(
-            wave.float().reshape(-1, wave.shape[-1]),
-            n_fft,
-            n_fft // 4,
-            window=window,
-            center=True,
-            return_complex=True,
-        )
-        return torch.log(spec.abs().clamp(min=1e-5))
-
-    samples = min(real.shape[-1], fake.shape[-1])
-    return (log_magnitude(real[..., :samples]) - log_magnitude(fake[..., :samples])).abs().mean()
