@@ -168,7 +168,9 @@ class SoVITSTrainer(StageTrainer):
             ),
             "discriminator": Network(
                 self.discriminator,
-                wrap_model(self.discriminator, self.ctx, cfg.train.distributed),
+                # replicated (DDP) even under FSDP: the generator's pass freezes it by
+                # requires_grad, which FSDP2's sharded parameters do not follow
+                wrap_model(self.discriminator, self.ctx, "ddp"),
                 [{"params": list(self.discriminator.parameters()), "lr": lr}],
                 optimizer_kind=discriminator_optimizer(cfg.memory.optimizer),
             ),
