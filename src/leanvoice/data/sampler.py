@@ -1,6 +1,6 @@
 """Duration-bucketing batch sampler with a token budget that counts padding.
 
-A batch costs `len(batch) × its longest sample` (what the padded tensors hold). Samples
+A batch costs `padded_cost` (batch_cost.py: clips × the longest). Samples
 are split into length buckets by quantile, shuffled and then sorted within each bucket
 (so neighbours have similar lengths), packed greedily under the budget, and the batches
 are shuffled — all from `seed + epoch`, so every rank computes the same global list and
@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from leanvoice.data.batch_cost import padded_cost
 from leanvoice.errors import ConfigError
 
 
@@ -155,7 +156,7 @@ def _split_evenly(items: list[int], parts: int) -> list[list[int]]:
 def padding_efficiency(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
     """Real tokens / tokens in the padded tensors."""
     real = sum(lengths[i] for batch in batches for i in batch)
-    padded = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
+    padded = sum(padded_cost(batch, lengths) for batch in batches)
     return real / padded if padded else 1.0
 
 

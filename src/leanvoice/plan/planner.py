@@ -40,6 +40,7 @@ import torch
 
 from leanvoice.config.schema import Config
 from leanvoice.config.sizes import load_size
+from leanvoice.data.batch_cost import costliest_first, most_clips_first
 from leanvoice.data.manifest import ClipRecord, read_manifest, write_manifest
 from leanvoice.errors import ConfigError
 from leanvoice.memory.report import MemoryReport
@@ -365,8 +366,8 @@ def largest_batches(stage: str, cfg: Config, data: Path, budget: int, max_clips:
     rank's): the largest by padded cost, and the largest by clip count (SoVITS's decoder
     grows with clips)."""
     batches, lengths = epoch_batches(stage, cfg, data, budget, max_clips)
-    by_cost = max(batches, key=lambda b: (len(b) * max(lengths[i] for i in b), len(b)))
-    by_clips = max(batches, key=lambda b: (len(b), len(b) * max(lengths[i] for i in b)))
+    by_cost = max(batches, key=lambda b: costliest_first(b, lengths))
+    by_clips = max(batches, key=lambda b: most_clips_first(b, lengths))
     return [by_cost] if by_clips == by_cost else [by_cost, by_clips]
 
 

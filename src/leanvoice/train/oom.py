@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from leanvoice.data.batch_cost import padded_cost
 from leanvoice.errors import LeanVoiceError
 
 
@@ -62,12 +63,12 @@ class OOMGuard:
 
 
 def split_by_budget(indices: Sequence[int], lengths: Sequence[int], budget: int) -> list[list[int]]:
-    """Split one batch into micro-batches each within `budget` (longest × count), longest
+    """Split one batch into micro-batches each within `budget` (`padded_cost`), longest
     first; a single sample over budget stays alone (it cannot be split)."""
     order = sorted(indices, key=lambda i: -lengths[i])
     parts: list[list[int]] = []
     for index in order:
-        if parts and lengths[parts[-1][0]] * (len(parts[-1]) + 1) <= budget:
+        if parts and padded_cost([*parts[-1], index], lengths) <= budget:
             parts[-1].append(index)
         else:
             parts.append([index])

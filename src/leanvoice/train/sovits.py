@@ -31,6 +31,7 @@ from leanvoice.audio.pitch import estimate_f0
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
 from leanvoice.compat.official import load_discriminator_weights, load_official_sovits
 from leanvoice.config.sizes import load_size
+from leanvoice.data.batch_cost import most_clips_first
 from leanvoice.data.training_sets import ClipSet, collate_sovits, sovits_clip_set
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.sovits import SoVITSGenerator
@@ -212,7 +213,7 @@ class SoVITSTrainer(StageTrainer):
 
     def batch_cost(self, batch: list[int]) -> tuple[int, int]:
         """Clips first: the decoder trains on a fixed-length slice of every clip."""
-        return len(batch), len(batch) * max(self.clips.lengths[i] for i in batch)
+        return most_clips_first(batch, self.clips.lengths)
 
     def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
         return int(batch["frames"].sum()), batch["ssl"].shape[-1] * len(batch["frames"])

@@ -47,6 +47,7 @@ from torch import nn
 
 from leanvoice.config.loader import to_dict
 from leanvoice.config.schema import Config
+from leanvoice.data.batch_cost import costliest_first, padded_cost
 from leanvoice.data.sampler import BucketBatchSampler, padding_efficiency
 from leanvoice.data.training_sets import ClipSet
 from leanvoice.errors import ConfigError, InputError, LeanVoiceError
@@ -233,10 +234,8 @@ class StageTrainer(ABC):
         _seed_everything(cfg.train.seed + self.ctx.rank)  # dropout differs per rank
         budget = self.budget()
         if cfg.train.fixed_batch:  # fixed batches are not split unless memory runs out
-            budget = max(
-                len(b) * max(self.clips.lengths[i] for i in b)
-                for b in self.sampler.global_batches(0)
-            )
+            lengths = self.clips.lengths
+            budget = max(padded_cost(b, lengths) for b in self.sampler.global_batches(0))
         self.guard = OOMGuard(budget, max_in_a_row=cfg.train.max_oom_retries)
 
     def _resolve_auto_optimizer(self) -> Config:
@@ -610,8 +609,7 @@ class StageTrainer(ABC):
 
     def batch_cost(self, batch: list[int]) -> tuple[int, int]:
         """How much memory a batch needs, for ordering: padded tokens, then clips."""
-        padded = len(batch) * max(self.clips.lengths[i] for i in batch)
-        return padded, len(batch)
+        return costliest_first(batch, self.clips.lengths)
 
     def _check_replicas(self) -> None:
         """Debug check: every rank's trainable weights must be identical after a step."""
