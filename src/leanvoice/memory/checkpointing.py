@@ -13,7 +13,6 @@ The block's `forward` is wrapped in place, so state-dict names do not change.
 from __future__ import annotations
 
 import functools
-import re
 
 import torch
 from torch import nn
@@ -22,8 +21,6 @@ from torch.utils.checkpoint import (
     checkpoint,
     create_selective_checkpoint_contexts,
 )
-
-from leanvoice.errors import ConfigError
 
 _WRAPPED = "_leanvoice_checkpointed"
 
@@ -34,15 +31,9 @@ def select_blocks(policy: str, names: list[str]) -> list[str]:
         return []
     if policy in ("all", "selective"):
         return list(names)
-    match = re.fullmatch(r"(every|count):(\d+)", policy)
-    if not match:
-        raise ConfigError(
-            f"memory.checkpoint={policy!r}: use none, all, selective, every:K or count:N"
-        )
-    kind, number = match.group(1), int(match.group(2))
+    # every:K or count:N (the config loader checks CHECKPOINT_POLICY_PATTERN)
+    kind, number = policy.split(":")[0], int(policy.split(":")[1])
     if kind == "every":
-        if number < 1:
-            raise ConfigError("memory.checkpoint=every:K needs K >= 1")
         return [name for index, name in enumerate(names) if index % number == number - 1]
     return list(names[:number])
 

@@ -5,7 +5,7 @@ of gradients never exists at once.
 What it cannot do (validated in the config layer, as torchtune does): gradient
 accumulation (there is no moment when the accumulated gradient is complete) and
 clipping by the global gradient norm (the norm is known only after every gradient
-exists). Per-parameter clipping by value or norm is the accepted substitute.
+exists).
 """
 
 from __future__ import annotations
@@ -21,20 +21,15 @@ class OptimizerInBackward:
         self,
         parameters: Iterable[torch.nn.Parameter],
         make_optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
-        *,
-        max_grad_norm_per_parameter: float | None = None,
     ) -> None:
         self.params = [p for p in parameters if p.requires_grad]
         self.optimizers = {p: make_optimizer([p]) for p in self.params}
-        self.max_norm = max_grad_norm_per_parameter
         self.handles = [p.register_post_accumulate_grad_hook(self._step) for p in self.params]
         self.observers: list[Callable[[torch.nn.Parameter], None]] = []
 
     def _step(self, param: torch.nn.Parameter) -> None:
         for observe in self.observers:
             observe(param)
-        if self.max_norm is not None:
-            torch.nn.utils.clip_grad_norm_([param], self.max_norm)
         self.optimizers[param].step()
         param.grad = None  # freed now, not at the end of backward
 

@@ -1,7 +1,8 @@
 """Optimizers by name (`memory.optimizer`): AdamW (fused/foreach), 8-bit AdamW, step in
-backward, CPU-offloaded states, ScaledAdam (the official GPT recipe's), and `auto`, which
-takes 8-bit states only under memory pressure. Official SoVITS AdamW hyperparameters as
-defaults."""
+backward, CPU-offloaded states, ScaledAdam (the official GPT recipe's). `auto`, which
+takes 8-bit states only under memory pressure, is resolved once by the caller
+(`resolve_auto`, over every network of a stage) before any optimizer is built. Official
+SoVITS AdamW hyperparameters as defaults."""
 
 from __future__ import annotations
 
@@ -61,8 +62,6 @@ def build_optimizer(
     params = [p for group in groups for p in group["params"]]
     device = params[0].device
     options = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
-    if kind == "auto":
-        kind, _ = resolve_auto(sum(p.numel() for p in params), device)
     if kind == "adamw_in_backward":
         rate = {p: group["lr"] for group in groups for p in group["params"]}
         return OptimizerInBackward(
@@ -87,8 +86,8 @@ def build_optimizer(
 
         return CPUOffloadOptimizer(groups, torch.optim.AdamW, fused=True, **options)
     raise ConfigError(
-        f"memory.optimizer={kind!r}: use auto, adamw, adamw8bit, adamw_in_backward, "
-        "adamw_cpu_offload or scaled_adam"
+        f"memory.optimizer={kind!r}: use adamw, adamw8bit, adamw_in_backward, "
+        "adamw_cpu_offload or scaled_adam (resolve auto first: resolve_auto)"
     )
 
 

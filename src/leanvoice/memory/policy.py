@@ -25,8 +25,6 @@ class MemorySetup:
     model: nn.Module
     precision: PrecisionPlan
     checkpointed_blocks: list[str]
-    offloaded_blocks: list[str]
-    compiled_blocks: list[str]
 
 
 def apply_memory_policy(
@@ -66,7 +64,9 @@ def apply_memory_policy(
         )
     blocks = [name for names in model.block_names().values() for name in names]
     checkpointed = apply_activation_checkpointing(model, blocks, policy.checkpoint)
-    offloaded = apply_activation_offload(model, blocks, True) if policy.offload_activations else []
-    compiled = compile_named_blocks(model, blocks) if compile_blocks else []
+    if policy.offload_activations:
+        apply_activation_offload(model, blocks, True)
+    if compile_blocks:
+        compile_named_blocks(model, blocks)
     precision = resolve_precision(policy.precision, device)
-    return MemorySetup(model, precision, checkpointed, offloaded, compiled)
+    return MemorySetup(model, precision, checkpointed)

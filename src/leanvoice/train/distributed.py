@@ -76,12 +76,10 @@ def wrap_model(
     if strategy == "ddp":
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if strategy == "fsdp":
-        from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import fully_shard  # fsdp: the schema admits no other
 
-        fully_shard(model)
-        return model
-    raise ConfigError(f"train.distributed={strategy!r}: use ddp or fsdp")
+    fully_shard(model)
+    return model
 
 
 @contextlib.contextmanager

@@ -33,15 +33,13 @@ def lr_factor(cfg: TrainConfig, kind: str, step: int, epoch: int) -> float:
         return 1.0
     if kind == "exponential":
         return cfg.lr_decay**epoch
-    if kind == "warmup_cosine":
-        start, end = cfg.lr_start_factor, cfg.lr_end_factor
-        if step < cfg.warmup_steps:
-            return start + (1.0 - start) * step / cfg.warmup_steps
-        if step >= cfg.decay_steps:
-            return end
-        progress = (step - cfg.warmup_steps) / max(cfg.decay_steps - cfg.warmup_steps, 1)
-        return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    raise ConfigError(f"train.lr_schedule={kind!r}: use {', '.join(SCHEDULES)} or auto")
+    start, end = cfg.lr_start_factor, cfg.lr_end_factor  # warmup_cosine (schema's Literal)
+    if step < cfg.warmup_steps:
+        return start + (1.0 - start) * step / cfg.warmup_steps
+    if step >= cfg.decay_steps:
+        return end
+    progress = (step - cfg.warmup_steps) / max(cfg.decay_steps - cfg.warmup_steps, 1)
+    return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def param_groups(optimizer: Any) -> list[dict[str, Any]]:
