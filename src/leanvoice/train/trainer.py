@@ -496,12 +496,12 @@ class StageTrainer(ABC):
             return None
         monitor.start(self.step)
         summary = None
-        previous = self._catch_stop_signal()
+        previous = self._catch_stop_signals()
         try:
             summary = self._loop(monitor)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
             monitor.close(summary)
         return summary
 
@@ -631,13 +631,26 @@ class StageTrainer(ABC):
         self.replicas_checked += 1
 
     # -- checkpoints ---------------------------------------------------------------------
-    def _catch_stop_signal(self):
-        """SIGTERM (what `kill`, the web UI's stop button and a scheduler send) asks the
-        loop to finish its step, write a checkpoint and end; returns the handler to put
-        back. Only the main thread may install one."""
+    def _catch_stop_signals(self) -> dict[int, Any]:
+        """SIGTERM (what `kill`, the web UI's stop button and a scheduler send) and a
+        first Ctrl-C ask the loop to finish its step, write a checkpoint and end; a second
+        Ctrl-C quits at once. Returns the handlers to put back. Only the main thread may
+        install them."""
         if threading.current_thread() is not threading.main_thread():
-            return None
-        return signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop_requested", True))
+            return {}
+
+        def on_interrupt(*_: Any) -> None:
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self._log("Ctrl-C: saving a checkpoint after this step (Ctrl-C again quits at once)")
+
+        return {
+            signal.SIGTERM: signal.signal(
+                signal.SIGTERM, lambda *_: setattr(self, "stop_requested", True)
+            ),
+            signal.SIGINT: signal.signal(signal.SIGINT, on_interrupt),
+        }
 
     def network_states(self) -> dict[str, ckpt.NetworkState]:
         """Every network's weights, optimizer, scaler and schedule as tensors and plain
@@ -708,6 +721,7 @@ class StageTrainer(ABC):
                 f"{self.cfg.memory.optimizer} on this device; resume with "
                 f"memory.optimizer={saved}"
             )
+        self._check_same_size(checkpoint, path)
         self.load_network_states(checkpoint.networks)
         self.sampler.load_state_dict(checkpoint.sampler)
         self.guard.load_state_dict(checkpoint.oom_guard)
@@ -717,6 +731,22 @@ class StageTrainer(ABC):
             ckpt.restore_rng_state(checkpoint.rng)
         else:  # each rank had its own dropout stream; a fresh one per rank and step
             _seed_everything(self.cfg.train.seed + self.ctx.rank + 7919 * self.step)
+
+    def _check_same_size(self, checkpoint: ckpt.Checkpoint, path: Path) -> None:
+        """A checkpoint made at another model size would fail deep in a strict load: say
+        which size and version it was made with instead."""
+        mine = self.size_record()
+        differ = sorted(k for k, v in checkpoint.size.items() if k in mine and mine[k] != v)
+        if differ:
+            model = checkpoint.config.get("model", {})
+            made = f"model.size={model.get('size', '?')}"
+            if "version" in model:
+                made += f" model.version={model['version']}"
+            raise ConfigError(
+                f"{path}: made with {made} ({', '.join(differ[:3])} differ from this run's "
+                f"model.size={self.cfg.model.size}); resume with {made}, or start a new run "
+                "folder"
+            )
 
 
 def _seed_everything(seed: int) -> None:
