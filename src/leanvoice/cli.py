@@ -129,6 +129,14 @@ def prepare(
             help="Use built-in tiny random feature models (tests, demo).",
         ),
     ] = False,
+    sv: Annotated[
+        str | None,
+        typer.Option(
+            help="Speaker model for v2Pro/v2ProPlus: the official "
+            "pretrained_eres2netv2w24s4ep4.ckpt (20480-d embeddings), or 'tiny' with "
+            "--tiny-features (64-d); writes sv/ID.npy. Leave out for v2.",
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="Device for feature extraction.")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Clips per BERT forward pass.")] = 8,
 ) -> None:
@@ -172,7 +180,7 @@ def prepare(
             ),
         )
     print_report(result.report)
-    if result.clips and (tiny_features or hubert or bert or sovits):
+    if result.clips and (tiny_features or hubert or bert or sovits or sv):
         from leanvoice.data.features_step import run_feature_step
 
         features = run_feature_step(
@@ -181,12 +189,13 @@ def prepare(
             hubert=hubert,
             bert=bert,
             sovits=sovits,
+            sv=sv,
             device=device,
             batch_size=batch_size,
         )
         console.print(
             f"features: {features.clips} clips ({features.computed} computed now) → "
-            f"ssl/, bert/, semantic/, semantic.tsv"
+            f"ssl/, bert/, semantic/, {'sv/, ' if sv else ''}semantic.tsv"
         )
     elif result.clips:
         console.print(
@@ -215,6 +224,15 @@ def train(
     resume: Annotated[
         str, typer.Option(help="auto (newest checkpoint in --out), none, or a path.")
     ] = "auto",
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            metavar="",
+            help="With --resume none into a folder that holds a run: move that run aside "
+            "(OUT/previous-TIME/) and start anew.",
+        ),
+    ] = False,
     auto_fit: Annotated[
         bool,
         typer.Option(
@@ -233,7 +251,9 @@ def train(
     if auto_fit:
         fitted = _auto_fit(stage, cfg, data, vram)
         cfg = load_config(preset, config, [*(overrides or []), *fitted])
-    summary = train_stage(stage, data, out, cfg, resume=resume, console=console)
+    summary = train_stage(
+        stage, data, out, cfg, resume=resume, overwrite=overwrite, console=console
+    )
     if summary is not None and os.environ.get("RANK", "0") == "0":
         console.print(
             f"{stage}: {summary['steps']} steps, final loss {summary['final_loss']:.4g}, "

@@ -18,6 +18,7 @@ import math
 import pickle
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,8 +164,29 @@ def save_checkpoint(run: Path, checkpoint: Checkpoint, *, keep: int, best: bool 
                 + (f"{kept[-1]} is kept, resume from it" if kept else "no earlier checkpoint")
             ) from None
     for old in list_checkpoints(run)[: -max(keep, 1)]:
-        old.unlink(missing_ok=True)
+        if old != path:  # never the one just written
+            old.unlink(missing_ok=True)
     return path
+
+
+def start_afresh(run: Path, overwrite: bool) -> Path | None:
+    """Before a `--resume none` run: a folder that holds another run's checkpoints is
+    refused, or with `overwrite` that run (checkpoints, metrics, summary, TensorBoard,
+    auditions) is moved to `run/previous-TIME/`, which is returned."""
+    existing = list_checkpoints(run)
+    if not existing:
+        return None
+    if not overwrite:
+        raise InputError(
+            f"{run}: holds a run (newest {existing[-1].name}); --resume none would mix two "
+            "runs: use another --out, --resume auto to go on, or --overwrite to move it aside"
+        )
+    aside = run / time.strftime("previous-%Y%m%d-%H%M%S")
+    aside.mkdir()
+    for item in run.iterdir():
+        if item != aside and not item.name.startswith(("previous-", ".")):
+            item.rename(aside / item.name)
+    return aside
 
 
 def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
@@ -203,12 +225,16 @@ def load_for_resume(run: Path, resume: str, warn: Callable[[str], None]) -> Load
         path = Path(resume)
         return LoadedCheckpoint(path, read_checkpoint_file(path), [])  # must be readable
     skipped = []
-    for path in reversed(list_checkpoints(run)):
+    newest_first = list(reversed(list_checkpoints(run)))
+    for index, path in enumerate(newest_first):
         try:
             return LoadedCheckpoint(path, read_checkpoint_file(path), skipped)
         except InputError as error:
-            skipped.append(f"{error}; using the one before")
-            warn(skipped[-1])
+            if index + 1 < len(newest_first):
+                skipped.append(f"{error}; using {newest_first[index + 1].name}")
+                warn(skipped[-1])
+            else:
+                skipped.append(str(error))
     if skipped:
         raise InputError(f"{run}: no readable checkpoint to resume from ({skipped[-1]})")
     return None

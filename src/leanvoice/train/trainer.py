@@ -138,11 +138,12 @@ class StageTrainer(ABC):
         run: Path,
         *,
         resume: str = "auto",
+        overwrite: bool = False,
         console: Console | None = None,
         fault_injector: Any = None,
     ) -> None:
         self.cfg, self.data, self.run = cfg, Path(data), Path(run)
-        self.resume = resume
+        self.resume, self.overwrite = resume, overwrite
         self.console = console or Console(stderr=True)
         # tests: called as (step, micro-batch index, point) before each forward
         # (point "forward") and each backward (point = the network's name)
@@ -476,6 +477,13 @@ class StageTrainer(ABC):
             raise refused or InputError(f"{self.run}: rank 0 could not take the run lock")
 
     def _resume_and_loop(self) -> dict[str, Any] | None:
+        if self.resume == "none":  # a run folder holds one run
+            moved = None
+            if self.ctx.is_main:
+                moved = ckpt.start_afresh(self.run, self.overwrite)
+            barrier(self.ctx)
+            if moved is not None:
+                self._log(f"{self.run}: the earlier run was moved to {moved}")
         monitor = Monitor(self.run, self.ctx.is_main, self.console, self.cfg.train.max_steps)
         if self.clips.dropped:  # every clip the stage leaves out, and why
             reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.clips.dropped.items()))
