@@ -2,8 +2,9 @@
 
 GPT: `{"weight": {"model.*": fp16}, "config": s1 YAML as a dict, "info": str}`.
 SoVITS: `{"weight": state dict without enc_q, fp16, "config": {"model", "data", …},
-"info": str}`, written with the 2-byte version code `01` (v2) in place of `PK`, so the
-official WebUI detects the version from the header rather than from the file size.
+"info": str}`, written with the 2-byte version code (`01` v2, `05` v2Pro, `06` v2ProPlus)
+in place of `PK`: the official WebUI takes the version from the header (v2 files without
+one it tells from the file size), and builds the Pro layers only when the header says so.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from leanvoice.compat.keys import (
     sovits_from_official,
     sovits_to_official,
 )
-from leanvoice.compat.safe_load import ZIP_MAGIC, read_checkpoint
-from leanvoice.config.sizes import GPTSize, SoVITSSize
+from leanvoice.compat.safe_load import VERSION_HEADERS, ZIP_MAGIC, read_checkpoint
+from leanvoice.config.sizes import SOVITS_VERSIONS, GPTSize, SoVITSSize, load_size
 from leanvoice.errors import InputError
 from leanvoice.fsutil import atomic_write
 from leanvoice.models.gpt import SemanticGPT
-from leanvoice.models.sovits import SoVITSGenerator
+from leanvoice.models.sovits import MultiPeriodDiscriminator, SoVITSGenerator
 
-V2_HEADER = b"01"
+HEADER_OF_VERSION = {version: header for header, version in VERSION_HEADERS.items()}
+PRO_PLUS_DECODER_CHANNELS = 768  # configs/s2v2ProPlus.json upsample_initial_channel
 
 
 def load_official_gpt(path: Path) -> tuple[SemanticGPT, dict[str, Any]]:
@@ -56,25 +58,64 @@ def load_official_gpt(path: Path) -> tuple[SemanticGPT, dict[str, Any]]:
 
 
 def load_official_sovits(path: Path) -> tuple[SoVITSGenerator, dict[str, Any]]:
-    """An official (or exported) SoVITS `.pth` → our generator in eval mode, and config."""
-    data, _ = read_checkpoint(path)
+    """An official (or exported) SoVITS `.pth` → our generator in eval mode, and config.
+    Its version (v2, v2Pro, v2ProPlus) is `model.size.version`."""
+    data, header = read_checkpoint(path)
     weight = data.get("weight", {})
     if "enc_p.text_embedding.weight" not in weight:
         raise InputError(f"{path}: not a SoVITS (stage 2) checkpoint: no 'enc_p.*' weights")
     config = data.get("config") or {}
-    size = sovits_size_from_config(config, weight)
+    version = sovits_version(path, header, config, weight)
+    size = sovits_size_from_config(config, weight, version)
     model = SoVITSGenerator(size, with_posterior=any(k.startswith("enc_q.") for k in weight))
     state = sovits_from_official({k: v.float() for k, v in weight.items()})
     model.load_state_dict(state, strict=True)
     return model.eval(), config
 
 
-def sovits_size_from_config(config: dict[str, Any], weight: dict[str, torch.Tensor]) -> SoVITSSize:
+def sovits_version(
+    path: Path, header: str | None, config: dict[str, Any], weight: dict[str, torch.Tensor]
+) -> str:
+    """The version the file's header states (what the official loader trusts); without
+    one (v2 files, official pretrained ones), its shapes: `sv_emb` makes it Pro, and
+    ProPlus if its config says so or its decoder starts 768 channels wide."""
+    if header is not None and header not in SOVITS_VERSIONS:
+        raise InputError(
+            f"{path}: a SoVITS {header} file; this loader reads {', '.join(SOVITS_VERSIONS)}"
+        )
+    pro = "sv_emb.weight" in weight
+    if header is not None:
+        if pro != (header != "v2"):  # a Pro header needs the sv_emb layers, v2 has none
+            has = "has" if pro else "lacks"
+            raise InputError(
+                f"{path}: its header says SoVITS {header} but it {has} the "
+                "speaker-verification layers (sv_emb): the file is inconsistent"
+            )
+        return header
+    if not pro:
+        return "v2"
+    stated = config.get("model", {}).get("version")
+    if stated in ("v2Pro", "v2ProPlus"):
+        return stated
+    plus = weight["dec.conv_pre.weight"].shape[0] == PRO_PLUS_DECODER_CHANNELS
+    return "v2ProPlus" if plus else "v2Pro"
+
+
+def sovits_size_from_config(
+    config: dict[str, Any], weight: dict[str, torch.Tensor], version: str = "v2"
+) -> SoVITSSize:
     model_cfg, data_cfg = config.get("model", {}), config.get("data", {})
     hop = int(data_cfg.get("hop_length", 640))
     kernel_sizes = list(model_cfg.get("resblock_kernel_sizes", [3, 7, 11]))
     dilations = model_cfg.get("resblock_dilation_sizes", [[1, 3, 5]] * len(kernel_sizes))
     flow_layers = [k for k in weight if k.startswith("flow.flows.") and k.endswith(".pre.weight")]
+    # widths from the weights themselves: a Pro file's config may be v2's s2.json
+    gin = weight["ref_enc.fc.fc.weight"].shape[0]
+    mrte = weight["enc_p.mrte.c_pre.weight"].shape[0]
+    upsample_kernels = list(model_cfg.get("upsample_kernel_sizes", [16, 16, 8, 2, 2]))
+    for index in range(len(upsample_kernels)):
+        if f"dec.ups.{index}.weight_v" in weight:  # transposed convs (not smooth upsampling)
+            upsample_kernels[index] = weight[f"dec.ups.{index}.weight_v"].shape[2]
     return SoVITSSize(
         sample_rate=int(data_cfg.get("sampling_rate", 32000)),
         n_fft=int(data_cfg.get("filter_length", 2048)),
@@ -94,9 +135,9 @@ def sovits_size_from_config(config: dict[str, Any], weight: dict[str, torch.Tens
         resblock_kernel_sizes=kernel_sizes,
         resblock_dilations=list(dilations[0]),
         upsample_rates=list(model_cfg.get("upsample_rates", [10, 8, 2, 2, 2])),
-        upsample_kernel_sizes=list(model_cfg.get("upsample_kernel_sizes", [16, 16, 8, 2, 2])),
-        upsample_initial_channel=int(model_cfg.get("upsample_initial_channel", 512)),
-        gin_channels=int(model_cfg.get("gin_channels", 512)),
+        upsample_kernel_sizes=upsample_kernels,
+        upsample_initial_channel=weight["dec.conv_pre.weight"].shape[0],
+        gin_channels=gin,
         style_hidden=weight["ref_enc.spectral.0.fc.weight"].shape[0],
         posterior_layers=len(
             {k.split(".")[3] for k in weight if k.startswith("enc_q.enc.in_layers.")}
@@ -106,6 +147,10 @@ def sovits_size_from_config(config: dict[str, Any], weight: dict[str, torch.Tens
         n_speakers=int(model_cfg.get("n_speakers", 300)),
         harmonic_source="pitch.out.weight" in weight,
         smooth_upsampling="dec.ups.0.conv.bias" in weight,
+        version=version,
+        sv_dim=weight["sv_emb.weight"].shape[1] if "sv_emb.weight" in weight else 0,
+        mrte_channels=0 if mrte == gin else mrte,
+        discriminator_periods=load_size("v2", version).sovits.discriminator_periods,
     )
 
 
@@ -162,7 +207,7 @@ def sovits_official_config(size: SoVITSSize) -> dict[str, Any]:
             "gin_channels": size.gin_channels,
             "semantic_frame_rate": "25hz",
             "freeze_quantizer": True,
-            "version": "v2",
+            "version": size.version,
         },
     }
 
@@ -203,7 +248,8 @@ def export_sovits(
     torch.save(payload, buffer)
     raw = buffer.getvalue()
     assert raw[:2] == ZIP_MAGIC
-    atomic_write(Path(path), lambda tmp: tmp.write_bytes(V2_HEADER + raw[2:]))
+    header = HEADER_OF_VERSION[model.size.version]
+    atomic_write(Path(path), lambda tmp: tmp.write_bytes(header + raw[2:]))
 
 
 def export_discriminator(discriminator: torch.nn.Module, path: Path) -> None:
@@ -215,11 +261,13 @@ def export_discriminator(discriminator: torch.nn.Module, path: Path) -> None:
 
 def load_discriminator_weights(path: Path, discriminator: torch.nn.Module) -> None:
     """An official (or our) s2D file into `discriminator`; a mismatch is one line."""
-    data, _ = read_checkpoint(path)
-    weight = data.get("weight", {})
-    if not any(k.startswith("discriminators.") for k in weight):
-        raise InputError(f"{path}: not a SoVITS discriminator (s2D): no 'discriminators.*'")
-    state = sovits_from_official({k: v.float() for k, v in weight.items()})
+    state = _discriminator_state(path)
+    count, built = _discriminator_count(state), len(discriminator.discriminators)
+    if count != built:
+        raise InputError(
+            f"{path}: it holds {count} discriminators, this model {built} (v2 has 6; v2Pro "
+            "and v2ProPlus 8, with periods 17 and 23): use the s2D file of its version"
+        )
     expected = discriminator.state_dict()
     wrong = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
     if wrong:
@@ -228,3 +276,32 @@ def load_discriminator_weights(path: Path, discriminator: torch.nn.Module) -> No
             f"(first differing weight: {wrong[0]})"
         )
     discriminator.load_state_dict(state, strict=True)
+
+
+def load_official_discriminator(path: Path) -> MultiPeriodDiscriminator:
+    """An official (or our) s2D file (v2 `s2D2333k.pth`, Pro `s2Dv2Pro.pth`, …) → a
+    discriminator of the size and periods its weights have, in train mode."""
+    state = _discriminator_state(path)
+    count = _discriminator_count(state)
+    periods = {
+        len(size.discriminator_periods) + 1: size.discriminator_periods
+        for size in (load_size("v2", version).sovits for version in SOVITS_VERSIONS)
+    }
+    if count not in periods:
+        raise InputError(f"{path}: {count} discriminators; official files hold 6 (v2) or 8 (Pro)")
+    last = state["discriminators.1.convs.4.parametrizations.weight.original1"]  # (1024 / d, …)
+    discriminator = MultiPeriodDiscriminator(1024 // last.shape[0], periods=periods[count])
+    discriminator.load_state_dict(state, strict=True)
+    return discriminator
+
+
+def _discriminator_state(path: Path) -> dict[str, torch.Tensor]:
+    data, _ = read_checkpoint(path)
+    weight = data.get("weight", {})
+    if not any(k.startswith("discriminators.") for k in weight):
+        raise InputError(f"{path}: not a SoVITS discriminator (s2D): no 'discriminators.*'")
+    return sovits_from_official({k: v.float() for k, v in weight.items()})
+
+
+def _discriminator_count(state: dict[str, torch.Tensor]) -> int:
+    return len({key.split(".")[1] for key in state if key.startswith("discriminators.")})

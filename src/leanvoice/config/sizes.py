@@ -1,4 +1,9 @@
-"""Model-size schemas (`tiny`, `v2`) loaded from the shipped sizes/*.yaml."""
+"""Model-size schemas (`tiny`, `v2`) loaded from the shipped sizes/*.yaml.
+
+A SoVITS version (v2Pro, v2ProPlus) is a variant of a size: each size file lists, under
+`sovits_versions`, what a version changes in its `sovits` section (at the official size,
+exactly what configs/s2v2Pro.json and s2v2ProPlus.json change in s2.json).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from leanvoice.config.loader import build, read_yaml
 from leanvoice.errors import ConfigError
 
 SIZE_NAMES = ("tiny", "v2")
+SOVITS_VERSIONS = ("v2", "v2Pro", "v2ProPlus")
+V2_DISCRIMINATOR_PERIODS = (2, 3, 5, 7, 11)
 
 
 @dataclass
@@ -57,6 +64,18 @@ class SoVITSSize:
     # latent frames upsampled by interpolation and a conv, not transposed convs (tiny; not
     # v2): waveform detail can then come only from the harmonic source (decoder.py)
     smooth_upsampling: bool = False
+    version: str = "v2"  # one of SOVITS_VERSIONS; set by load_size, not by the size files
+    # the speaker-verification embedding a Pro model adds to the style (official: the
+    # ERes2NetV2 feature, 20480 wide); 0 = none (v2)
+    sv_dim: int = 0
+    # the MRTE's width; 0 = gin_channels (v2). Pro widens the style to gin_channels 1024
+    # and projects it back to the MRTE's 512 (`ge_to512`)
+    mrte_channels: int = 0
+    discriminator_periods: list[int] = field(default_factory=lambda: [*V2_DISCRIMINATOR_PERIODS])
+
+    @property
+    def mrte_width(self) -> int:
+        return self.mrte_channels or self.gin_channels
 
 
 @dataclass
@@ -65,9 +84,22 @@ class ModelSizes:
     sovits: SoVITSSize = field(default_factory=SoVITSSize)
 
 
-def load_size(name: str) -> ModelSizes:
-    """The hyperparameters of a named model size."""
+def load_size(name: str, version: str = "v2") -> ModelSizes:
+    """The hyperparameters of a named model size, with SoVITS `version`'s changes."""
     if name not in SIZE_NAMES:
         raise ConfigError(f"unknown model.size {name!r}; valid sizes: {', '.join(SIZE_NAMES)}")
+    if version not in SOVITS_VERSIONS:
+        raise ConfigError(
+            f"unknown model.version {version!r}; valid versions: {', '.join(SOVITS_VERSIONS)}"
+        )
     path = Path(str(resources.files("leanvoice.config") / "sizes" / f"{name}.yaml"))
-    return build(ModelSizes, read_yaml(path), prefix=f"sizes/{name}.yaml:")
+    data = read_yaml(path)
+    variants = data.pop("sovits_versions", {})
+    unknown = sorted(set(variants) - set(SOVITS_VERSIONS[1:]))
+    if unknown:
+        raise ConfigError(
+            f"sizes/{name}.yaml: sovits_versions has {unknown[0]!r}; "
+            f"valid versions: {', '.join(SOVITS_VERSIONS[1:])}"
+        )
+    data["sovits"] = {**data.get("sovits", {}), **variants.get(version, {}), "version": version}
+    return build(ModelSizes, data, prefix=f"sizes/{name}.yaml:")

@@ -1,15 +1,17 @@
-"""Multi-period discriminator: one scale (waveform) and periods 2, 3, 5, 7, 11."""
+"""Multi-period discriminator: one scale (waveform) and the size's periods (v2: 2, 3, 5,
+7, 11; v2Pro and v2ProPlus add 17 and 23)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from leanvoice.config.sizes import V2_DISCRIMINATOR_PERIODS, SoVITSSize
 from leanvoice.models.sovits.decoder import LRELU_SLOPE
-
-PERIODS = (2, 3, 5, 7, 11)
 
 
 def _conv_stack(
@@ -87,14 +89,23 @@ class PeriodDiscriminator(nn.Module):
 
 
 class MultiPeriodDiscriminator(nn.Module):
-    def __init__(self, divisor: int = 1) -> None:
+    def __init__(
+        self, divisor: int = 1, *, periods: Sequence[int] = V2_DISCRIMINATOR_PERIODS
+    ) -> None:
+        """`periods`: the size's `discriminator_periods` (the default is v2's)."""
         super().__init__()
+        self.periods = tuple(periods)
         self.discriminators = nn.ModuleList(
             [
                 ScaleDiscriminator(divisor),
-                *(PeriodDiscriminator(p, divisor=divisor) for p in PERIODS),
+                *(PeriodDiscriminator(p, divisor=divisor) for p in self.periods),
             ]
         )
+
+    @classmethod
+    def for_size(cls, size: SoVITSSize) -> MultiPeriodDiscriminator:
+        """The discriminator trained with a generator of this size and version."""
+        return cls(size.discriminator_divisor, periods=size.discriminator_periods)
 
     def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[list, list, list, list]:
         """Per discriminator: scores and feature maps for the real and the fake waveform."""

@@ -1,19 +1,26 @@
-"""SoVITS v2 generator (`SynthesizerTrn`): semantic codes + phonemes + reference → 32 kHz.
+"""SoVITS generator (`SynthesizerTrn`): semantic codes + phonemes + reference → 32 kHz.
 
 Training: the style vector comes from the target spectrogram; SSL features are
 quantized (the frozen quantizer runs without autograd — the official code builds a
 graph for it anyway), encoded with the phonemes into the prior; the posterior encoder
 reads the linear spectrogram; the flow maps the posterior sample into the prior's
 space; the HiFi-GAN decoder renders a random slice of the latent.
+
+v2Pro and v2ProPlus (`size.sv_dim > 0`) add a speaker-verification embedding to the
+style: style = PReLU(ref_enc(spec) + sv_emb(sv)), gin_channels (1024) wide for the
+posterior encoder, flows and decoder; the MRTE reads it projected to its own width
+(`ge_to512`). The sizes differ only in data (config/sizes/*.yaml: `sovits_versions`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from leanvoice.config.sizes import SoVITSSize
+from leanvoice.config.sizes import SOVITS_VERSIONS, SoVITSSize
 from leanvoice.models.sovits.decoder import Generator
 from leanvoice.models.sovits.quantizer import ResidualVectorQuantizer
 from leanvoice.models.sovits.source import HarmonicSource, PitchPredictor
@@ -44,6 +51,11 @@ class SoVITSGenerator(nn.Module):
         per frame is embedded and added to the semantic features (not in official files).
         """
         super().__init__()
+        if size.version not in SOVITS_VERSIONS or (size.sv_dim > 0) != (size.version != "v2"):
+            raise ValueError(
+                f"SoVITS version {size.version!r} with sv_dim={size.sv_dim}: v2 has no "
+                "speaker-verification input, v2Pro and v2ProPlus need one (load_size sets both)"
+            )
         self.size = size
         self.freeze_quantizer = freeze_quantizer
         self.segment_frames = size.segment_samples // size.hop_length
@@ -79,6 +91,12 @@ class SoVITSGenerator(nn.Module):
         self.ref_enc = MelStyleEncoder(REFERENCE_BINS, size.gin_channels, size.style_hidden)
         self.ssl_proj = nn.Conv1d(size.ssl_dim, size.ssl_dim, 2, stride=2)  # 50 Hz → 25 Hz
         self.quantizer = ResidualVectorQuantizer(size.ssl_dim, size.codebook_size)
+        if size.sv_dim > 0:  # v2Pro, v2ProPlus (official names and order)
+            self.sv_emb = nn.Linear(size.sv_dim, size.gin_channels)
+            self.ge_to512 = nn.Linear(size.gin_channels, size.mrte_width)
+            self.prelu = nn.PReLU(size.gin_channels)
+        else:
+            self.sv_emb = self.ge_to512 = self.prelu = None
         self.f0_embedding = nn.Conv1d(1, size.hidden_channels, 1) if f0_conditioning else None
         if freeze_quantizer:  # official: the codes must stay those the GPT was trained on
             self.ssl_proj.requires_grad_(False)
@@ -107,8 +125,32 @@ class SoVITSGenerator(nn.Module):
         }
 
     # -- pieces ---------------------------------------------------------------------------
-    def style(self, spec: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.ref_enc(spec[:, :REFERENCE_BINS] * mask, mask)  # (B, gin, 1)
+    def style(
+        self, spec: torch.Tensor, mask: torch.Tensor, sv: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The reference's style vector (B, gin, 1); a Pro model adds its speaker
+        embedding `sv` (B, sv_dim) and applies PReLU (the official `ge`)."""
+        style = self.ref_enc(spec[:, :REFERENCE_BINS] * mask, mask)
+        if self.sv_emb is None:
+            if sv is not None:
+                raise ValueError(
+                    f"this SoVITS is {self.size.version}: it takes no speaker-verification "
+                    "embedding (only v2Pro and v2ProPlus do)"
+                )
+            return style
+        if sv is None:
+            raise ValueError(
+                f"this SoVITS is {self.size.version}: pass its speaker-verification "
+                f"embedding, shape (B, {self.size.sv_dim})"
+            )
+        return self.prelu(style + self.sv_emb(sv.to(style.dtype)).unsqueeze(-1))
+
+    def mrte_style(self, style: torch.Tensor) -> torch.Tensor:
+        """The style as the text encoder's MRTE reads it: Pro projects it to the MRTE's
+        width (`ge_to512`), v2 uses it as it is."""
+        if self.ge_to512 is None:
+            return style
+        return self.ge_to512(style.transpose(1, 2)).transpose(1, 2)  # (B, mrte_width, 1)
 
     def quantize(self, ssl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """SSL [B, 768, T] → (quantized at 25 Hz, codes [1, B, T/2], commitment loss)."""
@@ -146,16 +188,22 @@ class SoVITSGenerator(nn.Module):
         phoneme_lens: torch.Tensor,  # (B,)
         generator: torch.Generator | None = None,
         f0: torch.Tensor | None = None,  # (B, 1, T) Hz: F0 conditioning, harmonic source
+        sv: torch.Tensor | None = None,  # (B, sv_dim) speaker embedding: v2Pro/v2ProPlus
     ) -> dict[str, torch.Tensor]:
         frames = spec.shape[2]
         mask = lengths_to_mask(spec_lens, frames)
-        style = self.style(spec, mask)
+        style = self.style(spec, mask, sv)
         quantized, _, commit_loss = self.quantize(ssl)
         features = F.interpolate(quantized, scale_factor=2.0, mode="nearest")  # back to 50 Hz
         features = _fit_length(features, frames)
         phoneme_mask = lengths_to_mask(phoneme_lens, phoneme_ids.shape[1])
         m_p, logs_p, _ = self.enc_p(
-            features, mask, phoneme_ids, phoneme_mask, style, extra=self._f0_term(f0, frames)
+            features,
+            mask,
+            phoneme_ids,
+            phoneme_mask,
+            self.mrte_style(style),
+            extra=self._f0_term(f0, frames),
         )
         if self.enc_q is None:
             raise RuntimeError("built with with_posterior=False: inference only")
@@ -188,24 +236,26 @@ class SoVITSGenerator(nn.Module):
         self,
         codes: torch.Tensor,  # (B, T_codes) or official (1, B, T_codes)
         phoneme_ids: torch.Tensor,  # (B, T_text)
-        reference_spectrogram: torch.Tensor,  # (B, n_fft/2+1, T_ref)
+        reference_spectrogram: torch.Tensor | Sequence[torch.Tensor],  # (B, n_fft/2+1, T_ref)
         noise_scale: float = 0.0,
         speed: float = 1.0,
         generator: torch.Generator | None = None,
         f0: torch.Tensor | None = None,
+        sv_emb: torch.Tensor | Sequence[torch.Tensor] | None = None,  # (B, sv_dim): Pro
     ) -> torch.Tensor:
-        """→ waveform [B, 1, samples] at 32 kHz (1280 samples per code at speed 1)."""
+        """→ waveform [B, 1, samples] at 32 kHz (1280 samples per code at speed 1).
+        Several references (a list, with a list of as many `sv_emb` for Pro): their
+        style vectors are averaged, as the official decode does."""
         if codes.dim() == 2:
             codes = codes[None]
         batch = codes.shape[1]
-        ref_mask = torch.ones(batch, 1, reference_spectrogram.shape[2], device=codes.device)
-        style = self.style(reference_spectrogram, ref_mask)
+        style = self.reference_style(reference_spectrogram, sv_emb, batch)
         features = F.interpolate(self.quantizer.decode(codes), scale_factor=2.0, mode="nearest")
         mask = torch.ones(batch, 1, features.shape[2], device=codes.device)
         phoneme_mask = torch.ones(batch, 1, phoneme_ids.shape[1], device=codes.device)
         extra = self._f0_term(f0, features.shape[2])
         m_p, logs_p, mask = self.enc_p(
-            features, mask, phoneme_ids, phoneme_mask, style, speed, extra=extra
+            features, mask, phoneme_ids, phoneme_mask, self.mrte_style(style), speed, extra=extra
         )
         noise = torch.randn(m_p.shape, generator=generator, device=m_p.device, dtype=m_p.dtype)
         z_p = m_p + noise * torch.exp(logs_p) * noise_scale
@@ -214,6 +264,30 @@ class SoVITSGenerator(nn.Module):
         if self.pitch is not None:  # the predicted pitch drives the harmonic source
             source_f0 = PitchPredictor.to_hz(self.pitch(z, style)) * mask
         return self.dec(z * mask, style, source_f0, generator)
+
+    def reference_style(
+        self,
+        references: torch.Tensor | Sequence[torch.Tensor],
+        sv_emb: torch.Tensor | Sequence[torch.Tensor] | None = None,
+        batch: int = 1,
+    ) -> torch.Tensor:
+        """The style (batch, gin, 1) of one whole reference spectrogram, or the mean over
+        a list of them (each with its own speaker embedding for Pro)."""
+        if isinstance(references, torch.Tensor):
+            references, embeddings = [references], [sv_emb]
+        elif sv_emb is None or isinstance(sv_emb, torch.Tensor):
+            if sv_emb is not None:
+                raise ValueError("several references take a list of sv_emb, one per reference")
+            embeddings = [None] * len(references)
+        else:
+            embeddings = list(sv_emb)
+        if len(embeddings) != len(references):
+            raise ValueError(f"{len(references)} references but {len(embeddings)} sv_emb")
+        styles = []
+        for spec, sv in zip(references, embeddings, strict=True):
+            mask = torch.ones(batch, 1, spec.shape[2], device=spec.device)
+            styles.append(self.style(spec, mask, sv))
+        return styles[0] if len(styles) == 1 else torch.stack(styles).mean(0)
 
 
 def _fit_length(x: torch.Tensor, frames: int) -> torch.Tensor:

@@ -49,7 +49,7 @@ class TextEncoder(nn.Module):
         self.encoder_ssl = AttentionEncoder(hidden, *layers, size.n_layers // 2, **common)
         self.encoder_text = AttentionEncoder(hidden, *layers, size.n_layers, **common)
         self.text_embedding = nn.Embedding(size_phonemes(), hidden)
-        self.mrte = MRTE(hidden, size.gin_channels)  # the style vector is added inside
+        self.mrte = MRTE(hidden, size.mrte_width)  # the style vector is added inside
         self.encoder2 = AttentionEncoder(hidden, *layers, size.n_layers // 2, **common)
         self.proj = nn.Conv1d(hidden, size.inter_channels * 2, 1)
 
@@ -59,7 +59,7 @@ class TextEncoder(nn.Module):
         feature_mask: torch.Tensor,  # (B, 1, T)
         phoneme_ids: torch.Tensor,  # (B, T_text)
         phoneme_mask: torch.Tensor,  # (B, 1, T_text)
-        style: torch.Tensor,  # (B, gin, 1)
+        style: torch.Tensor,  # (B, mrte_width, 1)
         speed: float = 1.0,
         extra: torch.Tensor | None = None,  # (B, hidden, T) added conditioning (F0)
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
