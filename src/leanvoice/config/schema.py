@@ -19,7 +19,10 @@ CHECKPOINT_POLICY_PATTERN = re.compile(r"^(none|all|selective|every:[1-9]\d*|cou
 
 @dataclass
 class ModelConfig:
-    size: Literal["tiny", "v2"] = "v2"
+    size: Literal["tiny", "v2"] = "v2"  # v2 = the official size of the chosen version
+    # the SoVITS version (the GPT is the same model in every version): v2, or the official
+    # recommendation v2Pro / v2ProPlus (a speaker-verification embedding: prepare --sv)
+    version: Literal["v2", "v2Pro", "v2ProPlus"] = "v2"
     gpt_init: str = ""  # official GPT .ckpt (or exported) to start from; "" = random init
     sovits_init: str = ""  # official SoVITS .pth (s2G) to start from; "" = the dataset's
     # own (prepared with --tiny-features) or random init
