@@ -132,6 +132,7 @@ def prepare(
     sv: Annotated[
         str | None,
         typer.Option(
+            metavar="FILE|tiny",
             help="Speaker model for v2Pro/v2ProPlus: the official "
             "pretrained_eres2netv2w24s4ep4.ckpt (20480-d embeddings), or 'tiny' with "
             "--tiny-features (64-d); writes sv/ID.npy. Leave out for v2.",
@@ -404,6 +405,13 @@ def synthesize(
     ref_language: Annotated[str, typer.Option(help="Language of --ref-text.")] = "auto",
     hubert: Annotated[Path | None, typer.Option(help="Local chinese-hubert-base folder.")] = None,
     bert: Annotated[Path | None, typer.Option(help="Local chinese-roberta folder.")] = None,
+    sv: Annotated[
+        Path | None,
+        typer.Option(
+            help="v2Pro/v2ProPlus: the speaker model (pretrained_eres2netv2w24s4ep4.ckpt); "
+            "with --feature-models its tiny sv.ckpt is used."
+        ),
+    ] = None,
     feature_models: Annotated[
         Path | None, typer.Option(help="Folder with hubert/ and bert/ (e.g. DATA/tiny_models).")
     ] = None,
@@ -444,6 +452,7 @@ def synthesize(
         hubert=hubert,
         bert=bert,
         feature_models=feature_models,
+        sv=sv,
         device=device,
         precision=precision,
     )

@@ -56,7 +56,7 @@ def test_each_networks_norm_is_logged_and_a_clip_changes_the_update(
 
 
 def test_grad_clip_refuses_the_in_backward_optimizer() -> None:
-    with pytest.raises(ConfigError, match="train.grad_clip"):
+    with pytest.raises(ConfigError, match=r"train\.grad_clip"):
         load_config(overrides=["train.grad_clip=1", "memory.optimizer=adamw_in_backward"])
 
 

@@ -1,9 +1,10 @@
 """The feature half of `leanvoice prepare`: SSL, BERT and semantic codes per clip.
 
 Each clip gets `ssl/ID.npy` (fp16 [ssl_dim, frames]), `bert/ID.npy` (fp16 [bert_dim,
-phonemes]) and `semantic/ID.npy` (int16 codes at 25 Hz), each written atomically and
-skipped when present, so a re-run does nothing. `semantic.tsv` (official layout
-`id<TAB>codes`) and the manifest's feature paths are rewritten at the end.
+phonemes]) and `semantic/ID.npy` (int16 codes at 25 Hz), and with a speaker model
+(v2Pro/v2ProPlus) `sv/ID.npy` (fp16 [sv_dim], the official `7-sv_cn`), each written
+atomically and skipped when present, so a re-run does nothing. `semantic.tsv` (official
+layout `id<TAB>codes`) and the manifest's feature paths are rewritten at the end.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import torch
 
 from leanvoice.audio.io import load_audio
 from leanvoice.data.manifest import ClipRecord, read_manifest, write_manifest
-from leanvoice.errors import InputError, TextError
+from leanvoice.errors import AudioError, InputError, TextError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
+from leanvoice.features.sv import SpeakerEmbedder
 from leanvoice.fsutil import atomic_write_json, atomic_write_npy, atomic_write_text
 from leanvoice.models.sovits import SoVITSGenerator
+
+TINY_SPEAKER_MODEL = "tiny"  # `--sv tiny`: the built-in tiny speaker model
 
 
 @dataclass
@@ -37,11 +41,12 @@ def extract_features(
     bert: BertExtractor,
     sovits: SoVITSGenerator,
     *,
+    sv: SpeakerEmbedder | None = None,
     batch_size: int = 8,
 ) -> FeatureResult:
     """BERT runs `batch_size` clips per forward pass (padding is masked, so results equal
-    one-at-a-time); HuBERT runs one clip at a time, because the official model's
-    group-normalised feature encoder would see the padding of a batch."""
+    one-at-a-time); HuBERT and the speaker model run one clip at a time, because padding
+    would change their results (group norm; convolutions and the time average)."""
     clips = read_manifest(out)
     paths_of = {c.id: {k: f"{k}/{c.id}.npy" for k in ("ssl", "bert", "semantic")} for c in clips}
     todo = [c for c in clips if not all((out / p).is_file() for p in paths_of[c.id].values())]
@@ -62,6 +67,13 @@ def extract_features(
             atomic_write_npy(out / paths["bert"], bert_features.astype(np.float16))
             atomic_write_npy(out / paths["semantic"], codes.numpy().astype(np.int16))
             atomic_write_npy(out / paths["ssl"], features.astype(np.float16))  # written last
+    computed = {c.id for c in todo} - failed.keys()
+    if sv is not None:
+        sv_done, sv_failed = _write_speaker_embeddings(
+            out, [c for c in clips if c.id not in failed], sv
+        )
+        computed = (computed | sv_done) - sv_failed.keys()
+        failed |= sv_failed
     kept, tsv_lines = [], []
     skipped = [
         {"origin": c.id, "file": c.wav, "reason": failed[c.id]} for c in clips if c.id in failed
@@ -73,12 +85,40 @@ def extract_features(
         codes = np.load(out / paths["semantic"])  # read once: token count and tsv line
         clip.ssl_path, clip.bert_path = paths["ssl"], paths["bert"]
         clip.semantic_path, clip.semantic_tokens = paths["semantic"], int(codes.shape[0])
+        clip.sv_path = _sv_path(clip) if (out / _sv_path(clip)).is_file() else None
         kept.append(clip)
         tsv_lines.append(f"{clip.id}\t{' '.join(map(str, codes.tolist()))}\n")
-    computed = len(todo) - len(failed)
     atomic_write_text(out / "semantic.tsv", "".join(tsv_lines))
     write_manifest(out, kept)
-    return FeatureResult(len(kept), computed, skipped)
+    return FeatureResult(len(kept), len(computed), skipped)
+
+
+def _sv_path(clip: ClipRecord) -> str:
+    return f"sv/{clip.id}.npy"
+
+
+def _write_speaker_embeddings(
+    out: Path, clips: list[ClipRecord], sv: SpeakerEmbedder
+) -> tuple[set[str], dict[str, str]]:
+    """`sv/ID.npy` for each clip that lacks it, from its 32 kHz clip as the official
+    `2-get-sv.py` reads `5-wav32k/`. Stored fp16 like the other features, as the official
+    stores its half-precision GPU result: rounding moves the embedding less (cosine
+    ≥ 0.9999996) than the official's fp16 model does. Returns the ids computed and the
+    clips that failed, with the reason."""
+    done, failed = set(), {}
+    for clip in clips:
+        path = out / _sv_path(clip)
+        if path.is_file() and np.load(path, mmap_mode="r").shape == (sv.dim,):
+            continue  # done; one of another model's width (tiny vs official) is redone
+        try:
+            audio = load_audio(out / clip.wav)
+            embedding = sv.extract(audio.samples, audio.sample_rate)
+        except AudioError as exc:
+            failed[clip.id] = f"speaker embedding: {exc}"
+            continue
+        atomic_write_npy(path, embedding.astype(np.float16))
+        done.add(clip.id)
+    return done, failed
 
 
 def run_feature_step(
@@ -88,30 +128,51 @@ def run_feature_step(
     hubert: Path | None = None,
     bert: Path | None = None,
     sovits: Path | None = None,
+    sv: Path | str | None = None,
     device: str = "cpu",
     batch_size: int = 8,
 ) -> FeatureResult:
-    """Choose the models, extract, and add feature problems to report.json."""
+    """Choose the models, extract, and add feature problems to report.json. `sv` adds the
+    v2Pro/v2ProPlus speaker embedding: the official `pretrained_eres2netv2w24s4ep4.ckpt`,
+    or "tiny" (with `tiny`) for a random tiny speaker model under OUT/tiny_models."""
     from leanvoice.features.setup import real_feature_models, tiny_feature_models
 
+    missing = [
+        name
+        for name, v in (("--hubert", hubert), ("--bert", bert), ("--sovits", sovits))
+        if v is None and not tiny
+    ]
+    if missing:
+        raise InputError(f"feature extraction needs {', '.join(missing)} too")
+    speaker = _speaker_model(out, sv, tiny=tiny, device=device) if sv is not None else None
     if tiny:
         models = tiny_feature_models(out, device)
     else:
-        missing = [
-            name
-            for name, v in (("--hubert", hubert), ("--bert", bert), ("--sovits", sovits))
-            if v is None
-        ]
-        if missing:
-            raise InputError(f"feature extraction needs {', '.join(missing)} too")
         models = real_feature_models(hubert, bert, sovits, device)  # type: ignore[arg-type]
-    result = extract_features(out, *models, batch_size=batch_size)
+    result = extract_features(out, *models, sv=speaker, batch_size=batch_size)
     report_path = out / "report.json"
     report = json.loads(report_path.read_text(encoding="utf-8"))
     report["skipped"] += result.skipped
     report["clips_with_features"] = result.clips
     atomic_write_json(report_path, report)
     return result
+
+
+def _speaker_model(out: Path, sv: Path | str, *, tiny: bool, device: str) -> SpeakerEmbedder:
+    from leanvoice.features.setup import TINY_DIR
+    from leanvoice.features.tiny import build_tiny_speaker_model
+
+    if str(sv) != TINY_SPEAKER_MODEL:
+        return SpeakerEmbedder(Path(sv), device)
+    if not tiny:
+        raise InputError(
+            "--sv tiny goes with --tiny-features; for real features give the official "
+            "pretrained_eres2netv2w24s4ep4.ckpt"
+        )
+    path = out / TINY_DIR / "sv.ckpt"
+    if not path.is_file():
+        build_tiny_speaker_model(path)
+    return SpeakerEmbedder(path, device)
 
 
 def _bert_per_clip(bert: BertExtractor, clips: list[ClipRecord]) -> list[np.ndarray | TextError]:

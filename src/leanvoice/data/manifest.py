@@ -42,6 +42,8 @@ class ClipRecord:
     bert_path: str | None = None
     semantic_path: str | None = None
     semantic_tokens: int | None = None
+    # v2Pro/v2ProPlus only (`prepare --sv`), so not among the FEATURE_KEYS every clip needs
+    sv_path: str | None = None
 
     def language_runs(self) -> list[Run]:
         """Several runs for a mixed-language transcript, else the whole clip as one."""

@@ -2,7 +2,9 @@
 
 The official WebUI writes `2-name2text.txt` (`name<TAB>phones<TAB>word2ph<TAB>text`),
 `3-bert/NAME.pt` (Mandarin only), `4-cnhubert/NAME.pt` ([1, 768, T]), `5-wav32k/NAME`
-and `6-name2semantic.tsv`. Tensors are read with `torch.load(weights_only=True)`.
+and `6-name2semantic.tsv`; a v2Pro/v2ProPlus experiment also `7-sv_cn/NAME.pt` ([1, 20480]
+speaker embeddings), imported into `sv/`. Tensors are read with
+`torch.load(weights_only=True)`.
 A clip with a missing or unreadable piece is skipped and reported.
 """
 
@@ -20,10 +22,12 @@ from leanvoice.config.sizes import load_size
 from leanvoice.data.manifest import ClipRecord, write_manifest
 from leanvoice.data.report import build_report
 from leanvoice.errors import InputError, TextError
+from leanvoice.features.sv import OFFICIAL_SV_DIM
 from leanvoice.fsutil import atomic_write, atomic_write_json, atomic_write_npy, atomic_write_text
 from leanvoice.text.symbols import phonemes_to_ids
 
 TEXT_FILE, SEMANTIC_FILE = "2-name2text.txt", "6-name2semantic.tsv"
+SV_DIR = "7-sv_cn"  # Pro experiments only; when present, every clip needs its file
 
 
 def is_official_experiment(path: Path) -> bool:
@@ -91,6 +95,7 @@ def _import_clip(exp: Path, out: Path, line: str, semantic: dict[str, list[int]]
         raise ValueError(f"{name}: BERT features cover {bert.shape[-1]} of {len(phonemes)} phones")
     if name not in semantic:
         raise KeyError(f"{name}: no line in {SEMANTIC_FILE}")
+    sv = _read_speaker_embedding(exp, name)
     wav_rel = f"wav32k/{clip_id}.wav"
     hop = load_size("v2").sovits.hop_length  # official experiments are v2, 32 kHz
     atomic_write(out / wav_rel, lambda tmp: shutil.copyfile(wav_source, tmp))
@@ -98,6 +103,10 @@ def _import_clip(exp: Path, out: Path, line: str, semantic: dict[str, list[int]]
     atomic_write_npy(out / paths["ssl"], ssl.numpy().astype(np.float16))
     atomic_write_npy(out / paths["bert"], bert.numpy().astype(np.float16))
     atomic_write_npy(out / paths["semantic"], np.asarray(semantic[name], dtype=np.int16))
+    sv_path = None
+    if sv is not None:
+        sv_path = f"sv/{clip_id}.npy"
+        atomic_write_npy(out / sv_path, sv.numpy().astype(np.float16))
     return ClipRecord(
         id=clip_id,
         speaker=exp.name,
@@ -117,7 +126,21 @@ def _import_clip(exp: Path, out: Path, line: str, semantic: dict[str, list[int]]
         bert_path=paths["bert"],
         semantic_path=paths["semantic"],
         semantic_tokens=len(semantic[name]),
+        sv_path=sv_path,
     )
+
+
+def _read_speaker_embedding(exp: Path, name: str) -> torch.Tensor | None:
+    """The clip's (20480,) embedding from `7-sv_cn/`, or None for a v2 experiment."""
+    if not (exp / SV_DIR).is_dir():
+        return None
+    embedding = _load_tensor(exp / SV_DIR / f"{name}.pt").reshape(-1)
+    if embedding.numel() != OFFICIAL_SV_DIM:
+        raise ValueError(
+            f"{exp / SV_DIR / name}.pt: speaker embedding has {embedding.numel()} values, "
+            f"not {OFFICIAL_SV_DIM}"
+        )
+    return embedding
 
 
 def language_of_phonemes(phonemes: list[str]) -> str:

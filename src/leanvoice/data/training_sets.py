@@ -115,8 +115,13 @@ def collate_gpt(clip_set: ClipSet, indices: list[int]) -> dict[str, torch.Tensor
 
 
 def collate_sovits(
-    clip_set: ClipSet, indices: list[int], hop_length: int, sample_rate: int
+    clip_set: ClipSet,
+    indices: list[int],
+    hop_length: int,
+    sample_rate: int,
+    sv_dim: int = 0,
 ) -> dict[str, torch.Tensor]:
+    """`sv_dim` > 0 (v2Pro/v2ProPlus): also each clip's speaker embedding, "sv" (B, sv_dim)."""
     clips = [clip_set.clips[i] for i in indices]
     ssl = [torch.from_numpy(_load_npy(clip_set.root, c.ssl_path).astype(np.float32)) for c in clips]
     waves = []
@@ -128,10 +133,32 @@ def collate_sovits(
     ssl = [s[:, :n] for s, n in zip(ssl, frames, strict=True)]
     waves = [w[: n * hop_length] for w, n in zip(waves, frames, strict=True)]
     phonemes = [torch.tensor(c.phoneme_ids, dtype=torch.long) for c in clips]
+    extra = {"sv": speaker_embeddings(clip_set.root, clips, sv_dim)} if sv_dim else {}
     return {
+        **extra,
         "ssl": _pad_stack(ssl),
         "wave": _pad_stack(waves),
         "frames": torch.tensor(frames),
         "phoneme_ids": _pad_stack(phonemes),
         "phoneme_lens": torch.tensor([len(p) for p in phonemes]),
     }
+
+
+def speaker_embeddings(root: Path, clips: list[ClipRecord], sv_dim: int) -> torch.Tensor:
+    """The clips' speaker-verification embeddings (`prepare --sv`) → (B, sv_dim) fp32."""
+    rows = []
+    for clip in clips:
+        if not clip.sv_path:
+            raise InputError(
+                f"{root / 'manifest.jsonl'}: clip {clip.id} has no speaker embedding, which "
+                "v2Pro/v2ProPlus need: run `leanvoice prepare … --sv FILE` on this folder"
+            )
+        row = _load_npy(root, clip.sv_path).astype(np.float32).reshape(-1)
+        if row.shape[0] != sv_dim:
+            raise InputError(
+                f"{root / clip.sv_path}: a {row.shape[0]}-wide speaker embedding; this model "
+                f"takes {sv_dim} (the official ERes2NetV2: 20480, the tiny one: its own): "
+                "prepare again with the matching --sv"
+            )
+        rows.append(torch.from_numpy(row))
+    return torch.stack(rows)

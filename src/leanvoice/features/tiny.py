@@ -1,4 +1,4 @@
-"""Built-in tiny random HuBERT and BERT for tests and the demo.
+"""Built-in tiny random HuBERT, BERT and speaker model for tests and the demo.
 
 They are written to a folder with `save_pretrained` and loaded back through the same
 code as the real models, so the loading path is exercised without any download.
@@ -12,10 +12,13 @@ import numpy as np
 import torch
 
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
+from leanvoice.features.eres2net import TINY_SV, ERes2NetV2
 from leanvoice.features.local_models import require_transformers
+from leanvoice.fsutil import atomic_write
 
 TINY_SSL_DIM = 64
 TINY_BERT_DIM = 32
+TINY_SV_DIM = TINY_SV.pooled_dim  # 64
 _SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _PUNCTUATION = list("!?…,.-")
 
@@ -64,6 +67,15 @@ def build_tiny_bert(
     BertForMaskedLM(config).save_pretrained(str(directory))
     BertTokenizer(str(directory / "vocab.txt")).save_pretrained(str(directory))
     return directory
+
+
+def build_tiny_speaker_model(path: Path, seed: int = 0) -> Path:
+    """A random tiny ERes2NetV2 (`TINY_SV`, 64-d embedding), saved as a plain state dict
+    like the official `pretrained_eres2netv2w24s4ep4.ckpt`."""
+    torch.manual_seed(seed)
+    state = ERes2NetV2(TINY_SV).state_dict()
+    atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    return Path(path)
 
 
 DISTIL_MELS = 40  # log-mel bands the distilled tiny HuBERT learns to carry

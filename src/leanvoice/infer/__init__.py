@@ -16,6 +16,8 @@ from leanvoice.features.ssl import SSLExtractor
 from leanvoice.infer.models import load_gpt, load_sovits
 from leanvoice.infer.synthesize import SynthesisOptions, Synthesizer
 
+TINY_SV_FILE = "sv.ckpt"  # `prepare --tiny-features --sv tiny` writes it in tiny_models/
+
 __all__ = ["SynthesisOptions", "Synthesizer", "load_gpt", "load_sovits", "load_synthesizer"]
 
 
@@ -26,11 +28,14 @@ def load_synthesizer(
     hubert: Path | None = None,
     bert: Path | None = None,
     feature_models: Path | None = None,
+    sv: Path | None = None,
     device: str = "cpu",
     precision: str = "fp32",
 ) -> Synthesizer:
     """`feature_models`: a folder holding `hubert/` and `bert/` (as `prepare
-    --tiny-features` writes under DATA/tiny_models); or give `hubert` and `bert`."""
+    --tiny-features` writes under DATA/tiny_models); or give `hubert` and `bert`.
+    `sv`: the speaker-verification model a v2Pro/v2ProPlus SoVITS needs (the official
+    pretrained_eres2netv2w24s4ep4.ckpt; with `feature_models`, its tiny `sv.ckpt`)."""
     if feature_models is not None:
         hubert = hubert or Path(feature_models) / "hubert"
         bert = bert or Path(feature_models) / "bert"
@@ -39,11 +44,25 @@ def load_synthesizer(
             "synthesis needs the HuBERT and BERT models: give --hubert and "
             "--bert, or --feature-models DIR"
         )
+    sovits_model = load_sovits(Path(sovits))
+    speaker = None
+    if sovits_model.size.sv_dim:
+        from leanvoice.features.sv import SpeakerEmbedder
+
+        tiny = Path(feature_models) / TINY_SV_FILE if feature_models is not None else None
+        sv = sv or (tiny if tiny is not None and tiny.is_file() else None)
+        if sv is None:
+            raise InputError(
+                f"{sovits}: a {sovits_model.size.version} SoVITS speaks with the reference's "
+                "speaker embedding: give --sv (the official pretrained_eres2netv2w24s4ep4.ckpt)"
+            )
+        speaker = SpeakerEmbedder(Path(sv), device)
     return Synthesizer(
         load_gpt(Path(gpt)),
-        load_sovits(Path(sovits)),
+        sovits_model,
         SSLExtractor(Path(hubert), device),
         BertExtractor(Path(bert), device),
         device=device,
         precision=precision,
+        speaker=speaker,
     )

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from leanvoice.compat.official import (
+    HEADER_OF_VERSION,
     export_discriminator,
     export_gpt,
     export_sovits,
@@ -29,11 +30,13 @@ def export_checkpoint(checkpoint: Path, out: Path) -> str:
     if stage == "gpt":
         model = load_gpt(checkpoint)
         export_gpt(model, out, info=f"LeanVoice step {step}")
-        kind = "GPT (stage 1) .ckpt, official v2 layout (fp16, no version header)"
+        kind = "GPT (stage 1) .ckpt, official layout (the same in every version; fp16)"
     elif stage == "sovits":
         model = load_sovits(checkpoint)
         export_sovits(model, out, info=f"LeanVoice step {step}")
-        kind = "SoVITS (stage 2) .pth, official v2 layout (fp16, version header 01 = v2)"
+        version = model.size.version
+        header = HEADER_OF_VERSION[version].decode()
+        kind = f"SoVITS (stage 2) .pth, official {version} layout (fp16, version header {header})"
         if model.pitch is not None:
             kind += ", with the tiny sizes' harmonic source (official tools lack it)"
     else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,8 +69,10 @@ class Synthesizer:
         bert: BertExtractor,
         device: str = "cpu",
         precision: str = "fp32",
+        speaker: Any = None,  # features.sv.SpeakerEmbedder: v2Pro/v2ProPlus only
     ) -> None:
         self.device = torch.device(device)
+        self.speaker = speaker
         self.gpt = gpt.to(self.device).eval()
         self.sovits = sovits.to(self.device).eval()
         self.ssl, self.bert = ssl, bert
@@ -78,6 +81,12 @@ class Synthesizer:
             raise InputError(
                 f"the SSL model gives {ssl.dim}-d features but the SoVITS model expects "
                 f"{sovits.size.ssl_dim}-d: use the matching HuBERT"
+            )
+        if sovits.size.sv_dim and (speaker is None or speaker.dim != sovits.size.sv_dim):
+            found = "none" if speaker is None else f"a {speaker.dim}-d one"
+            raise InputError(
+                f"this {sovits.size.version} SoVITS takes {sovits.size.sv_dim}-d speaker "
+                f"embeddings and the speaker model gives {found}: use the matching --sv"
             )
         if bert.dim != gpt.size.bert_dim:
             raise InputError(
@@ -130,6 +139,10 @@ class Synthesizer:
             reference_text, options.reference_language, self.bert
         )
         f0 = self._reference_pitch(samples) if self.sovits.f0_embedding is not None else None
+        sv_emb = None  # v2Pro/v2ProPlus: the reference's speaker embedding
+        if size.sv_dim:
+            sv_emb = torch.from_numpy(self.speaker.extract(samples, self.sample_rate))
+            sv_emb = sv_emb[None].to(self.device)
         generator = torch.Generator(device=self.device).manual_seed(options.seed)
         pieces = []
         pause = np.zeros(int(PAUSE_SECONDS * self.sample_rate), dtype=np.float32)
@@ -170,6 +183,7 @@ class Synthesizer:
                 speed=options.speed,
                 generator=generator,
                 f0=f0,
+                sv_emb=sv_emb,
             )
             sentence_audio = decoded.reshape(-1).float().cpu().numpy()
             pieces += [fade_edges(remove_dc(sentence_audio), self.sample_rate), pause]

@@ -210,10 +210,13 @@ def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None
     then run their real step on it."""
     from leanvoice.audio.io import write_wav
 
-    sizes = load_size(cfg.model.size)
+    sizes = load_size(cfg.model.size, cfg.model.version)
     rng = np.random.default_rng(0)
-    for name in ("bert", "semantic", "ssl", "wav32k"):
+    for name in ("bert", "semantic", "ssl", "wav32k", "sv"):
         (root / name).mkdir(parents=True, exist_ok=True)
+    sv_dim = sizes.sovits.sv_dim  # v2Pro/v2ProPlus: a speaker embedding per clip
+    if sv_dim:
+        np.save(root / "sv" / "c.npy", rng.standard_normal(sv_dim).astype(np.float16))
     np.save(
         root / "bert" / "c.npy",
         rng.standard_normal((sizes.gpt.bert_dim, clip["phonemes"])).astype(np.float16),
@@ -250,6 +253,7 @@ def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None
         bert_path="bert/c.npy",
         semantic_path="semantic/c.npy",
         semantic_tokens=clip["codes"],
+        sv_path="sv/c.npy" if sv_dim else None,
     )
     write_manifest(root, [entry])
 

@@ -161,6 +161,8 @@ class GPTTrainer(StageTrainer):
                 if path is None:
                     return None
                 self._sovits = load_official_sovits(path)[0].to(self.ctx.device)
+            if self._sovits.size.sv_dim and not self.clips.clips[0].sv_path:
+                return None  # a v2Pro SoVITS speaks only with a speaker embedding
             with full_parameters(self.networks["gpt"].wrapped):
                 return gpt_audition(self.model, self._sovits, self.clips, self.ctx.device)
 
@@ -175,7 +177,9 @@ def gpt_audition(
 
     reference, target = collate_gpt(clips, [0]), collate_gpt(clips, [1])
     size = sovits.size
-    wave = collate_sovits(clips, [0], size.hop_length, size.sample_rate)["wave"]
+    voice = collate_sovits(clips, [0], size.hop_length, size.sample_rate, size.sv_dim)
+    wave = voice["wave"]
+    sv_emb = voice["sv"].to(device) if "sv" in voice else None  # v2Pro/v2ProPlus
     spec = linear_spectrogram(wave, size.n_fft, size.hop_length, size.win_length)
     phonemes = torch.cat([reference["phoneme_ids"], target["phoneme_ids"]], dim=1).to(device)
     bert = torch.cat([reference["bert"], target["bert"]], dim=2).to(device)
@@ -203,6 +207,8 @@ def gpt_audition(
         )[0]
         if len(codes) == 0:
             codes = reference["codes"][0].to(device)
-        audio = sovits.decode(codes[None], target["phoneme_ids"].to(device), spec.to(device))
+        audio = sovits.decode(
+            codes[None], target["phoneme_ids"].to(device), spec.to(device), sv_emb=sv_emb
+        )
     gpt.train(was_training)
     return audio.reshape(-1).float().cpu().numpy(), size.sample_rate

@@ -33,6 +33,7 @@ from leanvoice.compat.official import load_discriminator_weights, load_official_
 from leanvoice.config.sizes import load_size
 from leanvoice.data.batch_cost import most_clips_first
 from leanvoice.data.training_sets import ClipSet, collate_sovits, sovits_clip_set
+from leanvoice.errors import ConfigError
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.sovits import SoVITSGenerator
 from leanvoice.models.sovits.discriminator import MultiPeriodDiscriminator
@@ -68,17 +69,32 @@ DECODER_KINDS = ("harmonic_source", "smooth_upsampling")
 
 
 def initial_sovits(
-    size_name: str, init: Path | None, f0_conditioning: bool = False
+    size_name: str, init: Path | None, f0_conditioning: bool = False, version: str = "v2"
 ) -> tuple[SoVITSGenerator, list[str]]:
     """A trainable generator (with the posterior encoder); from `init` if given. Files
     exported for inference have no `enc_q`, official ones no F0 embedding, and a file of
     the named size made before its decoder changed kind (a harmonic source, smooth
     upsampling) has the old kind (its decoder is replaced): those weights start random
-    (listed)."""
-    named = load_size(size_name).sovits
+    (listed). A file of another version than `version` is refused, except a tiny v2 one
+    (what `prepare --tiny-features` writes) for a tiny Pro run: its quantizer made the
+    dataset's codes, so it and every part of the same shape carry over."""
+    named = load_size(size_name, version).sovits
     if init is None:
         return SoVITSGenerator(named, f0_conditioning=f0_conditioning), []
     loaded, _ = load_official_sovits(init)
+    if loaded.size.version != version:
+        if not (size_name == "tiny" and loaded.size.version == "v2"):
+            raise ConfigError(
+                f"{init}: a {loaded.size.version} SoVITS, but model.version={version}; set "
+                f"model.version={loaded.size.version} or start from a {version} file"
+            )
+        model = SoVITSGenerator(named, f0_conditioning=f0_conditioning)
+        mine = model.state_dict()
+        fitting = {
+            k: v for k, v in loaded.state_dict().items() if k in mine and mine[k].shape == v.shape
+        }
+        model.load_state_dict(fitting, strict=False)
+        return model, sorted(set(mine) - set(fitting))
     size, state = loaded.size, loaded.state_dict()
     kinds = {name: getattr(named, name) for name in DECODER_KINDS}
     if any(getattr(size, name) != kind for name, kind in kinds.items()) and all(
@@ -131,7 +147,16 @@ class SoVITSTrainer(StageTrainer):
     official_schedule = "exponential"
 
     def load_clips(self) -> ClipSet:
-        return sovits_clip_set(self.data, self.cfg.data.max_sec)
+        clips = sovits_clip_set(self.data, self.cfg.data.max_sec)
+        missing = [c.id for c in clips.clips if not c.sv_path]
+        if self.cfg.model.version != "v2" and missing:  # said at setup, not at step 1
+            raise ConfigError(
+                f"{self.data}: model.version={self.cfg.model.version} needs each clip's "
+                f"speaker embedding and {len(missing)} clips have none (first: {missing[0]}): "
+                "run `leanvoice prepare SRC OUT --sv FILE` (the official "
+                "pretrained_eres2netv2w24s4ep4.ckpt; `--sv tiny` with --tiny-features)"
+            )
+        return clips
 
     def budget(self) -> int:
         return self.cfg.data.max_frames
@@ -139,7 +164,9 @@ class SoVITSTrainer(StageTrainer):
     def build_networks(self) -> dict[str, Network]:
         cfg, device = self.cfg, self.ctx.device
         init = find_sovits(cfg.model.sovits_init, self.data, cfg.model.size)
-        generator, fresh = initial_sovits(cfg.model.size, init, cfg.model.f0_conditioning)
+        generator, fresh = initial_sovits(
+            cfg.model.size, init, cfg.model.f0_conditioning, cfg.model.version
+        )
         if fresh and self.ctx.is_main:
             parts = sorted({key.split(".")[0] for key in fresh})
             self.console.print(
@@ -153,7 +180,9 @@ class SoVITSTrainer(StageTrainer):
         self.generator = setup.model.train()
         self.precision = setup.precision
         divisor = load_size(cfg.model.size).sovits.discriminator_divisor
-        self.discriminator = MultiPeriodDiscriminator(divisor)
+        self.discriminator = MultiPeriodDiscriminator(
+            divisor, periods=self.size.discriminator_periods
+        )
         if cfg.model.sovits_d_init:  # fine-tuning: the base's discriminator, as official
             load_discriminator_weights(Path(cfg.model.sovits_d_init), self.discriminator)
         self.discriminator = self.discriminator.to(device).train()
@@ -198,7 +227,7 @@ class SoVITSTrainer(StageTrainer):
     # -- one step ------------------------------------------------------------------------
     def collate(self, part: list[int]) -> dict[str, torch.Tensor]:
         size = self.size
-        batch = collate_sovits(self.clips, part, size.hop_length, size.sample_rate)
+        batch = collate_sovits(self.clips, part, size.hop_length, size.sample_rate, size.sv_dim)
         batch["spec"] = linear_spectrogram(
             batch["wave"], size.n_fft, size.hop_length, size.win_length
         )[..., : batch["ssl"].shape[-1]]
@@ -248,6 +277,7 @@ class SoVITSTrainer(StageTrainer):
                 batch["phoneme_ids"],
                 batch["phoneme_lens"],
                 f0=batch.get("f0"),
+                sv=batch.get("sv"),  # v2Pro/v2ProPlus: the speaker embedding
             )
         hop, segment = self.size.hop_length, self.generator.segment_frames
         starts = out["slice_starts"]
@@ -284,7 +314,8 @@ class SoVITSTrainer(StageTrainer):
         """The first clip's codes and text in its own voice through the current weights."""
         path = self.data / str(self.clips.clips[0].semantic_path)
         codes = torch.from_numpy(np.load(path).astype(np.int64)).reshape(1, -1)
-        batch = collate_sovits(self.clips, [0], self.size.hop_length, self.size.sample_rate)
+        size = self.size
+        batch = collate_sovits(self.clips, [0], size.hop_length, size.sample_rate, size.sv_dim)
         spec = linear_spectrogram(
             batch["wave"], self.size.n_fft, self.size.hop_length, self.size.win_length
         )
@@ -296,7 +327,11 @@ class SoVITSTrainer(StageTrainer):
             f0 = self.clip_f0(0, batch["wave"][0])[None, None].to(device)
         with torch.random.fork_rng(devices=[]), full_parameters(self.networks["generator"].wrapped):
             audio = self.generator.decode(
-                codes.to(device), batch["phoneme_ids"].to(device), spec.to(device), f0=f0
+                codes.to(device),
+                batch["phoneme_ids"].to(device),
+                spec.to(device),
+                f0=f0,
+                sv_emb=batch["sv"].to(device) if "sv" in batch else None,
             )
         self.generator.train(was_training)
         return audio.reshape(-1).float().cpu().numpy(), self.size.sample_rate

@@ -1,0 +1,84 @@
+"""v2Pro and v2ProPlus from the command line, with tiny models: prepare with the speaker
+embedding → train both stages → synthesize → export with the version's header."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from tests.tiny import TINY
+from tests.train.test_resume import ENV
+
+
+def _leanvoice(*args: str) -> str:
+    run = subprocess.run(
+        [sys.executable, "-m", "leanvoice", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+    assert run.returncode == 0, (args, run.stdout[-1500:], run.stderr[-1500:])
+    return run.stdout
+
+
+@pytest.fixture(scope="module")
+def pro_data(tmp_path_factory) -> Path:
+    """Six demo clips of each speaker, prepared with tiny features and `--sv tiny`."""
+    from leanvoice.demo import demo_corpus_list
+
+    corpus = demo_corpus_list()
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    picked = [line for line in lines if "|ava|" in line][:6]
+    picked += [line for line in lines if "|ben|" in line][:6]
+    listing = tmp_path_factory.mktemp("pro") / "pro.list"
+    listing.write_text(
+        "".join(
+            f"{corpus.parent / line.split('|', 1)[0]}|{line.split('|', 1)[1]}\n" for line in picked
+        ),
+        encoding="utf-8",
+    )
+    data = listing.parent / "data"
+    out = _leanvoice("prepare", str(listing), str(data), "--tiny-features", "--sv", "tiny")
+    assert "sv/" in out
+    return data
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("version", "header"), [("v2Pro", b"05"), ("v2ProPlus", b"06")])
+def test_a_tiny_pro_voice_goes_from_prepare_to_export(pro_data, tmp_path, version, header):
+    runs = tmp_path / "runs"
+    common = [*TINY, f"model.version={version}", "train.max_steps=2", "train.save_every=2"]
+    _leanvoice("train", "gpt", "--data", str(pro_data), "--out", str(runs / "gpt"), *common)
+    _leanvoice("train", "sovits", "--data", str(pro_data), "--out", str(runs / "s"), *common)
+    wav = tmp_path / "voice.wav"
+    reference = sorted((pro_data / "wav32k").glob("*.wav"))[0]
+    _leanvoice(
+        *["synthesize", "--gpt", str(runs / "gpt" / "checkpoints" / "best.pt")],
+        *["--sovits", str(runs / "s" / "checkpoints" / "best.pt")],
+        *["--ref", str(reference), "--ref-text", "今天天气很好。", "--text", "你好。"],
+        *["--out", str(wav), "--feature-models", str(pro_data / "tiny_models")],
+    )
+    samples, rate = sf.read(wav)
+    assert rate == 32000 and len(samples) > 0.2 * rate
+    exported = tmp_path / "voice.pth"
+    said = _leanvoice("export", str(runs / "s" / "checkpoints" / "best.pt"), str(exported))
+    assert f"official {version} layout" in said
+    assert exported.read_bytes()[:2] == header  # how the official WebUI tells the version
+    from leanvoice.compat.official import load_official_sovits
+
+    assert load_official_sovits(exported)[0].size.version == version
+
+
+def test_a_pro_run_on_data_without_speaker_embeddings_says_how_to_add_them(
+    featured_demo, tmp_path
+) -> None:
+    from leanvoice.config import load_config
+    from leanvoice.errors import ConfigError
+    from leanvoice.train.sovits import SoVITSTrainer
+
+    cfg = load_config(overrides=[*TINY, "model.version=v2Pro", "train.max_steps=1"])
+    with pytest.raises(ConfigError, match=r"needs each clip's speaker embedding.*--sv"):
+        SoVITSTrainer(cfg, featured_demo, tmp_path / "run").train()
