@@ -101,8 +101,9 @@ def validate(cfg: Config) -> None:
     """Checks that span several keys, done once, at start."""
     if not CHECKPOINT_POLICY_PATTERN.match(cfg.memory.checkpoint):
         raise ConfigError(
-            f"memory.checkpoint={cfg.memory.checkpoint!r} is not a policy; "
-            "use none, all, selective, every:K or count:N"
+            f"memory.checkpoint={cfg.memory.checkpoint!r} is not a policy; use none, all, "
+            "selective, every:K or count:N (within each block group), or group:policy "
+            "pairs such as decoder:all,flow:every:2 (groups not named: none)"
         )
     positive = {
         "data.max_sec": cfg.data.max_sec,

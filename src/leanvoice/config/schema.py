@@ -14,7 +14,13 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 OptimizerKind = Literal[
     "auto", "adamw", "adamw8bit", "adamw_in_backward", "adamw_cpu_offload", "scaled_adam"
 ]
-CHECKPOINT_POLICY_PATTERN = re.compile(r"^(none|all|selective|every:[1-9]\d*|count:\d+)$")
+# memory.checkpoint: one rule for every block group, or `group:rule` pairs separated by
+# commas (memory/checkpointing.py says what each rule picks)
+CHECKPOINT_RULE = r"none|all|selective|every:[1-9]\d*|count:\d+"
+_GROUP_RULE = rf"[a-z_][a-z0-9_]*:(?:{CHECKPOINT_RULE})"
+CHECKPOINT_POLICY_PATTERN = re.compile(
+    rf"^(?:{CHECKPOINT_RULE}|{_GROUP_RULE}(?:\s*,\s*{_GROUP_RULE})*)$"
+)
 
 
 @dataclass
@@ -22,7 +28,8 @@ class ModelConfig:
     size: Literal["tiny", "v2"] = "v2"  # v2 = the official size of the chosen version
     # the SoVITS version (the GPT is the same model in every version): v2, or the official
     # recommendation v2Pro / v2ProPlus (a speaker-verification embedding: prepare --sv)
-    version: Literal["v2", "v2Pro", "v2ProPlus"] = "v2"
+    # v4 / v3: the flow-matching SoVITS (models/cfm), trained without a discriminator
+    version: Literal["v2", "v2Pro", "v2ProPlus", "v3", "v4"] = "v2"
     gpt_init: str = ""  # official GPT .ckpt (or exported) to start from; "" = random init
     sovits_init: str = ""  # official SoVITS .pth (s2G) to start from; "" = the dataset's
     # own (prepared with --tiny-features) or random init
@@ -99,6 +106,9 @@ class TrainConfig:
     text_lr_factor: float = 0.4  # SoVITS text embedding, text encoder and MRTE (official)
     grad_clip: float = 0.0  # max global gradient norm per network; 0 = off (official)
     dpo: bool = False  # GPT: add the official v2 DPO-style loss on corrupted codes
+    # v3/v4: the shortcut target's two extra estimator runs without autograd (the official
+    # detaches them: the same gradient, less memory; measured in docs/benchmarks.md)
+    cfm_bootstrap_no_grad: bool = True
     compile: bool = False  # each block through torch.compile (GPU speed; CPU: compile time)
 
 
@@ -112,7 +122,9 @@ class LoraConfig:
 
 @dataclass
 class MemoryConfig:
-    checkpoint: str = "none"  # none | all | every:K | count:N | selective
+    # none | all | selective | every:K | count:N, within each block group (GPT layers;
+    # SoVITS text_encoder, posterior, flow, decoder), or per group: decoder:all,flow:every:2
+    checkpoint: str = "none"
     precision: Precision = "auto"
     optimizer: OptimizerKind = "auto"  # 8-bit states only where full precision would not
     # fit (memory/optimizers.resolve_auto; the planner: only if nothing else fits)

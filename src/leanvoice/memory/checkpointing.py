@@ -2,17 +2,22 @@
 during backward (`torch.utils.checkpoint`, `use_reentrant=False`, RNG preserved so
 dropout masks repeat exactly).
 
-Policies: `none`, `all`, `every:K` (every K-th block), `count:N` (the first N blocks),
-and `selective`: every block, but the outputs of matrix multiplications and attention
-kernels are kept (`create_selective_checkpoint_contexts`), so backward recomputes only
-the cheap element-wise ops. Measured by live-tensor peak (tests/memory): between `none`
-and `all` in memory, with far less recompute than `all`.
+The blocks come by group (the model's `block_names()`: GPT `layers`; SoVITS
+`text_encoder`, `posterior`, `flow`, `decoder`), and a policy applies within each group:
+`none`, `all`, `every:K` (the K-th, 2K-th, … block of each group), `count:N` (the first
+N blocks of each group), and `selective`: every block, but the outputs of matrix
+multiplications and attention kernels are kept (`create_selective_checkpoint_contexts`),
+so backward recomputes only the cheap element-wise ops. Measured by live-tensor peak
+(tests/memory): between `none` and `all` in memory, with far less recompute than `all`.
+`group:policy,…` (e.g. `decoder:all,flow:every:2`) sets groups one by one; the groups it
+does not name are not checkpointed.
 The block's `forward` is wrapped in place, so state-dict names do not change.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 
 import torch
 from torch import nn
@@ -22,33 +27,62 @@ from torch.utils.checkpoint import (
     create_selective_checkpoint_contexts,
 )
 
+from leanvoice.config.schema import CHECKPOINT_POLICY_PATTERN, CHECKPOINT_RULE
+from leanvoice.errors import ConfigError
+
 _WRAPPED = "_leanvoice_checkpointed"
 
 
-def select_blocks(policy: str, names: list[str]) -> list[str]:
-    """The block names a policy checkpoints."""
-    if policy == "none":
+def select_blocks(rule: str, names: list[str]) -> list[str]:
+    """The blocks, of one group's `names`, that a rule (none, all, …) checkpoints."""
+    if rule == "none":
         return []
-    if policy in ("all", "selective"):
+    if rule in ("all", "selective"):
         return list(names)
-    # every:K or count:N (the config loader checks CHECKPOINT_POLICY_PATTERN)
-    kind, number = policy.split(":")[0], int(policy.split(":")[1])
+    kind, number = rule.split(":")[0], int(rule.split(":")[1])  # every:K or count:N
     if kind == "every":
         return [name for index, name in enumerate(names) if index % number == number - 1]
     return list(names[:number])
 
 
-def apply_activation_checkpointing(model: nn.Module, names: list[str], policy: str) -> list[str]:
-    """Wrap the chosen blocks of `model`; returns their names."""
-    chosen = select_blocks(policy, names)
-    for name in chosen:
-        block = model.get_submodule(name)
-        if getattr(block, _WRAPPED, False):
-            continue
-        original = block.forward
-        call = _selective_call if policy == "selective" else _checkpointed_call
-        block.forward = functools.partial(call, original)
-        setattr(block, _WRAPPED, True)
+def group_policies(policy: str, groups: list[str]) -> dict[str, str]:
+    """Each group's rule: a plain rule applies to every group; `group:rule,…` names
+    groups, and the others get `none`. Unknown or repeated groups are a ConfigError."""
+    if not CHECKPOINT_POLICY_PATTERN.match(policy):
+        raise ConfigError(
+            f"memory.checkpoint={policy!r} is not a policy (none, all, selective, every:K, "
+            "count:N, or group:policy pairs)"
+        )
+    if re.fullmatch(CHECKPOINT_RULE, policy):
+        return dict.fromkeys(groups, policy)
+    pairs = [item.strip().split(":", 1) for item in policy.split(",")]
+    named = dict(pairs)
+    if len(named) < len(pairs):
+        raise ConfigError(f"memory.checkpoint={policy!r} names a group twice")
+    unknown = [group for group in named if group not in groups]
+    if unknown:
+        raise ConfigError(
+            f"memory.checkpoint={policy!r}: no block group {', '.join(map(repr, unknown))} "
+            f"in this model; its groups: {', '.join(groups)}"
+        )
+    return {group: named.get(group, "none") for group in groups}
+
+
+def apply_activation_checkpointing(
+    model: nn.Module, groups: dict[str, list[str]], policy: str
+) -> list[str]:
+    """Wrap the blocks of `model` that `policy` picks from each group (group → block
+    names, as `block_names()` returns); returns their names."""
+    chosen = []
+    for group, rule in group_policies(policy, list(groups)).items():
+        call = _selective_call if rule == "selective" else _checkpointed_call
+        for name in select_blocks(rule, groups[group]):
+            chosen.append(name)
+            block = model.get_submodule(name)
+            if getattr(block, _WRAPPED, False):
+                continue
+            block.forward = functools.partial(call, block.forward)
+            setattr(block, _WRAPPED, True)
     return chosen
 
 

@@ -1,10 +1,11 @@
-"""LoRA through peft: low-rank adapters on the GPT's packed attention and FFN, and on the
-SoVITS text encoder's attention and FFN convolutions (phonemes → prosody/content; the
-HiFi-GAN decoder's transposed convolutions are not LoRA targets in peft).
+"""LoRA through peft: low-rank adapters on the modules a model names in `lora_targets()`
+(per parameter group): the GPT layers' packed attention and FFN, and the SoVITS text
+encoder's attention and FFN convolutions (phonemes → prosody/content; the HiFi-GAN
+decoder's transposed convolutions are not LoRA targets in peft).
 
-QLoRA (`quantize_base`): the frozen FFN linears of the GPT are stored as bitsandbytes
-4-bit NF4 (`Linear4bit`) under the adapters; merging dequantizes them first. The packed
-attention projection stays in full precision (it is not an `nn.Linear`).
+QLoRA (`quantize_base`): the frozen `nn.Linear` targets (the GPT's FFN linears) are
+stored as bitsandbytes 4-bit NF4 (`Linear4bit`) under the adapters; merging dequantizes
+them first. The packed attention projection stays in full precision (not an `nn.Linear`).
 
 peft wraps `nn.MultiheadAttention` (our `SelfAttention` subclasses it), merging the
 adapter into `in_proj_weight`/`out_proj` functionally during each forward, so gradients
@@ -19,9 +20,21 @@ from torch import nn
 
 from leanvoice.errors import ConfigError
 
-GPT_LORA_TARGETS = ("self_attn", "linear1", "linear2")
-SOVITS_LORA_TARGETS = r"enc_p\..*\.(conv_q|conv_k|conv_v|conv_o|conv_1|conv_2)"
-QUANTIZABLE = ("linear1", "linear2")
+
+def lora_module_names(model: nn.Module) -> list[str]:
+    """The modules that get adapters: in each group of the model's `lora_targets()`, the
+    modules of that parameter group whose name ends with a listed name (`conv_q`, or a
+    dotted suffix such as `to_out.0`)."""
+    declared = getattr(model, "lora_targets", None)
+    if declared is None:
+        raise ConfigError(f"memory.lora: {type(model).__name__} declares no LoRA targets")
+    groups = model.parameter_groups()
+    names = []
+    for group, suffixes in declared().items():
+        inside = tuple(prefix + "." for prefix in groups[group])
+        ends = tuple("." + suffix for suffix in suffixes)
+        names += [n for n, _ in model.named_modules() if n.startswith(inside) and n.endswith(ends)]
+    return names
 
 
 def _peft():
@@ -37,15 +50,18 @@ def apply_lora(
     rank: int,
     alpha: float,
     dropout: float = 0.0,
-    targets: tuple[str, ...] | str = GPT_LORA_TARGETS,
+    targets: tuple[str, ...] | str | None = None,
     quantize_base: bool = False,
 ) -> nn.Module:
-    """Inject adapters in place; every non-adapter parameter is frozen."""
+    """Inject adapters in place; every non-adapter parameter is frozen. `targets`: peft's
+    `target_modules`; None (the default) = the model's groups (`lora_module_names`)."""
     if rank <= 0:
         raise ConfigError("memory.lora.rank must be positive to apply LoRA")
     peft = _peft()
+    if targets is None:
+        targets = lora_module_names(model)
     if quantize_base:
-        quantize_frozen_linears(model, QUANTIZABLE)
+        quantize_frozen_linears(model, lora_module_names(model))
     config = peft.LoraConfig(
         r=rank,
         lora_alpha=alpha,
@@ -66,13 +82,13 @@ def _bitsandbytes():
     return bitsandbytes
 
 
-def quantize_frozen_linears(model: nn.Module, names: tuple[str, ...]) -> int:
-    """Replace `nn.Linear` modules whose last name is in `names` by frozen 4-bit NF4
+def quantize_frozen_linears(model: nn.Module, names: list[str]) -> int:
+    """Replace the named modules that are plain `nn.Linear` by frozen 4-bit NF4
     `Linear4bit` on the same device; returns how many were replaced."""
     bnb = _bitsandbytes()
     replaced = 0
     for name, module in list(model.named_modules()):
-        if name.rpartition(".")[2] not in names or type(module) is not nn.Linear:
+        if name not in names or type(module) is not nn.Linear:
             continue
         device = module.weight.device
         quantized = bnb.nn.Linear4bit(

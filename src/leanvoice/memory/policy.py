@@ -1,7 +1,12 @@
 """`apply_memory_policy`: the one entry point that turns `memory.*` config into a model
 set up for training (freeze → LoRA → checkpointing → offload → compile; the precision plan is
 returned for the trainer's autocast and scalers). The optimizer (`memory.optimizer`) is
-built by the caller with `build_optimizer`, once, after any DDP/FSDP wrapping."""
+built by the caller with `build_optimizer`, once, after any DDP/FSDP wrapping.
+
+Every technique targets the groups the model declares once: `parameter_groups()` (freeze),
+`lora_targets()` (LoRA), `block_names()` (checkpointing per group; offload and compile
+wrap every block). The SoVITS discriminator is outside this policy (train/sovits.py).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from leanvoice.errors import ConfigError
 from leanvoice.memory.checkpointing import apply_activation_checkpointing
 from leanvoice.memory.compile import compile_blocks as compile_named_blocks
 from leanvoice.memory.freeze import freeze_groups
-from leanvoice.memory.lora import GPT_LORA_TARGETS, SOVITS_LORA_TARGETS, apply_lora
+from leanvoice.memory.lora import apply_lora
 from leanvoice.memory.offload import apply_activation_offload
 from leanvoice.memory.precision import PrecisionPlan, resolve_precision
 
@@ -29,7 +34,7 @@ class MemorySetup:
 
 def apply_memory_policy(
     model: nn.Module,
-    stage: str,  # "gpt" or "sovits": which freeze groups and block names apply
+    stage: str,  # "gpt" or "sovits": which memory.freeze names apply
     policy: MemoryConfig,
     device: torch.device | str = "cpu",
     *,
@@ -53,17 +58,16 @@ def apply_memory_policy(
         )
     freeze_groups({stage: model}, policy.freeze)
     if policy.lora.rank > 0:
-        targets = GPT_LORA_TARGETS if stage == "gpt" else SOVITS_LORA_TARGETS
         model = apply_lora(
             model,
             policy.lora.rank,
             policy.lora.alpha,
             policy.lora.dropout,
-            targets=targets,
             quantize_base=policy.lora.quantize_base,
         )
-    blocks = [name for names in model.block_names().values() for name in names]
-    checkpointed = apply_activation_checkpointing(model, blocks, policy.checkpoint)
+    groups = model.block_names()
+    checkpointed = apply_activation_checkpointing(model, groups, policy.checkpoint)
+    blocks = [name for names in groups.values() for name in names]
     if policy.offload_activations:
         apply_activation_offload(model, blocks, True)
     if compile_blocks:

@@ -72,9 +72,23 @@ class SemanticGPT(nn.Module):
             if isinstance(module, SelfAttention):
                 module.materialise = on
 
+    # -- named groups: what memory/ (freeze, LoRA, checkpointing, offload, compile) targets
+    def parameter_groups(self) -> dict[str, tuple[str, ...]]:
+        """Group → the modules whose parameters it holds; each parameter is in one group."""
+        embeddings = ("bert_proj", "ar_text_embedding", "ar_text_position")
+        embeddings += ("ar_audio_embedding", "ar_audio_position")
+        if self.language_embedding is not None:
+            embeddings += ("language_embedding",)
+        return {"embeddings": embeddings, "layers": ("h",), "head": ("ar_predict_layer",)}
+
     def block_names(self) -> dict[str, list[str]]:
-        """Repeatable blocks by group, for the memory engine (checkpointing, offload, LoRA)."""
+        """Group → its repeatable blocks (checkpointing, offload and compile wrap these)."""
         return {"layers": [f"h.layers.{i}" for i in range(len(self.h.layers))]}
+
+    def lora_targets(self) -> dict[str, tuple[str, ...]]:
+        """Group → the last names of its modules that get LoRA adapters: each layer's
+        packed attention and FFN."""
+        return {"layers": ("self_attn", "linear1", "linear2")}
 
     # -- inputs ---------------------------------------------------------------------------
     def embed_phonemes(

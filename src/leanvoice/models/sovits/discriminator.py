@@ -1,5 +1,10 @@
 """Multi-period discriminator: one scale (waveform) and the size's periods (v2: 2, 3, 5,
-7, 11; v2Pro and v2ProPlus add 17 and 23)."""
+7, 11; v2Pro and v2ProPlus add 17 and 23).
+
+It declares no named groups: it is outside the memory policy (no freezing, LoRA,
+checkpointing, offload or compile from `memory.*`); it runs under the run's precision,
+and its optimizer follows the one rule in train/sovits.py (`discriminator_optimizer`).
+"""
 
 from __future__ import annotations
 

@@ -114,15 +114,42 @@ class SoVITSGenerator(nn.Module):
             raise ValueError("this SoVITS has F0 conditioning: pass f0 [B, 1, frames] in Hz")
         return self.f0_embedding(torch.log1p(_fit_length(f0.float(), frames)) / 7.0)
 
+    # -- named groups: what memory/ (freeze, LoRA, checkpointing, offload, compile) targets
+    def parameter_groups(self) -> dict[str, tuple[str, ...]]:
+        """Group → the modules whose parameters it holds; each parameter is in one group.
+        A part this model lacks leaves its group empty (`speaker` on v2, `posterior` without
+        `enc_q`, `f0` without the F0 extensions), so a config fits every version."""
+
+        def present(*names: str) -> tuple[str, ...]:
+            return tuple(name for name in names if getattr(self, name) is not None)
+
+        return {
+            "text_encoder": ("enc_p",),
+            "posterior": present("enc_q"),
+            "flow": ("flow",),
+            "decoder": ("dec",),
+            "style": ("ref_enc",),
+            "quantizer": ("ssl_proj", "quantizer"),
+            "speaker": present("sv_emb", "prelu", "ge_to512"),  # v2Pro/v2ProPlus
+            "f0": present("f0_embedding", "pitch"),  # extensions: F0 input, harmonic source
+        }
+
     def block_names(self) -> dict[str, list[str]]:
-        """Repeatable blocks by group, for the memory engine."""
+        """Group → its repeatable blocks (checkpointing, offload and compile wrap these):
+        the text encoder's three attention encoders, the posterior's WaveNet, each
+        coupling layer's WaveNet, the decoder's residual blocks."""
         encoders = ("encoder_ssl", "encoder_text", "encoder2")
         return {
             "text_encoder": [f"enc_p.{name}" for name in encoders],
-            "posterior_wavenet": ["enc_q.enc"] if self.enc_q is not None else [],
-            "flow_wavenets": [f"flow.flows.{i}.enc" for i in range(0, len(self.flow.flows), 2)],
-            "decoder_resblocks": [f"dec.resblocks.{i}" for i in range(len(self.dec.resblocks))],
+            "posterior": ["enc_q.enc"] if self.enc_q is not None else [],
+            "flow": [f"flow.flows.{i}.enc" for i in range(0, len(self.flow.flows), 2)],
+            "decoder": [f"dec.resblocks.{i}" for i in range(len(self.dec.resblocks))],
         }
+
+    def lora_targets(self) -> dict[str, tuple[str, ...]]:
+        """Group → the last names of its modules that get LoRA adapters: the text
+        encoder's attention and FFN convolutions (the MRTE's attention included)."""
+        return {"text_encoder": ("conv_q", "conv_k", "conv_v", "conv_o", "conv_1", "conv_2")}
 
     # -- pieces ---------------------------------------------------------------------------
     def style(
