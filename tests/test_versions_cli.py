@@ -82,3 +82,25 @@ def test_a_pro_run_on_data_without_speaker_embeddings_says_how_to_add_them(
     cfg = load_config(overrides=[*TINY, "model.version=v2Pro", "train.max_steps=1"])
     with pytest.raises(ConfigError, match=r"needs each clip's speaker embedding.*--sv"):
         SoVITSTrainer(cfg, featured_demo, tmp_path / "run").train()
+
+
+@pytest.mark.slow
+def test_a_tiny_v4_voice_trains_full_and_with_lora_and_speaks_at_48_khz(pro_data, tmp_path):
+    """The official v4 recipe (LoRA on the DiT, bridge and wns1 in full) and a full
+    fine-tune, then synthesis through the v4 vocoder."""
+    runs = tmp_path / "runs"
+    common = [*TINY, "model.version=v4", "train.max_steps=2", "train.save_every=2"]
+    _leanvoice("train", "gpt", "--data", str(pro_data), "--out", str(runs / "gpt"), *common)
+    for name, extra in (("full", []), ("lora", ["memory.lora.rank=4", "memory.lora.alpha=4"])):
+        out = runs / name
+        _leanvoice("train", "sovits", "--data", str(pro_data), "--out", str(out), *common, *extra)
+    wav = tmp_path / "voice.wav"
+    reference = sorted((pro_data / "wav32k").glob("*.wav"))[0]
+    said = _leanvoice(
+        *["synthesize", "--gpt", str(runs / "gpt" / "checkpoints" / "best.pt")],
+        *["--sovits", str(runs / "lora" / "checkpoints" / "best.pt")],
+        *["--ref", str(reference), "--ref-text", "今天天气很好。", "--text", "你好。"],
+        *["--out", str(wav), "--feature-models", str(pro_data / "tiny_models")],
+    )
+    samples, rate = sf.read(wav)
+    assert rate == 48000 and len(samples) > 0.2 * rate, said

@@ -412,6 +412,13 @@ def synthesize(
             "with --feature-models its tiny sv.ckpt is used."
         ),
     ] = None,
+    vocoder: Annotated[
+        Path | None,
+        typer.Option(
+            help="v4: the vocoder (gsv-v4-pretrained/vocoder.pth); with --feature-models "
+            "its tiny vocoder.pth is used."
+        ),
+    ] = None,
     feature_models: Annotated[
         Path | None, typer.Option(help="Folder with hubert/ and bert/ (e.g. DATA/tiny_models).")
     ] = None,
@@ -453,6 +460,7 @@ def synthesize(
         bert=bert,
         feature_models=feature_models,
         sv=sv,
+        vocoder=vocoder,
         device=device,
         precision=precision,
     )

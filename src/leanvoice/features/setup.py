@@ -12,7 +12,7 @@ from leanvoice.config.sizes import load_size
 from leanvoice.data.manifest import read_manifest
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
-from leanvoice.features.tiny import build_tiny_bert, build_tiny_hubert
+from leanvoice.features.tiny import build_tiny_bert, build_tiny_hubert, build_tiny_vocoder
 from leanvoice.models.sovits import SoVITSGenerator
 
 TINY_DIR = "tiny_models"
@@ -35,6 +35,8 @@ def tiny_feature_models(
     sovits_path = root / "sovits.pth"
     if not sovits_path.is_file():
         write_tiny_sovits(sovits_path, ssl, [out / clip.wav for clip in clips[:CODEBOOK_CLIPS]])
+    if not (root / "vocoder.pth").is_file():  # what a tiny v4 model speaks through
+        build_tiny_vocoder(root / "vocoder.pth")
     sovits, _ = load_official_sovits(sovits_path)  # the fp16-rounded weights, as saved
     return ssl, bert, sovits.to(device)
 

@@ -131,3 +131,15 @@ def _crop(waves: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
         return np.pad(wave, (0, _CROP - len(wave)))
     start = int(rng.integers(len(wave) - _CROP + 1))
     return wave[start : start + _CROP]
+
+
+def build_tiny_vocoder(path: Path, seed: int = 0) -> Path:
+    """A random tiny v4 vocoder (100 mels → 48 kHz), a plain state dict like the official
+    `gsv-v4-pretrained/vocoder.pth`: it makes noise shaped by the mel, enough to run the
+    v4 pipeline end to end."""
+    from leanvoice.models.cfm import MelVocoder, vocoder_size
+
+    torch.manual_seed(seed)
+    state = MelVocoder(vocoder_size("tiny")).state_dict()
+    atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    return Path(path)

@@ -13,10 +13,12 @@ from pathlib import Path
 from leanvoice.errors import InputError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
-from leanvoice.infer.models import load_gpt, load_sovits
+from leanvoice.infer.models import load_gpt, load_sovits, load_vocoder
 from leanvoice.infer.synthesize import SynthesisOptions, Synthesizer
+from leanvoice.models.cfm import CFMSoVITS
 
 TINY_SV_FILE = "sv.ckpt"  # `prepare --tiny-features --sv tiny` writes it in tiny_models/
+TINY_VOCODER_FILE = "vocoder.pth"  # `prepare --tiny-features` writes a tiny v4 vocoder there
 
 __all__ = ["SynthesisOptions", "Synthesizer", "load_gpt", "load_sovits", "load_synthesizer"]
 
@@ -29,13 +31,16 @@ def load_synthesizer(
     bert: Path | None = None,
     feature_models: Path | None = None,
     sv: Path | None = None,
+    vocoder: Path | None = None,
     device: str = "cpu",
     precision: str = "fp32",
 ) -> Synthesizer:
     """`feature_models`: a folder holding `hubert/` and `bert/` (as `prepare
     --tiny-features` writes under DATA/tiny_models); or give `hubert` and `bert`.
     `sv`: the speaker-verification model a v2Pro/v2ProPlus SoVITS needs (the official
-    pretrained_eres2netv2w24s4ep4.ckpt; with `feature_models`, its tiny `sv.ckpt`)."""
+    pretrained_eres2netv2w24s4ep4.ckpt; with `feature_models`, its tiny `sv.ckpt`).
+    `vocoder`: what a v4 SoVITS speaks through (gsv-v4-pretrained/vocoder.pth; with
+    `feature_models`, its tiny `vocoder.pth`)."""
     if feature_models is not None:
         hubert = hubert or Path(feature_models) / "hubert"
         bert = bert or Path(feature_models) / "bert"
@@ -45,8 +50,17 @@ def load_synthesizer(
             "--bert, or --feature-models DIR"
         )
     sovits_model = load_sovits(Path(sovits))
-    speaker = None
-    if sovits_model.size.sv_dim:
+    speaker, mel_vocoder = None, None
+    if isinstance(sovits_model, CFMSoVITS):
+        tiny = Path(feature_models) / TINY_VOCODER_FILE if feature_models is not None else None
+        vocoder = vocoder or (tiny if tiny is not None and tiny.is_file() else None)
+        if vocoder is None:
+            raise InputError(
+                f"{sovits}: a {sovits_model.size.version} SoVITS makes mels: give --vocoder "
+                "(gsv-v4-pretrained/vocoder.pth)"
+            )
+        mel_vocoder = load_vocoder(Path(vocoder))
+    elif sovits_model.size.sv_dim:
         from leanvoice.features.sv import SpeakerEmbedder
 
         tiny = Path(feature_models) / TINY_SV_FILE if feature_models is not None else None
@@ -65,4 +79,5 @@ def load_synthesizer(
         device=device,
         precision=precision,
         speaker=speaker,
+        vocoder=mel_vocoder,
     )

@@ -11,6 +11,7 @@ from leanvoice.compat.official import load_official_gpt, load_official_sovits
 from leanvoice.compat.safe_load import read_checkpoint
 from leanvoice.config.sizes import GPTSize, SoVITSSize
 from leanvoice.errors import InputError
+from leanvoice.models.cfm import CFMSize, CFMSoVITS
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.sovits import SoVITSGenerator
 from leanvoice.train.checkpoint import Checkpoint
@@ -40,7 +41,7 @@ def _check_stage(path: Path, data: dict[str, Any], wanted: str) -> None:
 
 def _merged_from_training(model, checkpoint: Checkpoint, stage: str, path: Path):
     """Our training checkpoint: rebuild the adapters it was trained with, load, merge."""
-    from leanvoice.memory.lora import GPT_LORA_TARGETS, SOVITS_LORA_TARGETS, apply_lora, merge_lora
+    from leanvoice.memory.lora import apply_lora, merge_lora
 
     lora = checkpoint.lora
     state = checkpoint.weights
@@ -50,8 +51,8 @@ def _merged_from_training(model, checkpoint: Checkpoint, stage: str, path: Path)
                 f"{path}: QLoRA checkpoints (4-bit base) cannot be loaded for "
                 "synthesis yet; export them on the training machine"
             )
-        targets = GPT_LORA_TARGETS if stage == "gpt" else SOVITS_LORA_TARGETS
-        model = apply_lora(model, int(lora["rank"]), float(lora["alpha"]), targets=targets)
+        # the targets each model declares (memory/lora.py: lora_targets())
+        model = apply_lora(model, int(lora["rank"]), float(lora["alpha"]))
         _load(model, state, path)
         return merge_lora(model).eval()
     _load(model, state, path)
@@ -78,14 +79,22 @@ def load_gpt(path: Path) -> SemanticGPT:
     return _merged_from_training(model, checkpoint, "gpt", path)
 
 
-def load_sovits(path: Path, *, keep_posterior: bool = False) -> SoVITSGenerator:
-    """`keep_posterior`: keep a training checkpoint's `enc_q` (to export a base)."""
+def load_sovits(path: Path, *, keep_posterior: bool = False) -> SoVITSGenerator | CFMSoVITS:
+    """`keep_posterior`: keep a training checkpoint's `enc_q` (to export a base). A v3/v4
+    file or checkpoint gives the flow-matching model."""
     path = Path(path)
     data, _ = read_checkpoint(path)
     _check_stage(path, data, "sovits")
     if "stage" not in data:
+        if any(str(key).startswith("cfm.") for key in data.get("weight", {})):
+            from leanvoice.compat.cfm import load_official_cfm
+
+            return load_official_cfm(path)[0]
         return load_official_sovits(path)[0]
     checkpoint = Checkpoint.from_state(data, path)
+    if "dit_dim" in checkpoint.size:  # a v3/v4 training checkpoint
+        model = CFMSoVITS(CFMSize(**checkpoint.size))
+        return _merged_from_training(model, checkpoint, "cfm", path)
     size = SoVITSSize(**checkpoint.size)
     posterior = any(key.startswith("enc_q.") for key in checkpoint.weights)
     f0 = bool(checkpoint.extensions.get("f0_conditioning", False))
@@ -94,3 +103,18 @@ def load_sovits(path: Path, *, keep_posterior: bool = False) -> SoVITSGenerator:
     if not keep_posterior:
         model.enc_q = None  # inference needs no posterior encoder
     return model
+
+
+def load_vocoder(path: Path):
+    """The v4 vocoder (`gsv-v4-pretrained/vocoder.pth`, or the tiny one `prepare
+    --tiny-features` writes): a plain state dict, read without running pickled code."""
+    from leanvoice.models.cfm import MelVocoder, vocoder_size_from_state_dict
+
+    path = Path(path)
+    data, _ = read_checkpoint(path)
+    state = data.get("weight", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict) or "conv_pre.bias" not in state:
+        raise InputError(f"{path}: not a v4 vocoder (no conv_pre weights)")
+    vocoder = MelVocoder(vocoder_size_from_state_dict(state))
+    _load(vocoder, {k: v.float() for k, v in state.items()}, path)
+    return vocoder.eval()

@@ -24,8 +24,10 @@ from leanvoice.audio.spectrogram import linear_spectrogram
 from leanvoice.errors import InputError, TextError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
+from leanvoice.infer.cfm_voice import INPUT_RATE, CFMVoice
 from leanvoice.infer.text import phonemes_and_bert, split_sentences
 from leanvoice.memory.precision import resolve_precision
+from leanvoice.models.cfm import CFMSoVITS
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.gpt.sampling import (
     MAX_CODES_PER_PHONEME,
@@ -70,9 +72,15 @@ class Synthesizer:
         device: str = "cpu",
         precision: str = "fp32",
         speaker: Any = None,  # features.sv.SpeakerEmbedder: v2Pro/v2ProPlus only
+        vocoder: Any = None,  # models.cfm.MelVocoder: v4 only
     ) -> None:
         self.device = torch.device(device)
         self.speaker = speaker
+        self.voice = None  # v3/v4: the flow-matching model and its vocoder speak
+        if isinstance(sovits, CFMSoVITS):
+            if vocoder is None:
+                raise InputError("a v4 SoVITS speaks through its vocoder: give --vocoder")
+            self.voice = CFMVoice(sovits, vocoder, self.device)
         self.gpt = gpt.to(self.device).eval()
         self.sovits = sovits.to(self.device).eval()
         self.ssl, self.bert = ssl, bert
@@ -82,7 +90,9 @@ class Synthesizer:
                 f"the SSL model gives {ssl.dim}-d features but the SoVITS model expects "
                 f"{sovits.size.ssl_dim}-d: use the matching HuBERT"
             )
-        if sovits.size.sv_dim and (speaker is None or speaker.dim != sovits.size.sv_dim):
+        if getattr(sovits.size, "sv_dim", 0) and (
+            speaker is None or speaker.dim != sovits.size.sv_dim
+        ):
             found = "none" if speaker is None else f"a {speaker.dim}-d one"
             raise InputError(
                 f"this {sovits.size.version} SoVITS takes {sovits.size.sv_dim}-d speaker "
@@ -96,7 +106,13 @@ class Synthesizer:
 
     @property
     def sample_rate(self) -> int:
-        return self.sovits.size.sample_rate
+        """Of the audio it makes (v4: its vocoder's 48 kHz)."""
+        return self.voice.output_rate if self.voice is not None else self.sovits.size.sample_rate
+
+    @property
+    def input_rate(self) -> int:
+        """Of the reference as the models read it."""
+        return INPUT_RATE if self.voice is not None else self.sovits.size.sample_rate
 
     @torch.no_grad()
     def synthesize(
@@ -114,7 +130,7 @@ class Synthesizer:
             raise TextError("the text to speak is empty")
         if not reference_text.strip():
             raise TextError("the reference transcript is empty")
-        audio = load_audio(Path(reference), self.sample_rate)
+        audio = load_audio(Path(reference), self.input_rate)
         low, high = REFERENCE_SECONDS
         if not low <= audio.duration_sec <= high:
             raise InputError(
@@ -129,18 +145,25 @@ class Synthesizer:
         size = self.sovits.size
         samples = audio.samples.astype(np.float32)
         padded = np.concatenate(
-            [samples, np.zeros(int(PAUSE_SECONDS * self.sample_rate), dtype=np.float32)]
+            [samples, np.zeros(int(PAUSE_SECONDS * self.input_rate), dtype=np.float32)]
         )
-        ssl = torch.from_numpy(self.ssl.extract(padded, self.sample_rate))[None].to(self.device)
+        ssl = torch.from_numpy(self.ssl.extract(padded, self.input_rate))[None].to(self.device)
         prompt = self.sovits.encode_semantic(ssl)  # (1, T/2)
-        wave = torch.from_numpy(samples)[None].to(self.device)
-        spec = linear_spectrogram(wave, size.n_fft, size.hop_length, size.win_length)
         ref_ids, ref_bert, ref_languages = phonemes_and_bert(
             reference_text, options.reference_language, self.bert
         )
-        f0 = self._reference_pitch(samples) if self.sovits.f0_embedding is not None else None
+        if self.voice is not None:  # v4: the reference as the flow-matching model reads it
+            unpadded = self.sovits.encode_semantic(
+                torch.from_numpy(self.ssl.extract(samples, self.input_rate))[None].to(self.device)
+            )
+            voice_reference = self.voice.reference(samples, unpadded, ref_ids)
+        else:
+            wave = torch.from_numpy(samples)[None].to(self.device)
+            spec = linear_spectrogram(wave, size.n_fft, size.hop_length, size.win_length)
+        has_f0 = getattr(self.sovits, "f0_embedding", None) is not None
+        f0 = self._reference_pitch(samples) if has_f0 else None
         sv_emb = None  # v2Pro/v2ProPlus: the reference's speaker embedding
-        if size.sv_dim:
+        if getattr(size, "sv_dim", 0):
             sv_emb = torch.from_numpy(self.speaker.extract(samples, self.sample_rate))
             sv_emb = sv_emb[None].to(self.device)
         generator = torch.Generator(device=self.device).manual_seed(options.seed)
@@ -174,6 +197,14 @@ class Synthesizer:
                     language_ids=language_ids,
                 )[0]
             if len(codes) == 0:
+                continue
+            if self.voice is not None:
+                sentence_audio = self.voice.speak(
+                    voice_reference, codes[None], ids, speed=options.speed, generator=generator
+                )
+                pieces += [fade_edges(remove_dc(sentence_audio), self.sample_rate), pause]
+                if on_sentence is not None:
+                    on_sentence(number, len(sentences), np.concatenate(pieces[:-1]))
                 continue
             decoded = self.sovits.decode(
                 codes[None],

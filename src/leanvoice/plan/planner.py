@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from leanvoice.config.schema import Config
-from leanvoice.config.sizes import load_size
+from leanvoice.config.sizes import SOVITS_VERSIONS, load_size
 from leanvoice.data.batch_cost import costliest_first, most_clips_first
 from leanvoice.data.manifest import ClipRecord, read_manifest, write_manifest
 from leanvoice.errors import ConfigError
@@ -210,7 +210,9 @@ def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None
     then run their real step on it."""
     from leanvoice.audio.io import write_wav
 
-    sizes = load_size(cfg.model.size, cfg.model.version)
+    # v3/v4 read the same features as v2 (and no speaker embedding)
+    version = cfg.model.version if cfg.model.version in SOVITS_VERSIONS else "v2"
+    sizes = load_size(cfg.model.size, version)
     rng = np.random.default_rng(0)
     for name in ("bert", "semantic", "ssl", "wav32k", "sv"):
         (root / name).mkdir(parents=True, exist_ok=True)
@@ -273,11 +275,10 @@ def measure(stage: str, cfg: Config, data: Path, batch: list[int], device: str) 
     public `setup()` and `train_step()`: a warm-up (optimizer states come to exist), a
     measured step, a timed step. On CUDA the bytes live before the trainer was built
     (other candidates' leftovers, the caller's tensors) are subtracted from the peaks."""
-    from leanvoice.train.gpt import GPTTrainer
+    from leanvoice.train import trainer_class as stage_trainer
     from leanvoice.train.oom import free_memory
-    from leanvoice.train.sovits import SoVITSTrainer
 
-    trainer_class = GPTTrainer if stage == "gpt" else SoVITSTrainer
+    trainer_class = stage_trainer(stage, cfg)
     train = replace(cfg.train, device=device, audition_every=0, grad_accum=1)
     whole = 2**40  # one micro-batch of the whole batch: no split by the batch budget
     data_cfg = replace(cfg.data, max_tokens=whole, max_frames=whole, max_clips=0)

@@ -27,10 +27,23 @@ def train_stage(
     to `out/summary.json`). `resume`: auto (continue from the newest readable checkpoint
     in `out`, if any), none, or a checkpoint path. `overwrite`: with `resume="none"`, a
     run already in `out` is moved aside to `out/previous-TIME/` (else refused)."""
-    if stage == "gpt":
-        from leanvoice.train.gpt import GPTTrainer as Trainer
-    elif stage == "sovits":
-        from leanvoice.train.sovits import SoVITSTrainer as Trainer
-    else:
-        raise ConfigError(f"unknown stage {stage!r}: use gpt or sovits")
+    Trainer = trainer_class(stage, cfg)
     return Trainer(cfg, data, out, resume=resume, overwrite=overwrite, console=console).train()
+
+
+def trainer_class(stage: str, cfg: Config) -> type:
+    """The trainer of `stage` for `model.version`: the GPT, the VITS SoVITS (v2, v2Pro,
+    v2ProPlus) or the flow-matching one (v3, v4)."""
+    if stage == "gpt":
+        from leanvoice.train.gpt import GPTTrainer
+
+        return GPTTrainer
+    if stage != "sovits":
+        raise ConfigError(f"unknown stage {stage!r}: use gpt or sovits")
+    if cfg.model.version in ("v3", "v4"):
+        from leanvoice.train.cfm import CFMTrainer
+
+        return CFMTrainer
+    from leanvoice.train.sovits import SoVITSTrainer
+
+    return SoVITSTrainer

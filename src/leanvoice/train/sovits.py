@@ -149,7 +149,7 @@ class SoVITSTrainer(StageTrainer):
     def load_clips(self) -> ClipSet:
         clips = sovits_clip_set(self.data, self.cfg.data.max_sec)
         missing = [c.id for c in clips.clips if not c.sv_path]
-        if self.cfg.model.version != "v2" and missing:  # said at setup, not at step 1
+        if self.cfg.model.version in ("v2Pro", "v2ProPlus") and missing:  # said at setup
             raise ConfigError(
                 f"{self.data}: model.version={self.cfg.model.version} needs each clip's "
                 f"speaker embedding and {len(missing)} clips have none (first: {missing[0]}): "

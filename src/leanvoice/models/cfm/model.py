@@ -217,6 +217,16 @@ class CFMSoVITS(nn.Module):
 
     # -- inference ------------------------------------------------------------------------
     @torch.no_grad()
+    def encode_semantic(self, ssl_features: torch.Tensor) -> torch.Tensor:
+        """SSL features [B, ssl_dim, T] at 50 Hz → semantic codes [B, T // 2] at 25 Hz (the
+        reference's prompt codes, as the v2 model gives them)."""
+        was_training = self.quantizer.training
+        self.quantizer.eval()
+        _, codes, _ = self.quantizer(self.ssl_proj(ssl_features.float()))
+        self.quantizer.train(was_training)
+        return codes[0]
+
+    @torch.no_grad()
     def reference_style(self, reference_spectrogram: torch.Tensor) -> torch.Tensor:
         """(B, 1025, T) linear spectrogram of the reference clip → style (B, gin, 1)."""
         mask = torch.ones_like(reference_spectrogram[:, :1])
