@@ -50,3 +50,22 @@ def test_the_official_lora_recipe_trains_the_adapters_bridge_and_wns1_only(
     assert {n.split(".")[0] for n in trainable - adapters} == {"bridge", "wns1"}
     result = trainer.train_step(trainer.sampler.global_batches(0)[:1])
     assert math.isfinite(result.loss)
+
+
+def test_qlora_quantizes_the_dit_attention_and_refuses_the_v2_sovits() -> None:
+    pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes (dev extra)")
+    from leanvoice.config.schema import LoraConfig, MemoryConfig
+    from leanvoice.config.sizes import load_size
+    from leanvoice.errors import ConfigError
+    from leanvoice.memory.policy import apply_memory_policy
+    from leanvoice.models.cfm import CFMSoVITS, cfm_size
+    from leanvoice.models.sovits import SoVITSGenerator
+
+    policy = MemoryConfig(lora=LoraConfig(rank=4, alpha=4.0, quantize_base=True))
+    model = apply_memory_policy(CFMSoVITS(cfm_size("tiny", "v4")), "sovits", policy).model
+    quantized = [n for n, m in model.named_modules() if type(m).__name__ == "Linear4bit"]
+    depth = model.size.dit_depth
+    assert len(quantized) == 4 * depth  # to_q, to_k, to_v, to_out.0 of each DiT block
+    assert all(".transformer_blocks." in n for n in quantized)
+    with pytest.raises(ConfigError, match="convolutions"):
+        apply_memory_policy(SoVITSGenerator(load_size("tiny").sovits), "sovits", policy)

@@ -48,8 +48,12 @@ def apply_memory_policy(
         )
     if policy.lora.quantize_base and policy.lora.rank <= 0:
         raise ConfigError("memory.lora.quantize_base (QLoRA) needs memory.lora.rank > 0")
-    if policy.lora.quantize_base and stage != "gpt":
-        raise ConfigError("memory.lora.quantize_base applies to the GPT stage only")
+    if policy.lora.quantize_base and not _linear_lora_targets(model):
+        raise ConfigError(
+            "memory.lora.quantize_base (QLoRA) stores nn.Linear LoRA targets in 4 bits; this "
+            "model's targets are convolutions (the v2 SoVITS): it applies to the GPT and the "
+            "v3/v4 DiT"
+        )
     if stage in policy.freeze:
         raise ConfigError(
             f"memory.freeze contains {stage!r}: the whole {stage} stage is frozen, so there "
@@ -74,3 +78,11 @@ def apply_memory_policy(
         compile_named_blocks(model, blocks)
     precision = resolve_precision(policy.precision, device)
     return MemorySetup(model, precision, checkpointed)
+
+
+def _linear_lora_targets(model: nn.Module) -> list[str]:
+    """The model's LoRA targets that QLoRA can quantize (plain `nn.Linear`)."""
+    from leanvoice.memory.lora import lora_module_names
+
+    modules = dict(model.named_modules())
+    return [n for n in lora_module_names(model) if type(modules[n]) is nn.Linear]
