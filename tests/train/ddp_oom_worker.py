@@ -20,7 +20,7 @@ def main() -> None:
     rank, failed = int(os.environ["RANK"]), []
 
     def inject(step: int, micro: int, point: str) -> None:
-        if rank == 1 and step == fail_at and micro == 0 and point == "model" and not failed:
+        if rank == 1 and step == fail_at and micro == 0 and point == "gpt" and not failed:
             failed.append(step)
             raise torch.OutOfMemoryError("CUDA out of memory (injected on rank 1)")
 

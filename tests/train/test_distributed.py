@@ -101,6 +101,21 @@ def test_fsdp2_accumulates_and_resumes_to_the_uninterrupted_weights(
     assert all(torch.equal(final[k], expected[k]) for k in expected)
 
 
+def test_fsdp2_and_ddp_gradients_of_two_micro_batches_equal_one_whole_batch(
+    featured_demo, tmp_path
+) -> None:
+    """Each rank's two micro-batches (gradients reduced once, on the second) give the
+    gradients of its whole batch, under FSDP2 as under DDP."""
+    worker = Path(__file__).with_name("fsdp_gradients_worker.py")
+    command = torchrun_command(str(worker), str(featured_demo), str(tmp_path), *TINY)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rank in (0, 1):
+        report = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        # fp32 sums in another order: ~1e-5 of a tensor's norm (tests/train/test_accumulation)
+        assert all(difference <= 3e-5 for difference in report.values()), report
+
+
 def test_sovits_trains_under_fsdp2_with_accumulation_and_clipping(featured_demo, tmp_path) -> None:
     """The generator sharded, the discriminator replicated (sovits.py says why)."""
     run = tmp_path / "run"
