@@ -77,6 +77,16 @@ class SoVITSSize:
     def mrte_width(self) -> int:
         return self.mrte_channels or self.gin_channels
 
+    @property
+    def frames_per_second(self) -> float:
+        """SSL / spectrogram frames (50 Hz at 32 kHz, hop 640)."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def codes_per_second(self) -> float:
+        """Semantic codes: the SSL projection halves the frame rate (25 Hz)."""
+        return self.frames_per_second / 2
+
 
 @dataclass
 class ModelSizes:

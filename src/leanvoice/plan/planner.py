@@ -45,6 +45,7 @@ from leanvoice.data.manifest import ClipRecord, read_manifest, write_manifest
 from leanvoice.errors import ConfigError
 from leanvoice.memory.report import MemoryReport
 from leanvoice.text.symbols import SYMBOLS
+from leanvoice.train import trainer_class
 
 CHECKPOINTS = ("none", "every:2", "all")
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -127,10 +128,7 @@ class Plan:
     chosen: Line | None
     samples: int  # batch size (copies of the worst-case clip) for the chosen line
     run_peak_bytes: int | None = None  # measured on the data's largest real batch (--data)
-
-    @property
-    def budget_key(self) -> str:
-        return "data.max_tokens" if self.stage == "gpt" else "data.max_frames"
+    budget_key: str = "data.max_tokens"  # the stage trainer's: data.max_tokens / max_frames
 
     def overrides(self) -> list[str]:
         if self.chosen is None:
@@ -201,8 +199,10 @@ def worst_case_clip(stage: str, cfg: Config, data: Path | None) -> dict[str, int
             "codes": worst.frames // 2,
             "frames": worst.frames,
         }
-    codes = int(cfg.data.max_sec * 25)
-    return {"phonemes": int(codes / 2.5), "codes": codes, "frames": codes * 2}
+    rates = load_size(cfg.model.size).sovits  # frame and code rates of the size
+    codes = int(cfg.data.max_sec * rates.codes_per_second)
+    frames = int(cfg.data.max_sec * rates.frames_per_second)
+    return {"phonemes": int(codes / 2.5), "codes": codes, "frames": frames}
 
 
 def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None:
@@ -275,10 +275,9 @@ def measure(stage: str, cfg: Config, data: Path, batch: list[int], device: str) 
     public `setup()` and `train_step()`: a warm-up (optimizer states come to exist), a
     measured step, a timed step. On CUDA the bytes live before the trainer was built
     (other candidates' leftovers, the caller's tensors) are subtracted from the peaks."""
-    from leanvoice.train import trainer_class as stage_trainer
     from leanvoice.train.oom import free_memory
 
-    trainer_class = stage_trainer(stage, cfg)
+    stage_trainer = trainer_class(stage, cfg)
     train = replace(cfg.train, device=device, audition_every=0, grad_accum=1)
     whole = 2**40  # one micro-batch of the whole batch: no split by the batch budget
     data_cfg = replace(cfg.data, max_tokens=whole, max_frames=whole, max_clips=0)
@@ -286,7 +285,7 @@ def measure(stage: str, cfg: Config, data: Path, batch: list[int], device: str) 
     free_memory()
     on_cuda = torch.device(device).type == "cuda"
     before = torch.cuda.memory_allocated(device) if on_cuda else 0
-    trainer = trainer_class(cfg, data, data / "run")
+    trainer = stage_trainer(cfg, data, data / "run")
     trainer.setup()
     trainer.train_step([batch])
     probe = trainer.memory_probe()
@@ -350,20 +349,12 @@ def epoch_batches(
 ) -> tuple[list[list[int]], list[int]]:
     """(the batches the bucketing sampler forms on `data` under `budget` in epoch 0, every
     rank's; the clips' lengths), as a training run with `cfg` would form them."""
-    from leanvoice.data.sampler import BucketBatchSampler
-    from leanvoice.data.training_sets import gpt_clip_set, sovits_clip_set
-
-    clips = (gpt_clip_set if stage == "gpt" else sovits_clip_set)(data, cfg.data.max_sec)
-    sampler = BucketBatchSampler(
-        clips.lengths,
-        budget,
-        seed=cfg.train.seed,
-        num_buckets=cfg.train.buckets,
-        tail=cfg.train.tail,
-        fixed_batch=cfg.train.fixed_batch,
-        max_samples=max_clips,
-    )
-    return sampler.global_batches(0), clips.lengths
+    stage_trainer = trainer_class(stage, cfg)
+    key = stage_trainer.budget_key.split(".")[1]  # data.max_tokens / data.max_frames
+    tuned = replace(cfg, data=replace(cfg.data, **{key: budget, "max_clips": max_clips}))
+    trainer = stage_trainer(tuned, data, data / "planner-run")  # nothing is written
+    trainer.clips = trainer.load_clips()
+    return trainer.make_sampler().global_batches(0), trainer.clips.lengths
 
 
 def largest_batches(stage: str, cfg: Config, data: Path, budget: int, max_clips: int):
@@ -429,7 +420,8 @@ def make_plan(
                     on_candidate(len(lines), len(candidates), lines[-1])
     usable = int(budget_bytes * (1 - headroom))
     best, best_samples = choose(lines, usable, cost, cfg.memory.optimizer == "auto")
-    plan = Plan(stage, budget_bytes, usable, cost, lines, best, best_samples)
+    budget_key = trainer_class(stage, cfg).budget_key
+    plan = Plan(stage, budget_bytes, usable, cost, lines, best, best_samples, None, budget_key)
     if best is not None and data is not None:
         tuned = with_candidate(cfg, best.candidate)
         max_clips = best_samples if stage == "sovits" else 0

@@ -212,17 +212,7 @@ class StageTrainer(ABC):
                 f"{self.stage} stage has {len(self.clips.clips)}; add clips or set "
                 "train.audition_every=0"
             )
-        self.sampler = BucketBatchSampler(
-            self.clips.lengths,
-            self.budget(),
-            seed=cfg.train.seed,
-            num_buckets=cfg.train.buckets,
-            world_size=self.ctx.world_size,
-            rank=self.ctx.rank,
-            tail=cfg.train.tail,
-            fixed_batch=cfg.train.fixed_batch,
-            max_samples=cfg.data.max_clips,
-        )
+        self.sampler = self.make_sampler(world_size=self.ctx.world_size, rank=self.ctx.rank)
         self.networks = self.build_networks()
         if cfg.memory.optimizer == "auto":  # one choice for every network, said in the log
             cfg = self.cfg = self._resolve_auto_optimizer()
@@ -238,6 +228,22 @@ class StageTrainer(ABC):
             lengths = self.clips.lengths
             budget = max(padded_cost(b, lengths) for b in self.sampler.global_batches(0))
         self.guard = OOMGuard(budget, max_in_a_row=cfg.train.max_oom_retries)
+
+    def make_sampler(self, *, world_size: int = 1, rank: int = 0) -> BucketBatchSampler:
+        """The bucketing sampler this run forms its batches with, over `self.clips` (the
+        planner asks for it too, so that it plans the batches a run will see)."""
+        cfg = self.cfg
+        return BucketBatchSampler(
+            self.clips.lengths,
+            self.budget(),
+            seed=cfg.train.seed,
+            num_buckets=cfg.train.buckets,
+            world_size=world_size,
+            rank=rank,
+            tail=cfg.train.tail,
+            fixed_batch=cfg.train.fixed_batch,
+            max_samples=cfg.data.max_clips,
+        )
 
     def _resolve_auto_optimizer(self) -> Config:
         """`memory.optimizer=auto` → adamw or adamw8bit, from the trainable parameters of
