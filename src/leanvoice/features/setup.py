@@ -59,5 +59,14 @@ def write_tiny_sovits(
 def real_feature_models(
     hubert_dir: Path, bert_dir: Path, sovits_path: Path, device: str = "cpu"
 ) -> tuple[SSLExtractor, BertExtractor, SoVITSGenerator]:
-    sovits, _ = load_official_sovits(sovits_path)
+    """The semantic codes come from `sovits_path`'s quantizer: a v2/v2Pro file, or a
+    v3/v4 one (the official prepare of those versions reads their own s2G)."""
+    from leanvoice.compat.cfm import load_official_cfm
+    from leanvoice.compat.safe_load import read_checkpoint
+
+    data, _ = read_checkpoint(Path(sovits_path))
+    if any(str(key).startswith("cfm.") for key in data.get("weight", {})):
+        sovits = load_official_cfm(Path(sovits_path))[0]
+    else:
+        sovits = load_official_sovits(sovits_path)[0]
     return SSLExtractor(hubert_dir, device), BertExtractor(bert_dir, device), sovits.to(device)
