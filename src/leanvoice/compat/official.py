@@ -62,6 +62,8 @@ def load_official_sovits(path: Path) -> tuple[SoVITSGenerator, dict[str, Any]]:
     Its version (v2, v2Pro, v2ProPlus) is `model.size.version`."""
     data, header = read_checkpoint(path)
     weight = data.get("weight", {})
+    if any(key.startswith("cfm.") for key in weight):
+        raise InputError(f"{path}: a v3/v4 SoVITS file: load it with compat.cfm.load_official_cfm")
     if "enc_p.text_embedding.weight" not in weight:
         raise InputError(f"{path}: not a SoVITS (stage 2) checkpoint: no 'enc_p.*' weights")
     config = data.get("config") or {}
