@@ -69,3 +69,41 @@ def test_qlora_quantizes_the_dit_attention_and_refuses_the_v2_sovits() -> None:
     assert all(".transformer_blocks." in n for n in quantized)
     with pytest.raises(ConfigError, match="convolutions"):
         apply_memory_policy(SoVITSGenerator(load_size("tiny").sovits), "sovits", policy)
+
+
+def test_a_lora_run_from_an_official_base_exports_the_file_the_official_loader_merges(
+    featured_demo, tmp_path
+) -> None:
+    """Start from a full v4 file (as from s2Gv4.pth), train adapters, export: the
+    official path (pretrained + LoRA file, merged) gives the weights our merge gives, to
+    the file's fp16."""
+    from leanvoice.compat.cfm import export_cfm_full, load_official_cfm_lora
+    from leanvoice.infer.export import export_checkpoint
+    from leanvoice.infer.models import load_sovits
+    from leanvoice.models.cfm import CFMSoVITS, cfm_size
+
+    torch.manual_seed(3)
+    base = tmp_path / "s2Gv4.pth"
+    export_cfm_full(CFMSoVITS(cfm_size("tiny", "v4")), base, version="v4")
+    lora = ["memory.lora.rank=4", "memory.lora.alpha=8", f"model.sovits_init={base}"]
+    steps = ["train.max_steps=2", "train.lr=1e-2"]  # updates well above the fp16 rounding
+    cfg = load_config(overrides=[*TINY, "model.version=v4", *steps, *lora])
+    run = tmp_path / "run"
+    CFMTrainer(cfg, featured_demo, run).train()
+    exported = tmp_path / "voice.pth"
+    assert "LoRA file (rank 4, header 04)" in export_checkpoint(
+        run / "checkpoints" / "best.pt", exported
+    )
+    assert exported.read_bytes()[:2] == b"04"
+    official = load_official_cfm_lora(base, exported).state_dict()
+    ours = load_sovits(run / "checkpoints" / "best.pt").state_dict()
+    from leanvoice.compat.cfm import load_official_cfm
+
+    untrained = load_official_cfm(base)[0].state_dict()
+    moved = [
+        k for k in ours if ".to_q." in k and not torch.allclose(ours[k], untrained[k], atol=5e-3)
+    ]
+    assert moved  # the adapters changed the DiT: the comparison below means something
+    assert official.keys() == ours.keys()
+    for key, value in ours.items():
+        assert torch.allclose(official[key].float(), value.float(), rtol=2e-3, atol=2e-3), key

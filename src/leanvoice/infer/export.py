@@ -31,6 +31,8 @@ def export_checkpoint(checkpoint: Path, out: Path) -> str:
         model = load_gpt(checkpoint)
         export_gpt(model, out, info=f"LeanVoice step {step}")
         kind = "GPT (stage 1) .ckpt, official layout (the same in every version; fp16)"
+    elif stage == "sovits" and "dit_dim" in data.get("size", {}):  # v3/v4 training checkpoint
+        return _export_cfm(Checkpoint.from_state(data, checkpoint), out, step)
     elif stage == "sovits":
         model = load_sovits(checkpoint)
         export_sovits(model, out, info=f"LeanVoice step {step}")
@@ -89,3 +91,29 @@ def import_official(official: Path, out: Path) -> str:
     write_checkpoint(Path(out), imported)
     tag = f"official version tag {version}" if version else "no version header"
     return f"wrote {out}: {stage} from {official} ({tag}); {len(weights)} tensors"
+
+
+def _export_cfm(checkpoint: Checkpoint, out: Path, step: int) -> str:
+    """A v3/v4 run → the official LoRA file (header 03/04, what the official WebUI loads
+    onto its pretrained s2Gv4/s2Gv3) when it trained adapters, else the full weights."""
+    from leanvoice.compat.cfm import export_cfm_full, export_cfm_lora
+    from leanvoice.memory.lora import apply_lora
+    from leanvoice.models.cfm import CFMSize, CFMSoVITS
+
+    size = CFMSize(**checkpoint.size)
+    model = CFMSoVITS(size)
+    weights = checkpoint.weights
+    info = f"LeanVoice step {step}"
+    if any("lora_" in key for key in weights):
+        lora = checkpoint.lora
+        rank, alpha = int(lora["rank"]), float(lora["alpha"])
+        model = apply_lora(model, rank, alpha)
+        model.load_state_dict(weights)
+        export_cfm_lora(model, out, rank=rank, version=size.version, info=info)
+        kind = f"official {size.version} LoRA file (rank {rank}, header 0{size.version[1]})"
+    else:
+        model.load_state_dict(weights)
+        export_cfm_full(model, out, version=size.version, info=info)
+        kind = f"official {size.version} full weights"
+    trained = sum(p.numel() for p in model.parameters())
+    return f"wrote {out}: SoVITS (stage 2) {kind}; {trained:,} parameters"
