@@ -11,7 +11,6 @@ from leanvoice.compat.official import (
     export_gpt,
     export_sovits,
     load_official_gpt,
-    load_official_sovits,
 )
 from leanvoice.compat.safe_load import read_checkpoint
 from leanvoice.config.sizes import load_size
@@ -75,8 +74,8 @@ def import_official(official: Path, out: Path) -> str:
     stage = stage_of(data)
     if stage == "gpt":
         model = load_official_gpt(official)[0]
-    elif stage == "sovits":
-        model = load_official_sovits(official)[0]
+    elif stage == "sovits":  # v2/v2Pro/v2ProPlus, or v3/v4 (full weights)
+        model = load_sovits(official)
     else:
         raise InputError(f"{official}: neither a GPT nor a SoVITS checkpoint")
     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
