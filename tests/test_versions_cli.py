@@ -93,17 +93,17 @@ def test_a_pro_run_on_data_without_speaker_embeddings_says_how_to_add_them(
 
 
 @pytest.mark.slow
-def test_a_tiny_v4_voice_trains_with_the_official_lora_recipe_and_speaks_at_48_khz(
+def test_a_tiny_v4_voice_trains_full_and_with_the_official_lora_recipe_and_speaks(
     pro_data, pro_gpt, tmp_path
 ):
-    """LoRA on the DiT with bridge and wns1 in full (tests/train/test_cfm.py covers the
-    full fine-tune), then synthesis through the v4 vocoder."""
+    """A full fine-tune, and LoRA on the DiT with bridge and wns1 in full; the LoRA voice
+    speaks through the v4 vocoder at 48 kHz."""
     runs = tmp_path / "runs"
     common = [*TINY, "model.version=v4", "train.max_steps=2", "train.save_every=2"]
     lora = ["memory.lora.rank=4", "memory.lora.alpha=4"]
-    _leanvoice(
-        "train", "sovits", "--data", str(pro_data), "--out", str(runs / "lora"), *common, *lora
-    )
+    for name, extra in (("full", []), ("lora", lora)):
+        out = str(runs / name)
+        _leanvoice("train", "sovits", "--data", str(pro_data), "--out", out, *common, *extra)
     wav = tmp_path / "voice.wav"
     reference = sorted((pro_data / "wav32k").glob("*.wav"))[0]
     said = _leanvoice(
