@@ -97,3 +97,24 @@ def test_sovits_micro_batches_add_up_by_their_share_of_clips(featured_demo, tmp_
                 expected = expected + alone[network][name] / 3
             # key biases get rounding noise (~1e-8) where their true gradient is 0
             assert (grad - expected).norm() <= 1e-4 * expected.norm() + 1e-6, (network, name)
+
+
+def test_sovits_lora_trains_its_adapters_and_nothing_else(featured_demo, tmp_path) -> None:
+    """Fails when no adapter gets a gradient (or frozen weights move)."""
+    cfg = load_config(overrides=[*TINY, "memory.lora.rank=4", "memory.lora.alpha=8"])
+    trainer = SoVITSTrainer(cfg, featured_demo, tmp_path / "run")
+    trainer.setup()
+    generator = trainer.generator
+    before = {n: p.detach().clone() for n, p in generator.named_parameters()}
+    trainer.train_step(trainer.sampler.global_batches(0)[:1])
+    moved = {n for n, p in generator.named_parameters() if not torch.equal(before[n], p)}
+    adapters = {n for n in before if "lora_" in n}
+    assert adapters and moved
+    # B starts at zero: the first step moves every B; A moves once B is non-zero
+    assert {n for n in adapters if "lora_B" in n} <= moved
+    assert moved <= adapters
+
+
+def test_the_removed_stft_loss_weight_is_an_unknown_key() -> None:
+    with pytest.raises(ConfigError, match=r"unknown config key 'train\.stft_loss_weight'"):
+        load_config(overrides=["train.stft_loss_weight=1"])
