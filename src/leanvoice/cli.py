@@ -453,6 +453,15 @@ def synthesize(
             if line.strip()
         ]
     )
+    targets = (
+        [out]
+        if text is not None
+        else [out / f"{index:04d}.{audio_format}" for index in range(1, len(texts) + 1)]
+    )
+    inputs = {"--ref": ref, "--gpt": gpt, "--sovits": sovits, "--text-file": text_file}
+    inputs |= {"--sv": sv, "--vocoder": vocoder}
+    for target in targets:  # before anything is written
+        refuse_overwriting_inputs(target, inputs, "--out")
     synth = load_synthesizer(
         gpt,
         sovits,
@@ -472,11 +481,6 @@ def synthesize(
         sampling=SamplingConfig(
             top_k=top_k, top_p=top_p, temperature=temperature, repetition_penalty=repetition_penalty
         ),
-    )
-    targets = (
-        [out]
-        if text is not None
-        else [out / f"{index:04d}.{audio_format}" for index in range(1, len(texts) + 1)]
     )
     for target_text, target in zip(texts, targets, strict=True):
 
@@ -501,6 +505,7 @@ def export_command(
     """Write a trained stage in the official v2 format (LoRA adapters merged)."""
     from leanvoice.infer.export import export_checkpoint
 
+    refuse_overwriting_inputs(out, {"CHECKPOINT": checkpoint}, "OUT")
     console.print(export_checkpoint(checkpoint, out))
 
 
@@ -512,6 +517,7 @@ def import_command(
     """Read an official file (safely) and write it as a LeanVoice checkpoint."""
     from leanvoice.infer.export import import_official
 
+    refuse_overwriting_inputs(out, {"OFFICIAL": official}, "OUT")
     console.print(import_official(official, out))
 
 
@@ -553,6 +559,24 @@ def ui(
             "this address can train and read the workspace"
         )
     launch(workspace, host, port, allow_remote)
+
+
+def refuse_overwriting_inputs(out: Path, inputs: dict[str, Path | None], label: str) -> None:
+    """A command never writes over one of its own inputs: `out` that is the same file as
+    an input (by resolved path, symlinks followed, or the same inode) is refused."""
+    from leanvoice.errors import InputError
+
+    for name, path in inputs.items():
+        if path is None:
+            continue
+        same = Path(out).resolve() == Path(path).resolve()
+        if not same and Path(out).exists() and Path(path).exists():
+            same = os.path.samefile(out, path)  # a hard link
+        if same:
+            raise InputError(
+                f"{label} {out} is {name} {path}: writing it would overwrite that input; "
+                f"choose another {label}"
+            )
 
 
 def print_report(report: dict) -> None:

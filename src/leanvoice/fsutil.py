@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,28 @@ def writable_folder(folder: Path) -> Path:
     except OSError as error:
         raise InputError(f"{folder}: cannot write there ({error.strerror})") from None
     return folder
+
+
+# Failures of the whole disk or file system, not of one file: nothing more can be written.
+DISK_WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def write_failure(path: Path, error: OSError) -> str:
+    """One line for a write of `path` that failed: the file meant (not its temporary
+    name) and the system's reason."""
+    return f"{path}: could not write ({error.strerror or type(error).__name__})"
+
+
+@contextlib.contextmanager
+def one_line_write_failure(path: Path, then: str = "") -> Iterator[None]:
+    """A failed write of `path` inside becomes an `OutputError` of one line naming it
+    (and `then`: what is kept, what to do), instead of a traceback."""
+    from leanvoice.errors import OutputError
+
+    try:
+        yield
+    except OSError as error:
+        raise OutputError(write_failure(path, error) + (f"; {then}" if then else "")) from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:

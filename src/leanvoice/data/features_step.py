@@ -18,14 +18,22 @@ import torch
 
 from leanvoice.audio.io import load_audio
 from leanvoice.data.manifest import ClipRecord, read_manifest, write_manifest
-from leanvoice.errors import AudioError, InputError, TextError
+from leanvoice.errors import AudioError, InputError, OutputError, TextError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
 from leanvoice.features.sv import SpeakerEmbedder
-from leanvoice.fsutil import atomic_write_json, atomic_write_npy, atomic_write_text
+from leanvoice.fsutil import (
+    DISK_WRITE_FAILURES,
+    atomic_write_json,
+    atomic_write_npy,
+    atomic_write_text,
+    one_line_write_failure,
+    write_failure,
+)
 from leanvoice.models.sovits import SoVITSGenerator
 
 TINY_SPEAKER_MODEL = "tiny"  # `--sv tiny`: the built-in tiny speaker model
+RESUMABLE = "run prepare again to go on (features already written are kept)"
 
 
 @dataclass
@@ -64,9 +72,16 @@ def extract_features(
             features = ssl.extract(audio.samples, audio.sample_rate)
             with torch.no_grad():
                 codes = sovits.encode_semantic(torch.from_numpy(features)[None])[0]
-            atomic_write_npy(out / paths["bert"], bert_features.astype(np.float16))
-            atomic_write_npy(out / paths["semantic"], codes.numpy().astype(np.int16))
-            atomic_write_npy(out / paths["ssl"], features.astype(np.float16))  # written last
+            arrays = {
+                "bert": bert_features.astype(np.float16),
+                "semantic": codes.numpy().astype(np.int16),
+                "ssl": features.astype(np.float16),  # written last: it marks the clip done
+            }
+            for kind, array in arrays.items():
+                problem = _write_npy(out / paths[kind], array)
+                if problem:
+                    failed[clip.id] = problem
+                    break
     computed = {c.id for c in todo} - failed.keys()
     if sv is not None:
         sv_done, sv_failed = _write_speaker_embeddings(
@@ -88,9 +103,23 @@ def extract_features(
         clip.sv_path = _sv_path(clip) if (out / _sv_path(clip)).is_file() else None
         kept.append(clip)
         tsv_lines.append(f"{clip.id}\t{' '.join(map(str, codes.tolist()))}\n")
-    atomic_write_text(out / "semantic.tsv", "".join(tsv_lines))
-    write_manifest(out, kept)
+    with one_line_write_failure(out / "semantic.tsv", RESUMABLE):
+        atomic_write_text(out / "semantic.tsv", "".join(tsv_lines))
+    with one_line_write_failure(out / "manifest.jsonl", RESUMABLE):
+        write_manifest(out, kept)
     return FeatureResult(len(kept), len(computed), skipped)
+
+
+def _write_npy(path: Path, array: np.ndarray) -> str | None:
+    """Write one clip's feature file; a failure of this file is returned as the clip's
+    reason to be skipped, one of the disk (full, read-only) stops prepare in one line."""
+    try:
+        atomic_write_npy(path, array)
+    except OSError as error:
+        if error.errno in DISK_WRITE_FAILURES:
+            raise OutputError(f"{write_failure(path, error)}; {RESUMABLE}") from None
+        return write_failure(path, error)
+    return None
 
 
 def _sv_path(clip: ClipRecord) -> str:
@@ -116,7 +145,10 @@ def _write_speaker_embeddings(
         except AudioError as exc:
             failed[clip.id] = f"speaker embedding: {exc}"
             continue
-        atomic_write_npy(path, embedding.astype(np.float16))
+        problem = _write_npy(path, embedding.astype(np.float16))
+        if problem:
+            failed[clip.id] = f"speaker embedding: {problem}"
+            continue
         done.add(clip.id)
     return done, failed
 
@@ -154,7 +186,8 @@ def run_feature_step(
     report = json.loads(report_path.read_text(encoding="utf-8"))
     report["skipped"] += result.skipped
     report["clips_with_features"] = result.clips
-    atomic_write_json(report_path, report)
+    with one_line_write_failure(report_path, RESUMABLE):
+        atomic_write_json(report_path, report)
     return result
 
 

@@ -24,12 +24,19 @@ from leanvoice.config.sizes import load_size
 from leanvoice.data.align import split_transcribed
 from leanvoice.data.manifest import ClipRecord, write_manifest
 from leanvoice.data.report import build_report
-from leanvoice.data.sources import SourceItem, read_source
-from leanvoice.errors import AudioError, InputError, TextError
-from leanvoice.fsutil import atomic_write_json, writable_folder
+from leanvoice.data.sources import SourceItem, read_source_with_encoding
+from leanvoice.errors import AudioError, InputError, OutputError, TextError
+from leanvoice.fsutil import (
+    DISK_WRITE_FAILURES,
+    atomic_write_json,
+    one_line_write_failure,
+    writable_folder,
+    write_failure,
+)
 from leanvoice.text.g2p import Phonemes, g2p
 
 RECORDS_DIR = ".items"
+RESUMABLE = "run prepare again to go on (finished items are kept)"
 
 
 @dataclass
@@ -53,7 +60,7 @@ def prepare_dataset(
     src, out = Path(src), Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: output path exists and is a file; choose a folder")
-    items, problems = read_source(src, language)
+    items, problems, encoding = read_source_with_encoding(src, language)
     writable_folder(out)
     settings = _settings_fingerprint(cfg)
     records_dir = out / RECORDS_DIR
@@ -85,9 +92,13 @@ def prepare_dataset(
     ]
     skipped = [asdict(p) | {"file": None} for p in problems]
     skipped += [s for record in records for s in record["skipped"]]
-    write_manifest(out, clips)
+    with one_line_write_failure(out / "manifest.jsonl", RESUMABLE):
+        write_manifest(out, clips)
     report = build_report(clips, skipped, source=str(src), items=len(items) + len(problems))
-    atomic_write_json(out / "report.json", report)
+    if encoding is not None:
+        report["source_encoding"] = encoding
+    with one_line_write_failure(out / "report.json", RESUMABLE):
+        atomic_write_json(out / "report.json", report)
     return PrepareResult(out, len(clips), len(skipped), len(todo), report)
 
 
@@ -132,13 +143,17 @@ def _read_record(records_dir: Path, item: SourceItem) -> dict[str, Any]:
 def _process_and_record(job: tuple[SourceItem, Config, Path, str]) -> None:
     item, cfg, out, settings = job
     clips, skipped = process_item(item, cfg, out)
+    retry = any(entry.pop("retry", False) for entry in skipped)
     record = {
         "item_id": item.item_id,
-        "signature": _item_signature(item, settings),
+        # a clip that could not be written is tried again by the next run
+        "signature": "" if retry else _item_signature(item, settings),
         "clips": [clip.to_json() for clip in clips],
         "skipped": skipped,
     }
-    atomic_write_json(_record_path(out / RECORDS_DIR, item), record)
+    path = _record_path(out / RECORDS_DIR, item)
+    with one_line_write_failure(path, RESUMABLE):
+        atomic_write_json(path, record)
 
 
 def process_item(
@@ -204,7 +219,14 @@ def process_item(
             )[1]
             continue
         wav_rel = f"wav32k/{clip_id}.wav"
-        write_wav(out / wav_rel, samples[span.start : span.end], audio.sample_rate)
+        try:
+            write_wav(out / wav_rel, samples[span.start : span.end], audio.sample_rate)
+        except OSError as error:
+            if error.errno in DISK_WRITE_FAILURES:  # every later write would fail too
+                raise OutputError(f"{write_failure(out / wav_rel, error)}; {RESUMABLE}") from None
+            reason = f"clip {clip_id}: {write_failure(out / wav_rel, error)}"
+            skipped.append(skip(reason)[1][0] | {"retry": True})
+            continue
         clips.append(
             _clip_entry(item, clip_id, text, piece_phonemes, span, audio.sample_rate, hop, wav_rel)
         )

@@ -10,7 +10,11 @@ import numpy as np
 import torch
 
 from leanvoice.errors import TextError
-from leanvoice.features.local_models import require_model_dir, require_transformers
+from leanvoice.features.local_models import (
+    load_pretrained,
+    require_model_dir,
+    require_transformers,
+)
 
 
 class BertExtractor:
@@ -20,7 +24,7 @@ class BertExtractor:
 
         path = str(require_model_dir("bert", directory))
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModelForMaskedLM.from_pretrained(path, local_files_only=True).to(device)
+        self.model = load_pretrained(AutoModelForMaskedLM, "bert", directory).to(device)
         self.model.eval()
         self.device = device
 

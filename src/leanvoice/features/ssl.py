@@ -8,7 +8,7 @@ import numpy as np
 import soxr
 import torch
 
-from leanvoice.features.local_models import require_model_dir, require_transformers
+from leanvoice.features.local_models import load_pretrained, require_transformers
 
 SSL_SAMPLE_RATE = 16000
 
@@ -18,9 +18,7 @@ class SSLExtractor:
         require_transformers()
         from transformers import HubertModel
 
-        self.model = HubertModel.from_pretrained(
-            str(require_model_dir("hubert", directory)), local_files_only=True
-        ).to(device)
+        self.model = load_pretrained(HubertModel, "hubert", directory).to(device)
         self.model.eval()
         self.device = device
 

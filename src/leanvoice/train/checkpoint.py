@@ -158,10 +158,12 @@ def save_checkpoint(run: Path, checkpoint: Checkpoint, *, keep: int, best: bool 
         try:
             atomic_write(target, lambda tmp: tmp.write_bytes(data))
         except OSError as error:
-            kept = [p.name for p in list_checkpoints(run) if p != path]
+            # the newest on disk is whole (writes are atomic): the step just written when
+            # only best.pt failed, else the newest before it
+            kept = list_checkpoints(run)
             raise OutputError(
                 f"{target}: could not write the checkpoint ({error.strerror}); "
-                + (f"{kept[-1]} is kept, resume from it" if kept else "no earlier checkpoint")
+                + (f"{kept[-1].name} is kept, resume from it" if kept else "no checkpoint is kept")
             ) from None
     for old in list_checkpoints(run)[: -max(keep, 1)]:
         if old != path:  # never the one just written

@@ -2,14 +2,17 @@
 API (prepare, plan, train, synthesize, export); no logic of its own lives here.
 
 Everything is kept under one workspace folder (`data/NAME` prepared datasets, `runs/NAME`
-training runs, `out/` synthesized audio and exports), so a refreshed page finds the same
-datasets and runs again. Any field may also hold a path of its own.
+training runs, `out/` synthesized audio and `out/export/NAME` exports), so a refreshed
+page finds the same datasets and runs again. What the UI writes is named by a plain name
+(`plain_name`), never a path: nothing typed into the page or sent to its API writes
+outside the workspace. Inputs (the recordings, checkpoints to read) may be paths.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 import shlex
 import traceback
 from datetime import datetime
@@ -18,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-from leanvoice.errors import LeanVoiceError
+from leanvoice.errors import InputError, LeanVoiceError
 from leanvoice.figures import COLOURS
 from leanvoice.text.g2p import OFFICIAL_LANGUAGES
 from leanvoice.text.segment import MIXED_MODES
@@ -28,6 +31,32 @@ LANGUAGE_CHOICES = [*MIXED_MODES, *OFFICIAL_LANGUAGES]
 
 log = logging.getLogger("leanvoice.ui")
 PRESETS = ["(none)", "timbre", "small", "scratch"]
+NAME_MAX_CHARS = 64
+# letters (any script), digits, '_', then also '-' and '.': no separator, no leading dot
+PLAIN_NAME = re.compile(r"\w[\w.-]*")
+
+
+def plain_name(name: str | None, what: str) -> str:
+    """`name` as one plain file or folder name, or an InputError of one line: the UI
+    writes only under names it checked here (no '/', '\\', '..', leading dot, absolute
+    path or control character; at most NAME_MAX_CHARS)."""
+    name = (name or "").strip()
+    if not name:
+        raise InputError(f"choose or type a {what} name")
+    if len(name) > NAME_MAX_CHARS or not PLAIN_NAME.fullmatch(name):
+        raise InputError(
+            f"{what} name {name[:NAME_MAX_CHARS]!r}: use a plain name of letters, digits, "
+            f"'_', '-' and '.' (not first), at most {NAME_MAX_CHARS} characters, not a path"
+        )
+    return name
+
+
+def inside(folder: Path, name: str, what: str) -> Path:
+    """`folder/name` for a plain `name`, refused when it leads out of `folder` (a link)."""
+    path = folder / plain_name(name, what)
+    if path.resolve().parent != folder.resolve():
+        raise InputError(f"{what} {name!r}: {path} leads outside {folder}; choose another name")
+    return path
 
 
 class Workspace:
@@ -42,19 +71,18 @@ class Workspace:
     def runs(self) -> list[str]:
         return sorted(p.name for p in (self.root / "runs").iterdir() if p.is_dir())
 
-    def dataset(self, name: str) -> Path:
-        return self._resolve(name, "data", "dataset")
+    def dataset(self, name: str | None) -> Path:
+        """data/NAME: a prepared dataset of the workspace."""
+        return inside(self.root / "data", name, "dataset")
 
-    def run(self, name: str) -> Path:
-        return self._resolve(name, "runs", "run")
+    def run(self, name: str | None) -> Path:
+        """runs/NAME: a training run of the workspace."""
+        return inside(self.root / "runs", name, "run")
 
-    def _resolve(self, name: str | None, folder: str, what: str) -> Path:
-        """A bare name lives in the workspace folder; a path is taken as it is."""
-        name = (name or "").strip()
-        if not name:
-            raise LeanVoiceError(f"choose or type a {what} name")
-        path = Path(name).expanduser()
-        return path if path.is_absolute() or "/" in name else self.root / folder / name
+    def export(self, name: str | None, suffix: str) -> Path:
+        """out/export/NAME.SUFFIX (a typed suffix is not doubled)."""
+        name = plain_name((name or "").strip().removesuffix(suffix), "export file")
+        return inside(self.root / "out" / "export", name + suffix, "export file")
 
     def checkpoints(self) -> list[str]:
         """Newest checkpoint of each run, plus exported and official files in out/."""
@@ -104,6 +132,8 @@ def _report_markdown(report: dict[str, Any], out: Path) -> str:
         "",
     ]
     lines += [f"- speaker **{s}**: {n} clips" for s, n in report["clips_per_speaker"].items()]
+    if report.get("source_encoding", "UTF-8") != "UTF-8":
+        lines.append(f"\nThe list was read as {report['source_encoding']} (not UTF-8).")
     return "\n".join(lines)
 
 
@@ -323,7 +353,7 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
             stage, ws.dataset(dataset), run, None if preset == "(none)" else preset, overrides
         )
         return f"started {stage} run `{run}` (process {pid})", gr.update(
-            choices=ws.runs(), value=run.name if run.parent == ws.root / "runs" else str(run)
+            choices=ws.runs(), value=run.name
         )
 
     @inline(outputs=1)
@@ -357,7 +387,10 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
 
     def fill_form(run_name):
         """A run chosen (or found going after a refresh) brings back its settings."""
-        found = runs.settings(ws.run(run_name)) if run_name else None
+        try:
+            found = runs.settings(ws.run(run_name)) if run_name else None
+        except LeanVoiceError:  # a name being typed, or not a plain one: Start says why
+            found = None
         if found is None:
             return [gr.skip()] * 6
         overrides = found["overrides"]
@@ -482,11 +515,10 @@ def export_tab(ws: Workspace) -> Any:
 
         if not checkpoint:
             raise LeanVoiceError("choose a checkpoint")
+        plain_name((name or "").strip().removesuffix(".ckpt").removesuffix(".pth"), "export file")
         stage = read_checkpoint_file(Path(checkpoint)).stage
-        if not (name or "").strip() or "/" in name:
-            raise LeanVoiceError("give a plain file name")
-        suffix = ".ckpt" if stage == "gpt" else ".pth"
-        return export_checkpoint(Path(checkpoint), ws.root / "out" / "export" / f"{name}{suffix}")
+        out = ws.export(name, ".ckpt" if stage == "gpt" else ".pth")
+        return export_checkpoint(Path(checkpoint), out)
 
     run.click(export, [checkpoint, name], [status])
     return tab, checkpoint

@@ -38,6 +38,12 @@ class RunStatus:
     message: str
 
 
+# How much later than the lock says a process may seem to have started and still be the
+# one the lock names: the UI records the time just after starting it; /proc's start
+# time is in clock ticks; wall and boot clocks drift apart by a few milliseconds.
+START_TIME_SLACK_SEC = 1.0
+
+
 def _alive(pid: int) -> bool:
     child = _children.get(pid)
     if child is not None:
@@ -52,13 +58,54 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _started_at(pid: int) -> float | None:
+    """When `pid` started (Unix time), from /proc; None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22 of stat(5): start time in ticks since boot
+        since_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (OSError, IndexError, ValueError, AttributeError):
+        return None
+    return time.time() - since_boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _command_line(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
+
+
+def is_lock_holder(pid: int, lock: dict) -> bool:
+    """Whether the live process `pid` is the training process `lock` names, not another
+    that got its pid after that one ended: one this UI started, or one that started no
+    later than the lock was written and runs the `train` command the lock records."""
+    if pid in _children:
+        return True
+    written = float(lock.get("started") or 0)  # 0: a lock that does not say
+    started = _started_at(pid)
+    if written and started is not None and started > written + START_TIME_SLACK_SEC:
+        return False
+    recorded = [str(part) for part in lock.get("command") or []]
+    running = _command_line(pid)
+    if not recorded or running is None:  # nothing more to compare (no /proc)
+        return True
+    # the UI records the exact argv; the trainer records sys.argv, whose first items
+    # differ from /proc's for `python -m leanvoice` or the `leanvoice` script
+    tail = recorded[recorded.index("train") :] if "train" in recorded else recorded
+    return running[-len(tail) :] == tail
+
+
 def running_pid(run: Path) -> int | None:
-    """The pid of the live process training into `run`, or None (a stale lock is removed)."""
+    """The pid of the live process training into `run`, or None (a stale lock, whose
+    process ended or whose pid now belongs to another process, is removed)."""
     lock = read_lock(Path(run))
     if lock is None:
         return None
-    if _alive(int(lock["pid"])):
-        return int(lock["pid"])
+    pid = int(lock["pid"])
+    if _alive(pid) and is_lock_holder(pid, lock):
+        return pid
     (Path(run) / LOCK).unlink(missing_ok=True)
     return None
 
@@ -122,6 +169,8 @@ def start_run(stage: str, data: Path, run: Path, preset: str | None, overrides: 
 
 
 def stop_run(run: Path) -> str:
+    """SIGTERM to the run's trainer, and only to it (`running_pid` checks the process is
+    the one the lock names, not another that reuses its pid)."""
     pid = running_pid(Path(run))
     if pid is None:
         raise InputError(f"{run}: no run is going there")
