@@ -80,7 +80,7 @@ def test_fixed_batch_mode_gives_the_official_fixed_clip_count() -> None:
 
 def test_a_clip_cap_closes_batches_before_the_budget() -> None:
     lengths = [10 + i % 7 for i in range(200)]
-    capped = BucketBatchSampler(lengths, max_tokens=1000, seed=1, max_samples=8)
+    capped = BucketBatchSampler(lengths, max_tokens=1000, seed=1, max_clips=8)
     batches = capped.rank_batches(0)
     assert max(map(len, batches)) == 8
     assert sorted(i for b in batches for i in b) == list(range(200))

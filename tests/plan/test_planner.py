@@ -73,7 +73,7 @@ def test_plan_fits_a_budget_and_its_overrides_are_accepted(tmp_path) -> None:
         "activations_bytes",
     }
     tuned = load_config(overrides=["model.size=tiny", *result["overrides"]])
-    assert tuned.data.max_tokens == plan.samples * plan.clip_cost
+    assert tuned.data.max_tokens == plan.clips * plan.clip_cost
     from rich.console import Console
 
     console = Console(record=True, width=80)
@@ -84,7 +84,7 @@ def test_plan_fits_a_budget_and_its_overrides_are_accepted(tmp_path) -> None:
     assert len(rows) == 2 and sum("chosen" in row for row in rows) == 1
     chosen_row = next(row for row in rows if "chosen" in row)
     assert plan.chosen.candidate.checkpoint in chosen_row
-    assert str(plan.samples * plan.clip_cost) in chosen_row
+    assert str(plan.clips * plan.clip_cost) in chosen_row
     png = plan_plot(plan, tmp_path / "plan.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -187,11 +187,11 @@ def test_sovits_plan_caps_clips_so_short_clips_stay_within_the_prediction(tmp_pa
     cfg = load_config(overrides=base)
     plan = make_plan("sovits", cfg, 160 * 2**20, candidates=[Candidate("all", "adamw")])
     tuned = load_config(overrides=[*base, *plan.overrides()])  # measured as the plan runs
-    assert tuned.data.max_clips == plan.samples >= 1
+    assert tuned.data.max_clips == plan.clips >= 1
     short = {"phonemes": 12, "codes": 25, "frames": 50}  # one second
     write_worst_case_clip(tmp_path, cfg, short)
     clips = min(tuned.data.max_clips, tuned.data.max_frames // short["frames"])
-    predicted = plan.chosen.peak(plan.samples)
+    predicted = plan.chosen.peak(plan.clips)
     assert measured_peak("sovits", tuned, tmp_path, clips, "cpu") <= predicted
     uncapped = tuned.data.max_frames // short["frames"]
     assert measured_peak("sovits", tuned, tmp_path, uncapped, "cpu") > 1.5 * predicted

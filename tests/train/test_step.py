@@ -39,7 +39,7 @@ def test_sovits_oom_in_the_generator_backward_retries_without_a_second_d_update(
     state = torch.load(list_checkpoints(tmp_path / "run")[-1], weights_only=True)
     assert _adam_steps(state["d_optimizer"]) == {3}  # one update per step, retry included
     assert _adam_steps(state["optimizer"]) == {3}
-    assert trainer.guard.budget == int(800 * 0.9)
+    assert trainer.guard.micro_batch_limit == int(800 * 0.9)
 
 
 def test_gpt_oom_in_backward_retries_on_smaller_micro_batches(featured_demo, tmp_path) -> None:

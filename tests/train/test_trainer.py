@@ -11,7 +11,7 @@ from leanvoice.config import load_config
 from leanvoice.train import train_stage
 from leanvoice.train.checkpoint import list_checkpoints
 from leanvoice.train.gpt import GPTTrainer
-from leanvoice.train.oom import OutOfMemoryStop, split_by_budget
+from leanvoice.train.oom import OutOfMemoryStop, split_by_limit
 from tests.tiny import TINY_MODEL
 
 TINY = TINY_MODEL
@@ -77,7 +77,7 @@ def test_oom_guard_retries_on_smaller_micro_batches(featured_demo, tmp_path) -> 
     trainer = GPTTrainer(cfg, featured_demo, tmp_path / "run", fault_injector=inject)
     summary = trainer.train()
     assert summary["steps"] == 3 and summary["out_of_memory_retries"] == 2
-    assert trainer.guard.budget == int(int(600 * 0.9) * 0.9)
+    assert trainer.guard.micro_batch_limit == int(int(600 * 0.9) * 0.9)
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [x["micro_batch_budget"] for x in lines] == [600, 486, 486]
     assert all(x["real_tokens"] > 0 and x["cpu_seconds"] > 0 for x in lines)
@@ -95,9 +95,9 @@ def test_oom_three_in_a_row_stops_cleanly_with_a_message(featured_demo, tmp_path
     assert [p.name for p in list_checkpoints(tmp_path / "run")][-1] == "step-00000002.pt"
 
 
-def test_split_by_budget_keeps_every_clip_once() -> None:
+def test_split_by_limit_keeps_every_clip_once() -> None:
     lengths = [50, 10, 40, 30, 20]
-    parts = split_by_budget([0, 1, 2, 3, 4], lengths, 80)
+    parts = split_by_limit([0, 1, 2, 3, 4], lengths, 80)
     assert sorted(i for p in parts for i in p) == [0, 1, 2, 3, 4]
     assert all(len(p) * max(lengths[i] for i in p) <= 80 or len(p) == 1 for p in parts)
 

@@ -34,13 +34,13 @@ class BucketBatchSampler:
     epoch: int = 0
     position: int = 0  # batches of this epoch already handed out on this rank
     fixed_batch: int = 0  # >0: this many clips per batch, budget ignored (official scheme)
-    max_samples: int = 0  # >0: a batch also closes at this many samples
+    max_clips: int = 0  # >0: a batch also closes at this many samples
 
     def __post_init__(self) -> None:
         if not self.lengths:
             raise ConfigError("the dataset has no samples to batch")
-        if self.max_samples < 0:
-            raise ConfigError(f"data.max_clips={self.max_samples}: use 0 (no cap) or more")
+        if self.max_clips < 0:
+            raise ConfigError(f"data.max_clips={self.max_clips}: use 0 (no cap) or more")
         if self.max_tokens <= 0:
             raise ConfigError(f"batch budget {self.max_tokens} must be positive")
         if not 0 <= self.rank < self.world_size:
@@ -69,8 +69,8 @@ class BucketBatchSampler:
             per_bucket = 2 * self.fixed_batch
             return max(1, min(self.num_buckets, len(self.lengths) // per_bucket))
         budget = self.max_tokens
-        if self.max_samples > 0:  # a capped batch holds fewer tokens than the budget
-            budget = min(budget, self.max_samples * sum(self.lengths) // len(self.lengths))
+        if self.max_clips > 0:  # a capped batch holds fewer tokens than the budget
+            budget = min(budget, self.max_clips * sum(self.lengths) // len(self.lengths))
         return max(1, min(self.num_buckets, sum(self.lengths) // (2 * max(budget, 1))))
 
     def _pack(self, indices: list[int]) -> list[list[int]]:
@@ -80,7 +80,7 @@ class BucketBatchSampler:
         batches, current, longest = [], [], 0
         for index in indices:
             length = self.lengths[index]
-            full = self.max_samples > 0 and len(current) >= self.max_samples
+            full = self.max_clips > 0 and len(current) >= self.max_clips
             if current and (full or max(longest, length) * (len(current) + 1) > self.max_tokens):
                 batches.append(current)
                 current, longest = [], 0

@@ -106,11 +106,11 @@ class Line:
     seconds_intercept: float = 0.0  # measured step time = intercept + slope × batch size
     seconds_slope: float = 0.0
 
-    def peak(self, samples: int) -> int:
-        return int(max(self.intercept + self.slope * samples, self.step_peak))
+    def peak(self, clips: int) -> int:
+        return int(max(self.intercept + self.slope * clips, self.step_peak))
 
-    def seconds(self, samples: int) -> float:
-        return max(self.seconds_intercept + self.seconds_slope * samples, 1e-9)
+    def seconds(self, clips: int) -> float:
+        return max(self.seconds_intercept + self.seconds_slope * clips, 1e-9)
 
     def largest_batch(self, budget: int) -> int:
         if self.step_peak > budget or self.slope <= 0:
@@ -126,24 +126,24 @@ class Plan:
     clip_cost: int  # tokens (GPT) or frames (SoVITS) of the worst-case clip
     lines: list[Line]
     chosen: Line | None
-    samples: int  # batch size (copies of the worst-case clip) for the chosen line
+    clips: int  # batch size (copies of the worst-case clip) for the chosen line
     run_peak_bytes: int | None = None  # measured on the data's largest real batch (--data)
-    budget_key: str = "data.max_tokens"  # the stage trainer's: data.max_tokens / max_frames
+    batch_limit_key: str = "data.max_tokens"  # the stage trainer's: data.max_tokens / max_frames
 
     def overrides(self) -> list[str]:
         if self.chosen is None:
             return []
-        budget = [f"{self.budget_key}={self.samples * self.clip_cost}"]
+        budget = [f"{self.batch_limit_key}={self.clips * self.clip_cost}"]
         if self.stage == "sovits":  # the decoder's memory grows with clips, not frames
-            budget.append(f"data.max_clips={self.samples}")
+            budget.append(f"data.max_clips={self.clips}")
         return [*self.chosen.candidate.overrides(), *budget]
 
-    def breakdown(self, line: Line, samples: int) -> dict[str, int]:
+    def breakdown(self, line: Line, clips: int) -> dict[str, int]:
         return {
             "parameters_bytes": line.states["parameters"],
             "gradients_bytes": line.states["gradients"],
             "optimizer_bytes": line.states["optimizer"],
-            "activations_bytes": int(line.peak(samples) - sum(line.states.values())),
+            "activations_bytes": int(line.peak(clips) - sum(line.states.values())),
         }
 
     def predicted_peak(self) -> int:
@@ -151,17 +151,17 @@ class Plan:
         if self.run_peak_bytes is not None:
             return self.run_peak_bytes
         line = self.chosen or min(self.lines, key=lambda x: x.peak(1))
-        return line.peak(self.samples if self.chosen else 1)
+        return line.peak(self.clips if self.chosen else 1)
 
     def as_json(self) -> dict[str, Any]:
         line = self.chosen or min(self.lines, key=lambda x: x.peak(1))
-        samples = self.samples if self.chosen else 1
-        breakdown = self.breakdown(line, samples)
+        clips = self.clips if self.chosen else 1
+        breakdown = self.breakdown(line, clips)
         breakdown["activations_bytes"] = int(self.predicted_peak() - sum(line.states.values()))
         return {
             "stage": self.stage,
             "predicted_peak_bytes": self.predicted_peak(),
-            "worst_case_peak_bytes": line.peak(samples),
+            "worst_case_peak_bytes": line.peak(clips),
             "breakdown": breakdown,
             "fits": self.chosen is not None,
             "overrides": self.overrides(),
@@ -305,9 +305,9 @@ def measure(stage: str, cfg: Config, data: Path, batch: list[int], device: str) 
     return Measured(report, backward_peak, seconds)
 
 
-def measured_peak(stage: str, cfg: Config, data: Path, samples: int, device: str) -> int:
-    """The peak of a batch of `samples` copies of the first clip in `data`."""
-    return measure(stage, cfg, data, [0] * samples, device).report.peak_bytes
+def measured_peak(stage: str, cfg: Config, data: Path, clips: int, device: str) -> int:
+    """The peak of a batch of `clips` copies of the first clip in `data`."""
+    return measure(stage, cfg, data, [0] * clips, device).report.peak_bytes
 
 
 def calibrate(stage: str, cfg: Config, data: Path, candidate: Candidate, device: str) -> Line:
@@ -350,7 +350,7 @@ def epoch_batches(
     """(the batches the bucketing sampler forms on `data` under `budget` in epoch 0, every
     rank's; the clips' lengths), as a training run with `cfg` would form them."""
     stage_trainer = trainer_class(stage, cfg)
-    key = stage_trainer.budget_key.split(".")[1]  # data.max_tokens / data.max_frames
+    key = stage_trainer.batch_limit_key.split(".")[1]  # data.max_tokens / data.max_frames
     tuned = replace(cfg, data=replace(cfg.data, **{key: budget, "max_clips": max_clips}))
     trainer = stage_trainer(tuned, data, data / "planner-run")  # nothing is written
     trainer.clips = trainer.load_clips()
@@ -367,9 +367,9 @@ def largest_batches(stage: str, cfg: Config, data: Path, budget: int, max_clips:
     return [by_cost] if by_clips == by_cost else [by_cost, by_clips]
 
 
-def tokens_per_second(line: Line, samples: int, cost: int) -> float:
-    """Measured useful tokens (frames) per second at a batch of `samples` worst-case clips."""
-    return samples * cost / line.seconds(samples)
+def tokens_per_second(line: Line, clips: int, cost: int) -> float:
+    """Measured useful tokens (frames) per second at a batch of `clips` worst-case clips."""
+    return clips * cost / line.seconds(clips)
 
 
 def choose(
@@ -379,7 +379,7 @@ def choose(
     second; (None, 0) when nothing fits. `prefer_full_precision` (`memory.optimizer=auto`):
     8-bit states are taken only when no full-precision setting fits at all."""
     fitting = [(line, line.largest_batch(usable)) for line in lines]
-    fitting = [(line, samples) for line, samples in fitting if samples >= 1]
+    fitting = [(line, clips) for line, clips in fitting if clips >= 1]
     if prefer_full_precision:
         full = [(line, n) for line, n in fitting if line.candidate.optimizer != "adamw8bit"]
         fitting = full or fitting
@@ -419,13 +419,13 @@ def make_plan(
                 if on_candidate is not None:
                     on_candidate(len(lines), len(candidates), lines[-1])
     usable = int(budget_bytes * (1 - headroom))
-    best, best_samples = choose(lines, usable, cost, cfg.memory.optimizer == "auto")
-    budget_key = trainer_class(stage, cfg).budget_key
-    plan = Plan(stage, budget_bytes, usable, cost, lines, best, best_samples, None, budget_key)
+    best, best_clips = choose(lines, usable, cost, cfg.memory.optimizer == "auto")
+    batch_limit_key = trainer_class(stage, cfg).batch_limit_key
+    plan = Plan(stage, budget_bytes, usable, cost, lines, best, best_clips, None, batch_limit_key)
     if best is not None and data is not None:
         tuned = with_candidate(cfg, best.candidate)
-        max_clips = best_samples if stage == "sovits" else 0
-        batches = largest_batches(stage, tuned, Path(data), best_samples * cost, max_clips)
+        max_clips = best_clips if stage == "sovits" else 0
+        batches = largest_batches(stage, tuned, Path(data), best_clips * cost, max_clips)
         plan.run_peak_bytes = max(
             measure(stage, tuned, Path(data), batch, device).report.peak_bytes for batch in batches
         )

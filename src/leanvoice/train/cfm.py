@@ -92,13 +92,13 @@ def _holds_cfm(path: Path) -> bool:
 
 class CFMTrainer(StageTrainer):
     stage = "sovits"
-    budget_key = "data.max_frames"
+    batch_limit_key = "data.max_frames"
     official_schedule = "exponential"
 
     def load_clips(self) -> ClipSet:
         return sovits_clip_set(self.data, self.cfg.data.max_sec)
 
-    def budget(self) -> int:
+    def batch_limit(self) -> int:
         return self.cfg.data.max_frames
 
     def build_networks(self) -> dict[str, Network]:

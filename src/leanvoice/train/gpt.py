@@ -94,7 +94,7 @@ def _targets(batch: dict[str, torch.Tensor]) -> int:
 
 class GPTTrainer(StageTrainer):
     stage = "gpt"
-    budget_key = "data.max_tokens"
+    batch_limit_key = "data.max_tokens"
     audition_clips = 2  # one voice, another clip's text
     official_schedule = "warmup_cosine"
 
@@ -102,7 +102,7 @@ class GPTTrainer(StageTrainer):
         rates = (self.cfg.prepare.min_phonemes_per_sec, self.cfg.prepare.max_phonemes_per_sec)
         return gpt_clip_set(self.data, self.cfg.data.max_sec, rates)
 
-    def budget(self) -> int:
+    def batch_limit(self) -> int:
         return self.cfg.data.max_tokens
 
     def build_networks(self) -> dict[str, Network]:

@@ -143,7 +143,7 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 class SoVITSTrainer(StageTrainer):
     stage = "sovits"
-    budget_key = "data.max_frames"
+    batch_limit_key = "data.max_frames"
     official_schedule = "exponential"
 
     def load_clips(self) -> ClipSet:
@@ -158,7 +158,7 @@ class SoVITSTrainer(StageTrainer):
             )
         return clips
 
-    def budget(self) -> int:
+    def batch_limit(self) -> int:
         return self.cfg.data.max_frames
 
     def build_networks(self) -> dict[str, Network]:

@@ -6,7 +6,7 @@ DDP/FSDP), then each network's optimizer, GradScaler and learning-rate schedule.
 `train_step(group)` is one optimizer step over a group of sampler batches, in order:
 
 1. each network's learning rate for this step;
-2. the group split into micro-batches within the OOM guard's budget;
+2. the group split into micro-batches within the OOM guard's micro-batch limit;
 3. for each micro-batch (gradients synchronised across ranks on the last only): the
    stage's shared `forward`, then each of its `loss_phases` in the order it declares
    them (SoVITS: the discriminator's loss, then the generator's with the discriminator
@@ -68,7 +68,7 @@ from leanvoice.train.distributed import (
 )
 from leanvoice.train.gradients import clip_gradients
 from leanvoice.train.monitor import Monitor
-from leanvoice.train.oom import OOMGuard, OutOfMemoryStop, free_memory, split_by_budget
+from leanvoice.train.oom import OOMGuard, OutOfMemoryStop, free_memory, split_by_limit
 from leanvoice.train.run_lock import RunLock
 from leanvoice.train.schedule import LRSchedule
 from leanvoice.train.state import (
@@ -127,7 +127,7 @@ class StepResult:
 
 class StageTrainer(ABC):
     stage: str
-    budget_key: str
+    batch_limit_key: str
     audition_clips = 1  # usable clips an audition needs
     official_schedule: str  # what train.lr_schedule=auto means for this stage
 
@@ -162,8 +162,9 @@ class StageTrainer(ABC):
     def load_clips(self) -> ClipSet: ...
 
     @abstractmethod
-    def budget(self) -> int:
-        """The sampler's batch budget (tokens or frames, padding counted)."""
+    def batch_limit(self) -> int:
+        """What a sampler batch may cost (`data.max_tokens` / `data.max_frames`: tokens or
+        frames, padding counted)."""
 
     @abstractmethod
     def build_networks(self) -> dict[str, Network]:
@@ -223,11 +224,11 @@ class StageTrainer(ABC):
                 network.scaler = self.precision.make_scaler()
             network.schedule = LRSchedule(network.optimizer, cfg.train, self.official_schedule)
         _seed_everything(cfg.train.seed + self.ctx.rank)  # dropout differs per rank
-        budget = self.budget()
+        limit = self.batch_limit()
         if cfg.train.fixed_batch:  # fixed batches are not split unless memory runs out
             lengths = self.clips.lengths
-            budget = max(padded_cost(b, lengths) for b in self.sampler.global_batches(0))
-        self.guard = OOMGuard(budget, max_in_a_row=cfg.train.max_oom_retries)
+            limit = max(padded_cost(b, lengths) for b in self.sampler.global_batches(0))
+        self.guard = OOMGuard(limit, max_in_a_row=cfg.train.max_oom_retries)
 
     def make_sampler(self, *, world_size: int = 1, rank: int = 0) -> BucketBatchSampler:
         """The bucketing sampler this run forms its batches with, over `self.clips` (the
@@ -235,14 +236,14 @@ class StageTrainer(ABC):
         cfg = self.cfg
         return BucketBatchSampler(
             self.clips.lengths,
-            self.budget(),
+            self.batch_limit(),
             seed=cfg.train.seed,
             num_buckets=cfg.train.buckets,
             world_size=world_size,
             rank=rank,
             tail=cfg.train.tail,
             fixed_batch=cfg.train.fixed_batch,
-            max_samples=cfg.data.max_clips,
+            max_clips=cfg.data.max_clips,
         )
 
     def _resolve_auto_optimizer(self) -> Config:
@@ -325,13 +326,13 @@ class StageTrainer(ABC):
         return StepResult(reported, real, padded)
 
     def _micro_batches(self, group: list[list[int]]) -> tuple[list[list[int]], int, int]:
-        """The group's batches split within the guard's budget, evened out across ranks:
+        """The group's batches split within the guard's micro-batch limit, evened out across ranks:
         (parts, trailing padding parts, clips left out). Each backward of the
         step-in-backward optimizer is an update, so there only the first part trains."""
         parts = [
             part
             for batch in group
-            for part in split_by_budget(batch, self.clips.lengths, self.guard.budget)
+            for part in split_by_limit(batch, self.clips.lengths, self.guard.micro_batch_limit)
         ]
         parts, padding = self._same_count_on_every_rank(parts)
         if self._steps_in_backward() and len(parts) > 1:
@@ -340,17 +341,17 @@ class StageTrainer(ABC):
 
     def _back_off(self, result: StepResult) -> None:
         """After an out-of-memory error: drop the step's gradients, free memory and
-        lower the micro-batch budget (the guard stops the run after too many)."""
+        lower the micro-batch limit (the guard stops the run after too many)."""
         if self._steps_in_backward() and result.failed_at == "backward":
             raise OutOfMemoryStop(
                 f"out of memory inside backward at step {self.step + 1} with "
                 "memory.optimizer=adamw_in_backward, which updates weights during "
                 "backward: a retry could update some twice, so the run stops here; "
-                f"lower {self.budget_key} and resume"
+                f"lower {self.batch_limit_key} and resume"
             )
         self._drop_gradients()
         free_memory()
-        self._log(self.guard.failed(self.step + 1, self.budget_key))
+        self._log(self.guard.failed(self.step + 1, self.batch_limit_key))
 
     def _same_count_on_every_rank(self, parts: list[list[int]]) -> tuple[list[list[int]], int]:
         """Under DDP every rank must run as many micro-batches (each all-reduces at the
@@ -558,7 +559,7 @@ class StageTrainer(ABC):
                     "tokens_per_second": result.real / max(seconds, 1e-9),
                     "padding_efficiency": result.real / max(result.padded, 1),
                     "peak_bytes": report.peak_bytes,
-                    "micro_batch_budget": self.guard.budget,
+                    "micro_batch_budget": self.guard.micro_batch_limit,
                     "lr": next(iter(self.networks.values())).schedule.lr,
                     # this rank's step: what a benchmark needs to time each step on its own
                     "real_tokens": result.real,
