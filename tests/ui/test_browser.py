@@ -175,12 +175,14 @@ def _workflow(page, browser, url: str, workspace: Path, shots: Path) -> None:
         page.screenshot(path=shots / "data.png", full_page=True)
 
         phase("data")
-        # Plan: a tiny GPT on a 64 MB budget
+        # Plan: a tiny GPT on a 64 MB budget, for a v2ProPlus voice
         _tab(page, "Plan")
         _pick(page, "plan-size", "tiny")
+        _pick(page, "plan-version", "v2ProPlus")
         _pick(page, "plan-vram", "64MB")
         page.locator("#plan-run").click()
-        assert "data.max_tokens=" in _status(page, "plan-status", "Fits", 300)
+        planned = _status(page, "plan-status", "Fits", 300)
+        assert "data.max_tokens=" in planned and "model.version=v2ProPlus" in planned
         page.locator("#plan-plot img").wait_for()
         page.screenshot(path=shots / "plan.png", full_page=True)
 
@@ -211,6 +213,7 @@ def _workflow(page, browser, url: str, workspace: Path, shots: Path) -> None:
         _tab(page, "Train")
         assert "running" in _status(page, "train-status", "running", 30)
         assert "gpt-ui" in page.locator("#train-run input").input_value()
+        assert page.locator("#train-version input").input_value() == "v2"  # the run's version
         page.screenshot(path=shots / "train.png", full_page=True)
         other = browser.new_page()
         other.goto(url)

@@ -31,6 +31,12 @@ LANGUAGE_CHOICES = [*MIXED_MODES, *OFFICIAL_LANGUAGES]
 
 log = logging.getLogger("leanvoice.ui")
 PRESETS = ["(none)", "timbre", "small", "scratch"]
+# `model.version`: the SoVITS the run trains (the GPT is the same model in every version)
+VERSIONS = ["v2", "v2Pro", "v2ProPlus", "v4", "v3"]
+VERSION_HELP = (
+    "v2Pro/v2ProPlus need speaker embeddings (Data: speaker model); "
+    "v4 speaks through a vocoder; v3 trains but cannot speak yet"
+)
 NAME_MAX_CHARS = 64
 # letters (any script), digits, '_', then also '-' and '.': no separator, no leading dot
 PLAIN_NAME = re.compile(r"\w[\w.-]*")
@@ -137,6 +143,30 @@ def _report_markdown(report: dict[str, Any], out: Path) -> str:
     return "\n".join(lines)
 
 
+def _speaker_model(sv: str | None, tiny: bool) -> str | Path | None:
+    """The Data tab's speaker-model field as `run_feature_step(sv=)` takes it: None (no
+    speaker embeddings), "tiny" (with the tiny models only) or the path of a file."""
+    from leanvoice.data.features_step import TINY_SPEAKER_MODEL
+
+    sv = (sv or "").strip()
+    if not sv:
+        return None
+    if sv == TINY_SPEAKER_MODEL:
+        if not tiny:
+            raise InputError(
+                "speaker model 'tiny' goes with the built-in tiny models; for official "
+                "features give the official sv/pretrained_eres2netv2w24s4ep4.ckpt"
+            )
+        return TINY_SPEAKER_MODEL
+    path = Path(sv).expanduser()
+    if not path.is_file():
+        raise InputError(
+            f"speaker model {path}: no such file (the official "
+            "pretrained_eres2netv2w24s4ep4.ckpt, or 'tiny' with the tiny models)"
+        )
+    return path
+
+
 def data_tab(ws: Workspace) -> dict[str, Any]:
     from leanvoice.demo import demo_corpus_list
 
@@ -168,6 +198,13 @@ def data_tab(ws: Workspace) -> dict[str, Any]:
             hubert = gr.Textbox(label="chinese-hubert-base folder")
             bert = gr.Textbox(label="chinese-roberta-wwm-ext-large folder")
             sovits = gr.Textbox(label="SoVITS .pth (its quantizer defines the codes)")
+        sv = gr.Textbox(
+            label="Speaker model for v2Pro/v2ProPlus (optional; writes sv/): the official "
+            "sv/pretrained_eres2netv2w24s4ep4.ckpt, or 'tiny' with the built-in tiny models",
+            placeholder="leave empty for v2 and v4",
+            value="",  # also the API default (clients may leave it out)
+            elem_id="data-sv",
+        )
         run = gr.Button("Prepare", variant="primary", elem_id="data-prepare")
         status = gr.Markdown(elem_id="data-status")
         chart = gr.Image(label="Clip lengths", type="pil", elem_id="data-histogram")
@@ -187,6 +224,7 @@ def data_tab(ws: Workspace) -> dict[str, Any]:
         hubert,
         bert,
         sovits,
+        sv,
         progress=gr.Progress(),  # noqa: B008 - Gradio's way
     ):
         from leanvoice.config import load_config
@@ -201,6 +239,7 @@ def data_tab(ws: Workspace) -> dict[str, Any]:
         tiny = features.startswith("built-in")
         if not tiny and not (hubert and bert and sovits):
             raise LeanVoiceError("official features need the HuBERT, BERT and SoVITS paths")
+        speaker = _speaker_model(sv, tiny)
         out = ws.dataset(name)
         cfg = load_config(overrides=[f"data.max_sec={float(max_sec)}"])
         progress(0, desc="preparing clips")
@@ -222,19 +261,34 @@ def data_tab(ws: Workspace) -> dict[str, Any]:
             hubert=Path(hubert) if hubert else None,
             bert=Path(bert) if bert else None,
             sovits=Path(sovits) if sovits else None,
+            sv=speaker,
         )
-        text = _report_markdown(report, result.out) + "\n\nFeatures extracted: ready to train."
+        ready = (
+            "Features and speaker embeddings (sv/) extracted: ready to train, v2Pro and "
+            "v2ProPlus too."
+            if speaker is not None
+            else "Features extracted: ready to train."
+        )
+        text = _report_markdown(report, result.out) + "\n\n" + ready
         return text, plots.histogram(report["duration_histogram"]), rows
 
     run.click(
         prepare,
-        [source, name, language, max_sec, features, hubert, bert, sovits],
+        [source, name, language, max_sec, features, hubert, bert, sovits, sv],
         [status, chart, skipped],
     )
     return {"prepare": run}
 
 
 # -- Plan ---------------------------------------------------------------------------------
+def _version(version: str | None) -> str:
+    """A SoVITS version from the dropdown (empty: the default v2), or a one-line refusal."""
+    version = (version or "").strip() or "v2"
+    if version not in VERSIONS:
+        raise InputError(f"SoVITS version {version!r}: choose one of {', '.join(VERSIONS)}")
+    return version
+
+
 def plan_tab(ws: Workspace) -> None:
     from leanvoice.plan.planner import CARDS_GB
 
@@ -246,6 +300,13 @@ def plan_tab(ws: Workspace) -> None:
         with gr.Row():
             stage = gr.Radio(["gpt", "sovits"], value="gpt", label="Stage", elem_id="plan-stage")
             size = gr.Dropdown(["tiny", "v2"], value="v2", label="Model size", elem_id="plan-size")
+            version = gr.Dropdown(
+                VERSIONS,
+                value="v2",
+                label="SoVITS version",
+                info=VERSION_HELP,
+                elem_id="plan-version",
+            )
             preset = gr.Dropdown(PRESETS, value="(none)", label="Preset")
         with gr.Row():
             card = gr.Dropdown(
@@ -262,17 +323,29 @@ def plan_tab(ws: Workspace) -> None:
         table = gr.Dataframe(label="Candidates", elem_id="plan-table")
 
     @inline(outputs=3)
-    def plan(stage, size, preset, card, vram, headroom, dataset, progress=gr.Progress()):  # noqa: B008  # noqa: B008 - Gradio's way
+    def plan(
+        stage,
+        size,
+        preset,
+        card,
+        vram,
+        headroom,
+        dataset,
+        version,
+        progress=gr.Progress(),  # noqa: B008 - Gradio's way
+    ):
         from leanvoice.config import load_config
         from leanvoice.plan.output import plan_plot
         from leanvoice.plan.planner import card_bytes, make_plan, parse_size
 
         budget = parse_size(vram) if card.startswith("(") else card_bytes(card)
-        cfg = load_config(None if preset == "(none)" else preset, None, [f"model.size={size}"])
+        overrides = [f"model.size={size}", f"model.version={_version(version)}"]
+        cfg = load_config(None if preset == "(none)" else preset, None, overrides)
         data = ws.dataset(dataset) if dataset else None
         progress(0, desc="measuring training steps")
         result = make_plan(stage, cfg, budget, headroom=float(headroom), data=data)
-        picture = plan_plot(result, ws.root / "out" / f"plan-{stage}-{size}.png")
+        name = f"plan-{stage}-{size}-{cfg.model.version}.png"
+        picture = plan_plot(result, ws.root / "out" / name)
         rows = [
             [
                 line.candidate.checkpoint,
@@ -290,6 +363,8 @@ def plan_tab(ws: Workspace) -> None:
         if result.chosen is None:
             return f"**Does not fit.** {result.shortfall()}", str(picture), frame
         overrides = " ".join(result.overrides())
+        if cfg.model.version != "v2":  # what Train needs besides the planner's settings
+            overrides = f"model.version={cfg.model.version} {overrides}"
         return (
             f"**Fits.** Train with: `{overrides}` (predicted peak "
             f"{result.as_json()['predicted_peak_bytes'] / 2**20:.1f} MiB)",
@@ -297,7 +372,9 @@ def plan_tab(ws: Workspace) -> None:
             frame,
         )
 
-    run.click(plan, [stage, size, preset, card, vram, headroom, dataset], [status, chart, table])
+    run.click(
+        plan, [stage, size, preset, card, vram, headroom, dataset, version], [status, chart, table]
+    )
     return dataset
 
 
@@ -325,6 +402,13 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         with gr.Row():
             preset = gr.Dropdown(PRESETS, value="(none)", label="Preset")
             size = gr.Dropdown(["tiny", "v2"], value="v2", label="Model size", elem_id="train-size")
+            version = gr.Dropdown(
+                VERSIONS,
+                value="v2",
+                label="SoVITS version",
+                info=VERSION_HELP,
+                elem_id="train-version",
+            )
             steps = gr.Number(value=1000, label="Steps", precision=0, elem_id="train-steps")
             extra = gr.Textbox(label="More settings (key=value …)", elem_id="train-extra")
         with gr.Row():
@@ -341,10 +425,15 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         shown = gr.State(None)  # the audition sample the player holds
 
     @inline(outputs=2)
-    def start_run(stage, dataset, run_name, preset, size, steps, extra):
+    def start_run(stage, dataset, run_name, preset, size, steps, extra, version):
         if not dataset:
             raise LeanVoiceError("choose a prepared dataset (Data tab) or type its path")
-        overrides = [f"model.size={size}", f"train.max_steps={int(steps)}", *shlex.split(extra)]
+        overrides = [
+            f"model.size={size}",
+            f"model.version={_version(version)}",  # "More settings" may still set it
+            f"train.max_steps={int(steps)}",
+            *shlex.split(extra or ""),
+        ]
         from leanvoice.config import load_config
 
         load_config(None if preset == "(none)" else preset, None, overrides)  # errors here
@@ -392,13 +481,17 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         except LeanVoiceError:  # a name being typed, or not a plain one: Start says why
             found = None
         if found is None:
-            return [gr.skip()] * 6
+            return [gr.skip()] * 7
         overrides = found["overrides"]
         size = next((o.split("=", 1)[1] for o in overrides if o.startswith("model.size=")), None)
         steps = next(
             (int(o.split("=", 1)[1]) for o in overrides if o.startswith("train.max_steps=")), None
         )
-        rest = [o for o in overrides if not o.startswith(("model.size=", "train.max_steps="))]
+        # the last one counts (as in the config); a run started without one trained v2
+        versions = [o.split("=", 1)[1] for o in overrides if o.startswith("model.version=")]
+        version = versions[-1] if versions and versions[-1] in VERSIONS else "v2"
+        fields = ("model.size=", "model.version=", "train.max_steps=")
+        rest = [o for o in overrides if not o.startswith(fields)]
         data = Path(found["data"])
         dataset = data.name if data.parent == ws.root / "data" else str(data)
         return (
@@ -408,11 +501,14 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
             size or gr.skip(),
             steps if steps is not None else gr.skip(),
             " ".join(map(shlex.quote, rest)),
+            version,
         )
 
-    run_name.change(fill_form, [run_name], [stage, dataset, preset, size, steps, extra])
+    run_name.change(fill_form, [run_name], [stage, dataset, preset, size, steps, extra, version])
     start.click(
-        start_run, [stage, dataset, run_name, preset, size, steps, extra], [status, run_name]
+        start_run,
+        [stage, dataset, run_name, preset, size, steps, extra, version],
+        [status, run_name],
     )
     stop.click(stop_run, [run_name], [status])
     timer.tick(refresh, [run_name, shown], [status, loss, memory, audition, shown])
@@ -420,6 +516,12 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
 
 
 # -- Synthesize ---------------------------------------------------------------------------
+def _optional_path(text: str | None) -> Path | None:
+    """A path typed into an optional field (a file to read), or None when left empty."""
+    text = (text or "").strip()
+    return Path(text).expanduser() if text else None
+
+
 def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
     with gr.Tab("Synthesize", id="synthesize") as tab:
         with gr.Row():
@@ -438,6 +540,19 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
             features = gr.Textbox(
                 label="Feature models folder (hubert/ and bert/)", elem_id="synth-features"
             )
+        with gr.Row():
+            sv = gr.Textbox(
+                label="Speaker model, v2Pro/v2ProPlus (pretrained_eres2netv2w24s4ep4.ckpt)",
+                placeholder="empty: the feature models folder's tiny sv.ckpt, if any",
+                value="",  # also the API default (clients may leave it out)
+                elem_id="synth-sv",
+            )
+            vocoder = gr.Textbox(
+                label="Vocoder, v4 (gsv-v4-pretrained/vocoder.pth)",
+                placeholder="empty: the feature models folder's tiny vocoder.pth, if any",
+                value="",  # also the API default (clients may leave it out)
+                elem_id="synth-vocoder",
+            )
         reference = gr.Audio(
             label="Reference audio, 3-10 s",
             sources=["upload", "microphone"],
@@ -455,7 +570,9 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
         download = gr.File(label="Download", elem_id="synth-download")
 
     @inline(outputs=3)
-    def synthesize(gpt, sovits, features, reference, reference_text, text, language, seed):
+    def synthesize(
+        gpt, sovits, features, reference, reference_text, text, language, seed, sv, vocoder
+    ):
         from leanvoice.audio.io import write_audio
         from leanvoice.audio.quality import measure, speech_like
         from leanvoice.infer import SynthesisOptions, load_synthesizer
@@ -469,7 +586,13 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
                 "give the feature models folder (a dataset's tiny_models/ "
                 "or a folder with hubert/ and bert/)"
             )
-        synth = load_synthesizer(Path(gpt), Path(sovits), feature_models=Path(features))
+        synth = load_synthesizer(
+            Path(gpt),
+            Path(sovits),
+            feature_models=Path(features),
+            sv=_optional_path(sv),
+            vocoder=_optional_path(vocoder),
+        )
         options = SynthesisOptions(language=language, seed=int(seed))
         samples = synth.synthesize(Path(reference), reference_text, text, options)
         out = ws.root / "out" / f"synth-{datetime.now():%Y%m%d-%H%M%S-%f}.wav"
@@ -483,11 +606,12 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
             f"{quality.voiced_rms_dbfs:.0f} dBFS, DC {quality.dc_offset:+.4f}, edges "
             f"{quality.edge_peak:.2f} — {verdict}"
         )
-        return f"{seconds:.2f} s of audio → `{out}`  \n{report}", str(out), str(out)
+        rate = f"{synth.sample_rate / 1000:g} kHz"  # 48 kHz from a v4 voice, else 32 kHz
+        return f"{seconds:.2f} s of audio at {rate} → `{out}`  \n{report}", str(out), str(out)
 
     run.click(
         synthesize,
-        [gpt, sovits, features, reference, reference_text, text, language, seed],
+        [gpt, sovits, features, reference, reference_text, text, language, seed, sv, vocoder],
         [status, result, download],
     )
     return tab, gpt, sovits, features
@@ -497,7 +621,9 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
 def export_tab(ws: Workspace) -> Any:
     with gr.Tab("Export", id="export") as tab:
         gr.Markdown(
-            "Write official GPT-SoVITS v2 files (LoRA adapters merged) for the official tools."
+            "Write official GPT-SoVITS files for the official tools, in the version the "
+            "checkpoint was trained as (v2, v2Pro, v2ProPlus: LoRA adapters merged; a v4/v3 "
+            "LoRA run: the official LoRA file)."
         )
         checkpoint = gr.Dropdown(
             choices=[], label="Checkpoint", allow_custom_value=True, elem_id="export-checkpoint"
