@@ -1,0 +1,155 @@
+"""v4 (flow-matching SoVITS) training memory: the official LoRA recipe's settings against
+LeanVoice's, side by side in one run, one clip of `--seconds`, the bootstrap target on.
+
+Cases (each one training step of `CFMSoVITS` measured by `StepMemory`, after a warm-up
+step so optimizer states exist):
+- the official LoRA recipe: adapters (rank 32) on the DiT, `bridge` + `wns1` in full,
+  no checkpointing, the bootstrap's extra estimator runs under autograd (then detached,
+  as the official), AdamW;
+- LeanVoice LoRA: the same plus checkpointing of every DiT and content block, and the
+  bootstrap runs without autograd; and the same with the bootstrap under autograd, to
+  isolate what the no-grad bootstrap saves;
+- the official full fine-tune's settings (no adapters, no checkpointing, AdamW);
+- LeanVoice full fine-tune: checkpointing, no-grad bootstrap, 8-bit AdamW states.
+
+`python -m bench.cfm_memory [--size official|tiny] [--seconds 10] [--device cpu]`; the
+results go to docs/bench-results/cfm-memory-<device>.json and a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from leanvoice.audio.cfm_mel import cfm_log_mel, normalize_mel
+from leanvoice.audio.spectrogram import linear_spectrogram
+from leanvoice.config.schema import LoraConfig, MemoryConfig
+from leanvoice.memory.optimizers import build_optimizer
+from leanvoice.memory.policy import apply_memory_policy
+from leanvoice.memory.report import StepMemory
+from leanvoice.models.cfm import CFMSoVITS, cfm_size
+from leanvoice.train.cfm import FULLY_TRAINED_WITH_LORA
+
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "bench-results"
+LORA = LoraConfig(rank=32, alpha=32.0)  # the official default rank, alpha = rank
+CHECKPOINT = "dit_blocks:all,content:all"
+# name → (memory policy, bootstrap without autograd)
+CASES = {
+    "official LoRA recipe (baseline)": (MemoryConfig(lora=LORA, optimizer="adamw"), False),
+    "LeanVoice LoRA": (MemoryConfig(lora=LORA, optimizer="adamw", checkpoint=CHECKPOINT), True),
+    "LeanVoice LoRA, bootstrap under autograd": (
+        MemoryConfig(lora=LORA, optimizer="adamw", checkpoint=CHECKPOINT),
+        False,
+    ),
+    "official full fine-tune settings": (MemoryConfig(optimizer="adamw"), False),
+    "LeanVoice full fine-tune": (MemoryConfig(optimizer="adamw8bit", checkpoint=CHECKPOINT), True),
+}
+
+
+def clip_batch(seconds: float, size_name: str, device: str) -> dict[str, torch.Tensor]:
+    """One clip of random features at the official rates: SSL 50 Hz, v4 mels 100 Hz."""
+    size = cfm_size(size_name, "v4")
+    g = torch.Generator().manual_seed(0)
+    frames = int(seconds * 50)
+    wave = 0.1 * torch.randn(1, frames * 640, generator=g)
+    batch = {
+        "ssl": torch.randn(1, size.ssl_dim, frames, generator=g),
+        "spec": linear_spectrogram(wave, 2048, 640, 2048)[..., :frames],
+        "spec_lengths": torch.tensor([frames]),
+        "mel": normalize_mel(cfm_log_mel(wave, size.settings.mel)),
+        "mel_lengths": torch.tensor([frames * 2]),
+        "phoneme_ids": torch.randint(1, 700, (1, int(seconds * 12)), generator=g),
+        "phoneme_lengths": torch.tensor([int(seconds * 12)]),
+    }
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def measure(name: str, size_name: str, batch: dict, device: str) -> dict[str, float]:
+    policy, no_grad_bootstrap = CASES[name]
+    torch.manual_seed(0)
+    model = CFMSoVITS(cfm_size(size_name, "v4")).to(device)
+    model = apply_memory_policy(model, "sovits", policy, device).model.train()
+    if policy.lora.rank:  # official: bridge and wns1 train in full beside the adapters
+        for key, parameter in model.named_parameters():
+            if key.startswith(FULLY_TRAINED_WITH_LORA):
+                parameter.requires_grad_(True)
+    optimizer = build_optimizer(model.parameters(), policy.optimizer, 1e-4)
+    probe = StepMemory(model, optimizer, device)
+    for attempt in range(2):  # 0: optimizer states appear; 1: measured
+        measured = attempt == 1
+        with probe if measured else _nothing():
+            with probe.forward() if measured else _nothing():
+                loss = model(**batch, bootstrap=True, bootstrap_no_grad=no_grad_bootstrap)["loss"]
+            loss.backward()
+            if measured:
+                probe.after_backward()
+            untraced = measured and policy.optimizer == "adamw8bit"
+            with probe.untraced() if untraced else _nothing():
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    report = probe.report()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        "trainable_parameters": trainable,
+        "parameters": report.parameters_bytes,
+        "gradients": report.gradients_bytes,
+        "optimizer": report.optimizer_bytes,
+        "activations": report.activations_bytes,
+        "peak": report.peak_bytes,
+    }
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def render(results: dict[str, dict[str, float]], size_name: str, seconds: float) -> str:
+    base = results["official LoRA recipe (baseline)"]
+    full = results["official full fine-tune settings"]
+    mib = 2**20
+    lines = [
+        f"v4 SoVITS ({size_name} size), one {seconds:g} s clip, bootstrap target on, "
+        f"{datetime.date.today()}, {platform.machine()} CPU, torch {torch.__version__}, "
+        "`python -m bench.cfm_memory`. MiB; peak = live-tensor peak of the step; × = "
+        "against the official setting of the same kind (LoRA or full).",
+        "",
+        "| case | trainable | params | grads | optimizer | saved activations | peak | peak × |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        reference = full if "full" in name else base
+        lines.append(
+            f"| {name} | {r['trainable_parameters'] / 1e6:.1f} M | {r['parameters'] / mib:.0f} | "
+            f"{r['gradients'] / mib:.0f} | {r['optimizer'] / mib:.0f} | "
+            f"{r['activations'] / mib:.0f} | {r['peak'] / mib:.0f} | "
+            f"{r['peak'] / reference['peak']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="official", choices=["official", "tiny"])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    batch = clip_batch(args.seconds, args.size, args.device)
+    results = {}
+    for name in CASES:
+        results[name] = measure(name, args.size, batch, args.device)
+        print(name, {k: round(v / 2**20) for k, v in results[name].items()}, flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"cfm-memory-{torch.device(args.device).type}-{args.size}.json"
+    out.write_text(json.dumps({"seconds": args.seconds, "results": results}, indent=2) + "\n")
+    print(render(results, args.size, args.seconds))
+
+
+if __name__ == "__main__":
+    main()
