@@ -146,6 +146,10 @@ def prepare(
     from leanvoice.data.official_import import import_official_experiment, is_official_experiment
     from leanvoice.data.prepare import prepare_dataset
 
+    model_files = {"--sovits": sovits, "--hubert": hubert, "--bert": bert}
+    if sv is not None and str(sv) != "tiny":
+        model_files["--sv"] = Path(sv)
+    refuse_overwriting_inputs(out, {"SRC": src, **model_files}, "OUT")
     if is_official_experiment(src):
         report = import_official_experiment(src, out)
         print_report(report)

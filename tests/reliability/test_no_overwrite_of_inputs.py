@@ -113,3 +113,27 @@ def test_a_batch_that_would_number_a_file_over_the_reference_is_refused(
     )
     _refused(result, f"{folder / '0002.wav'} is --ref", "overwrite")
     assert reference.read_bytes() == before and sorted(folder.iterdir()) == [reference]
+
+
+def test_prepare_into_its_own_source_is_refused(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    listing = tmp_path / "voice.list"
+    listing.write_text("a.wav|spk|zh|你好。\n", encoding="utf-8")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leanvoice",
+            "prepare",
+            str(listing),
+            str(tmp_path / "." / "voice.list"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "would overwrite that input" in run.stderr + run.stdout
+    assert "Traceback" not in run.stderr
+    assert listing.read_text(encoding="utf-8") == "a.wav|spk|zh|你好。\n"
