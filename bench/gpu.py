@@ -4,6 +4,7 @@ official recipe, in one run (about 6 minutes on one H100/H200 with the default g
     leanvoice bench gpu                                # --device cuda --size v2
     python -m bench.gpu --device cpu --size tiny --grid-gpt 1,2 --grid-sovits 1 \\
         --budgets-mib 64 --planner-budgets-mib 64    # the same code, tiny, on a CPU
+    leanvoice bench gpu --parts pro                  # only the v2Pro/v2ProPlus SoVITS rows
 
 0. The optimizer step alone, torch's (fused) AdamW against bitsandbytes' 8-bit AdamW.
 1. Steps over a batch grid of identical 10 s clips (GPT 120 phonemes + 250 codes, SoVITS
@@ -14,6 +15,10 @@ official recipe, in one run (about 6 minutes on one H100/H200 with the default g
    before; time = the fastest of 4 synchronised steps. From the grid: peak and step time
    at equal batch, and useful tokens (frames) per second at equal memory (the largest
    batch of the grid whose peak is under 90 % of each budget).
+1b. (part `pro`) The same SoVITS grid for the v2Pro and v2ProPlus generators, with a
+   random speaker embedding (B, 20480) in the batch, against the official recipe's
+   settings for those versions (fp16-mixed, no checkpointing, AdamW); the speaker layers
+   (`sovits.speaker`, sv_emb's 21 M parameters) frozen gets a row of its own.
 2. The planner against the runs it plans: the `small` preset (memory.optimizer=auto) is
    planned with `--data` for each budget, then trained with the plan's overrides for one
    epoch in a fresh process; its summary's peak against the plan's prediction.
@@ -41,6 +46,7 @@ import torch
 from bench import optimizer_step
 from bench.doc import read_results, write_results, write_section
 from bench.isolate import run_case
+from bench.memory import SPEAKER_FROZEN, split_stage
 from leanvoice.config import load_config
 from leanvoice.config.schema import MemoryConfig
 from leanvoice.config.sizes import load_size
@@ -55,6 +61,7 @@ COPIES = 8  # copies of each demo clip in the planner's dataset
 OFFICIAL = "official settings"
 OPTIMIZER_CASES = ("torch AdamW", "bitsandbytes AdamW8bit")
 OFFICIAL_ATTENTION = "official settings, official attention"
+PRO_VERSIONS = ("v2Pro", "v2ProPlus")  # SoVITS versions of part `pro`: stage sovits-VERSION
 
 
 # -- 1. steps over a batch grid ----------------------------------------------------------
@@ -65,7 +72,10 @@ def step_cases(
     official recipe runs fp16-mixed on CUDA (fp32 on a CPU) with its own optimizer
     (ScaledAdam for the GPT, AdamW for SoVITS); the presets keep their own settings.
     Compiled: the official settings and the small preset for the GPT; SoVITS's small
-    preset only on request (its many distinct modules take minutes to compile)."""
+    preset only on request (its many distinct modules take minutes to compile).
+    `sovits-v2Pro`/`sovits-v2ProPlus`: SoVITS's cases without the scratch preset, plus the
+    small preset with the speaker layers frozen (`memory.freeze=[sovits.speaker]`)."""
+    stage, version = split_stage(stage)
     on_cpu = torch.device(device).type == "cpu"
     official = MemoryConfig(
         checkpoint="none",
@@ -83,6 +93,10 @@ def step_cases(
     cases["preset small, 8-bit states"] = (small_8bit, False, False)
     lean = replace(official, checkpoint="all", precision="bf16", optimizer="adamw")
     cases["checkpoint all + bf16 + AdamW"] = (lean, False, False)
+    if version != "v2":
+        del cases["preset scratch"]
+        frozen = replace(cases["preset small"][0], freeze=["sovits.speaker"])
+        cases[f"preset small{SPEAKER_FROZEN}"] = (frozen, False, False)
     if with_compile and (stage == "gpt" or compile_sovits):
         if stage == "gpt":
             cases[f"{OFFICIAL}, compiled"] = (official, False, True)
@@ -93,9 +107,12 @@ def step_cases(
     }
 
 
-def _clip_batch(stage: str, size_name: str, samples: int) -> tuple[torch.Tensor, ...]:
-    """`samples` identical 10 s clips with random features."""
-    size = load_size(size_name)
+def _clip_batch(
+    stage: str, size_name: str, samples: int, version: str = "v2"
+) -> tuple[torch.Tensor, ...]:
+    """`samples` identical 10 s clips with random features (Pro SoVITS: and a random
+    speaker embedding (B, sv_dim) last)."""
+    size = load_size(size_name, version)
     g = torch.Generator().manual_seed(0)
     if stage == "gpt":
         x = torch.randint(1, 700, (samples, GPT_CLIP["phonemes"]), generator=g)
@@ -111,33 +128,39 @@ def _clip_batch(stage: str, size_name: str, samples: int) -> tuple[torch.Tensor,
     spec = linear_spectrogram(wave, sovits.n_fft, sovits.hop_length, sovits.win_length)
     phonemes = torch.randint(1, 700, (samples, SOVITS_CLIP["phonemes"]), generator=g)
     lens = torch.full((samples,), frames)
-    return ssl, spec, lens, phonemes, torch.full((samples,), SOVITS_CLIP["phonemes"])
+    batch = ssl, spec, lens, phonemes, torch.full((samples,), SOVITS_CLIP["phonemes"])
+    if sovits.sv_dim:
+        return *batch, torch.randn(samples, sovits.sv_dim, generator=g)
+    return batch
 
 
 def clip_cost(stage: str) -> int:
-    """Useful tokens (GPT: phonemes + codes) or frames (SoVITS) of one grid clip."""
+    """Useful tokens (GPT: phonemes + codes) or frames (SoVITS, any version) of one grid
+    clip."""
     return GPT_CLIP["phonemes"] + GPT_CLIP["codes"] if stage == "gpt" else SOVITS_CLIP["frames"]
 
 
 def grid_case(stage: str, name: str, size_name: str, device: str, grid: list[int]) -> list[dict]:
     """One case over the grid, in this (fresh) process; stops at the first batch that
-    runs out of memory."""
+    runs out of memory. `stage`: gpt, sovits or sovits-VERSION."""
     from bench.memory import _run
     from leanvoice.train.oom import free_memory
 
     case = step_cases(stage, device)[name]
+    model, version = split_stage(stage)
     rows = []
     for samples in grid:
-        batch = _clip_batch(stage, size_name, samples)
+        batch = _clip_batch(model, size_name, samples, version)
         try:
             found = _run(
-                stage,
+                model,
                 case["memory"],
                 batch,
                 device,
                 size_name=size_name,
                 official_attention=case["official_attention"],
                 compile_blocks=case["compile"],
+                version=version,
             )
         except torch.OutOfMemoryError:
             rows.append({"batch": samples, "out_of_memory": True})
@@ -324,7 +347,7 @@ def device_name(device: str) -> str:
     return f"{platform.machine()} CPU"
 
 
-PARTS = ("optimizer", "steps", "planner")
+PARTS = ("optimizer", "steps", "pro", "planner")
 
 
 def measure_optimizer(args: argparse.Namespace) -> dict:
@@ -333,14 +356,17 @@ def measure_optimizer(args: argparse.Namespace) -> dict:
     return {"optimizer_step": optimizer_step.measure(args.size, args.device, OPTIMIZER_CASES)}
 
 
-def measure_steps(args: argparse.Namespace, started: float) -> dict:
-    grids = {"gpt": args.grid_gpt, "sovits": args.grid_sovits}
+def measure_steps(args: argparse.Namespace, started: float, pro: bool = False) -> dict:
+    """Part `steps` (args.stages) or part `pro` (the SoVITS versions of --pro-versions, on
+    the SoVITS grid)."""
+    stages = [f"sovits-{v}" for v in args.pro_versions] if pro else args.stages
     results = {}
-    for stage in args.stages:
+    for stage in stages:
+        grid = args.grid_gpt if stage == "gpt" else args.grid_sovits
         found = {}
         for case in step_cases(stage, args.device, not args.skip_compile, args.compile_sovits):
             found[case] = run_case(
-                "bench.gpu", "grid_case", stage, case, args.size, args.device, grids[stage]
+                "bench.gpu", "grid_case", stage, case, args.size, args.device, grid
             )
             print(stage, case, found[case], f"{time.perf_counter() - started:.0f} s", flush=True)
         results[f"steps_{stage}"] = found
@@ -386,10 +412,13 @@ def render(results: dict) -> str:
                 results["optimizer_step"], results["size"], results["device_argument"]
             )
         )
-    for stage in ("gpt", "sovits"):
+    for stage in ("gpt", "sovits", *(f"sovits-{v}" for v in PRO_VERSIONS)):
         if f"steps_{stage}" not in results:
             continue
-        title = "GPT" if stage == "gpt" else "SoVITS generator"
+        model, version = split_stage(stage)
+        title = "GPT" if model == "gpt" else "SoVITS generator"
+        if version != "v2":
+            title += f" {version} (random speaker embedding in the batch)"
         unit = "tokens" if stage == "gpt" else "frames"
         sections.append(
             f"**{title} {results['size']}**: peak MiB (× official) / step ms (× official) at "
@@ -426,8 +455,8 @@ def main(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         if part == "optimizer":
             results.update(measure_optimizer(args))
-        elif part == "steps":
-            results.update(measure_steps(args, started))
+        elif part in ("steps", "pro"):
+            results.update(measure_steps(args, started, pro=part == "pro"))
         else:
             results.update(measure_planner(args, started))
         results["seconds"][part] = time.perf_counter() - started
@@ -459,6 +488,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--planner-budgets-mib", type=_numbers, default=[g * 1024 for g in PLANNER_GIB]
     )
     parser.add_argument("--stages", type=lambda t: tuple(t.split(",")), default=("gpt", "sovits"))
+    parser.add_argument(
+        "--pro-versions",
+        type=lambda t: tuple(t.split(",")),
+        default=PRO_VERSIONS,
+        help="SoVITS versions measured by part pro (default v2Pro,v2ProPlus)",
+    )
     parser.add_argument("--skip-compile", action="store_true", help="leave out compiled cases")
     parser.add_argument(
         "--compile-sovits", action="store_true", help="add SoVITS compiled (minutes to compile)"
@@ -467,13 +502,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--parts",
         type=lambda t: tuple(t.split(",")),
         default=PARTS,
-        help="optimizer, steps, planner (default all); each run merges into the results",
+        help="optimizer, steps, pro, planner (default all); each run merges into the results",
     )
     args = parser.parse_args(argv)
     if not set(args.parts) <= set(PARTS):
         parser.error(f"--parts {','.join(args.parts)}: use {','.join(PARTS)}")
     if not set(args.stages) <= {"gpt", "sovits"}:
         parser.error(f"--stages {','.join(args.stages)}: use gpt and/or sovits")
+    if not set(args.pro_versions) <= set(PRO_VERSIONS):
+        parser.error(f"--pro-versions {','.join(args.pro_versions)}: use {','.join(PRO_VERSIONS)}")
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: no CUDA device here")
     args.grid_gpt = [int(n) for n in args.grid_gpt]
