@@ -22,6 +22,7 @@ import argparse
 import datetime
 import json
 import platform
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -70,27 +71,42 @@ def clip_batch(seconds: float, size_name: str, device: str) -> dict[str, torch.T
 
 
 def measure(name: str, size_name: str, batch: dict, device: str) -> dict[str, float]:
+    """One case's step. On CUDA, as the official trainer, the official cases run fp16
+    autocast with a GradScaler and LeanVoice's `memory.precision=auto` (bf16 where the
+    card has it); the peak is the allocator's, less what was live before. On a CPU: fp32."""
     policy, no_grad_bootstrap = CASES[name]
+    on_cuda = torch.device(device).type == "cuda"
+    if on_cuda:
+        policy = replace(policy, precision="fp16" if name.startswith("official") else "auto")
+    else:
+        policy = replace(policy, precision="fp32")
+    before = torch.cuda.memory_allocated(device) if on_cuda else 0
     torch.manual_seed(0)
     model = CFMSoVITS(cfm_size(size_name, "v4")).to(device)
-    model = apply_memory_policy(model, "sovits", policy, device).model.train()
+    setup = apply_memory_policy(model, "sovits", policy, device)
+    model, precision = setup.model.train(), setup.precision
     if policy.lora.rank:  # official: bridge and wns1 train in full beside the adapters
         for key, parameter in model.named_parameters():
             if key.startswith(FULLY_TRAINED_WITH_LORA):
                 parameter.requires_grad_(True)
     optimizer = build_optimizer(model.parameters(), policy.optimizer, 1e-4)
+    scaler = precision.make_scaler()
     probe = StepMemory(model, optimizer, device)
     for attempt in range(2):  # 0: optimizer states appear; 1: measured
         measured = attempt == 1
         with probe if measured else _nothing():
-            with probe.forward() if measured else _nothing():
+            with probe.forward() if measured else _nothing(), precision.autocast():
                 loss = model(**batch, bootstrap=True, bootstrap_no_grad=no_grad_bootstrap)["loss"]
-            loss.backward()
+            (scaler.scale(loss.float()) if scaler else loss.float()).backward()
             if measured:
                 probe.after_backward()
             untraced = measured and policy.optimizer == "adamw8bit"
             with probe.untraced() if untraced else _nothing():
-                optimizer.step()
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
             optimizer.zero_grad(set_to_none=True)
     report = probe.report()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -100,8 +116,14 @@ def measure(name: str, size_name: str, batch: dict, device: str) -> dict[str, fl
         "gradients": report.gradients_bytes,
         "optimizer": report.optimizer_bytes,
         "activations": report.activations_bytes,
-        "peak": report.peak_bytes,
+        "peak": report.peak_bytes - before,
     }
+
+
+def measure_case(name: str, size_name: str, device: str, seconds: float) -> dict[str, float]:
+    """One case in a process of its own (`bench gpu --parts v4`): on CUDA the allocator's
+    peak counts every live tensor of the process."""
+    return measure(name, size_name, clip_batch(seconds, size_name, device), device)
 
 
 def _nothing():
@@ -110,15 +132,17 @@ def _nothing():
     return contextlib.nullcontext()
 
 
-def render(results: dict[str, dict[str, float]], size_name: str, seconds: float) -> str:
+def render(
+    results: dict[str, dict[str, float]], size_name: str, seconds: float, where: str = ""
+) -> str:
     base = results["official LoRA recipe (baseline)"]
     full = results["official full fine-tune settings"]
     mib = 2**20
     lines = [
         f"v4 SoVITS ({size_name} size), one {seconds:g} s clip, bootstrap target on, "
-        f"{datetime.date.today()}, {platform.machine()} CPU, torch {torch.__version__}, "
-        "`python -m bench.cfm_memory`. MiB; peak = live-tensor peak of the step; × = "
-        "against the official setting of the same kind (LoRA or full).",
+        f"{datetime.date.today()}, {where or platform.machine() + ' CPU, fp32'}, torch "
+        f"{torch.__version__}. MiB; peak = {'the allocator' if where else 'live-tensor'} "
+        "peak of the step; × = against the official setting of the same kind (LoRA or full).",
         "",
         "| case | trainable | params | grads | optimizer | saved activations | peak | peak × |",
         "|---|---|---|---|---|---|---|---|",

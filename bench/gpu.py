@@ -5,6 +5,7 @@ official recipe, in one run (about 6 minutes on one H100/H200 with the default g
     python -m bench.gpu --device cpu --size tiny --grid-gpt 1,2 --grid-sovits 1 \\
         --budgets-mib 64 --planner-budgets-mib 64    # the same code, tiny, on a CPU
     leanvoice bench gpu --parts pro                  # only the v2Pro/v2ProPlus SoVITS rows
+    leanvoice bench gpu --parts v4                   # the v4 rows (bench/cfm_memory.py)
 
 0. The optimizer step alone, torch's (fused) AdamW against bitsandbytes' 8-bit AdamW.
 1. Steps over a batch grid of identical 10 s clips (GPT 120 phonemes + 250 codes, SoVITS
@@ -347,7 +348,8 @@ def device_name(device: str) -> str:
     return f"{platform.machine()} CPU"
 
 
-PARTS = ("optimizer", "steps", "pro", "planner")
+PARTS = ("optimizer", "steps", "pro", "planner", "v4")
+DEFAULT_PARTS = ("optimizer", "steps", "pro", "planner")  # v4: asked for by name (minutes)
 
 
 def measure_optimizer(args: argparse.Namespace) -> dict:
@@ -371,6 +373,19 @@ def measure_steps(args: argparse.Namespace, started: float, pro: bool = False) -
             print(stage, case, found[case], f"{time.perf_counter() - started:.0f} s", flush=True)
         results[f"steps_{stage}"] = found
     return results
+
+
+def measure_v4(args: argparse.Namespace, started: float) -> dict:
+    """Part `v4`: bench/cfm_memory.py's cases (the official LoRA recipe and full
+    fine-tune settings against LeanVoice's, one 10 s clip), each in a process of its own."""
+    from bench import cfm_memory
+
+    size = "official" if args.size == "v2" else args.size
+    found = {}
+    for name in cfm_memory.CASES:
+        found[name] = run_case("bench.cfm_memory", "measure_case", name, size, args.device, 10.0)
+        print("v4", name, found[name], f"{time.perf_counter() - started:.0f} s", flush=True)
+    return {"v4": found}
 
 
 def measure_planner(args: argparse.Namespace, started: float) -> dict:
@@ -425,6 +440,14 @@ def render(results: dict) -> str:
             f"equal batch, then useful {unit}/s at equal memory.\n\n"
             + render_steps(stage, results[f"steps_{stage}"], budgets)
         )
+    if "v4" in results:
+        from bench import cfm_memory
+
+        size = "official" if results["size"] == "v2" else results["size"]
+        on_cuda = results["device_argument"].startswith("cuda")
+        precision = "the official cases fp16 + GradScaler, ours auto" if on_cuda else "fp32"
+        where = f"{results['device']}, {precision}"
+        sections.append(cfm_memory.render(results["v4"], size, 10.0, where))
     if "planner" in results:
         sections.append(
             "**Planner** (`small` preset, memory.optimizer=auto, `--data`: the demo corpus × "
@@ -457,6 +480,8 @@ def main(args: argparse.Namespace) -> None:
             results.update(measure_optimizer(args))
         elif part in ("steps", "pro"):
             results.update(measure_steps(args, started, pro=part == "pro"))
+        elif part == "v4":
+            results.update(measure_v4(args, started))
         else:
             results.update(measure_planner(args, started))
         results["seconds"][part] = time.perf_counter() - started
@@ -501,8 +526,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--parts",
         type=lambda t: tuple(t.split(",")),
-        default=PARTS,
-        help="optimizer, steps, pro, planner (default all); each run merges into the results",
+        default=DEFAULT_PARTS,
+        help="optimizer, steps, pro, planner (the default), and v4 (the flow-matching "
+        "SoVITS, asked for by name); each run merges into the results",
     )
     args = parser.parse_args(argv)
     if not set(args.parts) <= set(PARTS):
