@@ -8,14 +8,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,6 +24,7 @@ from leanvoice.train.run_lock import LOCK
 from leanvoice.ui import runs
 from tests.tiny import TINY
 from tests.train.test_resume import ENV
+from tests.ui.server import running_ui
 
 gradio_client = pytest.importorskip("gradio_client")
 pytest.importorskip("gradio")
@@ -54,12 +51,6 @@ def test_only_plain_names_resolve_and_only_inside_their_folder(tmp_path) -> None
         ws.run("link")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tiny_gpt_checkpoint(path: Path) -> Path:
     size = load_size("tiny").gpt
     weights = SemanticGPT(size).state_dict()
@@ -78,41 +69,8 @@ def ui(tmp_path, featured_demo):
     workspace, cwd = tmp_path / "ws", tmp_path / "srv" / "cwd"
     cwd.mkdir(parents=True)
     shutil.copytree(featured_demo, workspace / "data" / "demo")
-    port = _free_port()
-    log = open(tmp_path / "ui.log", "w")  # noqa: SIM115 - open while the server runs
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "leanvoice",
-            "ui",
-            "--workspace",
-            str(workspace),
-            "--port",
-            f"{port}",
-        ],
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**ENV, "GRADIO_ANALYTICS_ENABLED": "False"},
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the UI did not come up"
-            time.sleep(0.5)
-    yield gradio_client.Client(url, verbose=False), workspace
-    for lock in tmp_path.rglob(LOCK):  # no run outlives the test, wherever it went
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            os.kill(json.loads(lock.read_text())["pid"], signal.SIGKILL)
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    with running_ui(workspace, tmp_path / "ui.log", cwd=cwd, runs_root=tmp_path) as url:
+        yield gradio_client.Client(url, verbose=False), workspace
 
 
 def _files(root: Path, but: tuple[Path, ...]) -> set[Path]:

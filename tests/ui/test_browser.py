@@ -8,18 +8,16 @@ writes them to docs/screenshots/ for the README.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.ui.server import running_ui
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -55,50 +53,11 @@ if REASON is not None:
     print(f"UI browser test skipped: {REASON}", file=sys.stderr)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = _free_port()
     workspace = tmp_path / "workspace"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
-    log = open(tmp_path / "ui.log", "w")  # noqa: SIM115 - open while the server runs
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "leanvoice",
-            "ui",
-            "--workspace",
-            str(workspace),
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            assert process.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the UI did not come up"
-            time.sleep(0.5)
-    yield url, workspace
-    for pid_file in workspace.glob("runs/*/.leanvoice-run.lock"):  # no run outlives the test
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(json.loads(pid_file.read_text())["pid"], 9)
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with running_ui(workspace, tmp_path / "ui.log") as url:
+        yield url, workspace
 
 
 def _shots() -> Path:

@@ -6,23 +6,18 @@ the speaker model of its field, and the v4 voice at 48 kHz with the vocoder of i
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import typing
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from leanvoice.demo import demo_corpus_list
+from tests.ui.server import running_ui
 
 gradio_client = pytest.importorskip("gradio_client")
 pytest.importorskip("gradio")
@@ -45,38 +40,11 @@ def test_the_version_choices_are_the_configs() -> None:
     assert VERSIONS[0] == ModelConfig().version  # the dropdowns' default is the config's
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def ui(tmp_path):
     workspace = tmp_path / "ws"
-    port = _free_port()
-    log = open(tmp_path / "ui.log", "w")  # noqa: SIM115 - open while the server runs
-    command = [sys.executable, "-m", "leanvoice", "ui", "--workspace", str(workspace)]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=ENV
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the UI did not come up"
-            time.sleep(0.5)
-    yield gradio_client.Client(url, verbose=False), workspace
-    for lock in workspace.glob("runs/*/.leanvoice-run.lock"):  # no run outlives the test
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            os.kill(json.loads(lock.read_text())["pid"], signal.SIGKILL)
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    with running_ui(workspace, tmp_path / "ui.log") as url:
+        yield gradio_client.Client(url, verbose=False), workspace
 
 
 def _four_clips(folder: Path) -> Path:

@@ -31,7 +31,12 @@ import torch
 from torch import nn
 
 from leanvoice.compat.keys import sovits_from_official, sovits_to_official
-from leanvoice.compat.official import HEADER_OF_VERSION, sovits_official_config
+from leanvoice.compat.official import (
+    HEADER_OF_VERSION,
+    holds_cfm_weights,
+    load_official_sovits,
+    sovits_official_config,
+)
 from leanvoice.compat.safe_load import ZIP_MAGIC, read_checkpoint
 from leanvoice.errors import InputError
 from leanvoice.fsutil import atomic_write
@@ -89,6 +94,17 @@ def load_official_cfm(path: Path, version: str | None = None) -> tuple[CFMSoVITS
     if adapters:
         _merge(path, model, adapters, data.get("lora_rank"))
     return model.eval(), data.get("config") or {}
+
+
+def load_any_official_sovits(path: Path, cfm_version: str | None = None) -> nn.Module:
+    """Any official SoVITS file: v2/v2Pro/v2ProPlus (`load_official_sovits`) or a full
+    v3/v4 one (`load_official_cfm`, `cfm_version` for a file that does not say its own),
+    told apart by its keys; in eval mode."""
+    data, _ = read_checkpoint(Path(path))
+    weight = data.get("weight", {}) if isinstance(data, dict) else {}
+    if holds_cfm_weights(weight):
+        return load_official_cfm(path, cfm_version)[0]
+    return load_official_sovits(path)[0]
 
 
 def load_official_cfm_lora(
@@ -260,7 +276,7 @@ def _pretrained_version(path: Path) -> str | None:
 
 def _cfm_weight(path: Path, data: dict[str, Any]) -> StateDict:
     weight = data.get("weight")
-    if not isinstance(weight, dict) or not any(k.startswith("cfm.") for k in weight):
+    if not isinstance(weight, dict) or not holds_cfm_weights(weight):
         other = "a v2 SoVITS file (load_official_sovits)" if weight else "no 'weight' dict"
         raise InputError(f"{path}: not a v3/v4 SoVITS file: no 'cfm.*' weights; {other}")
     return weight

@@ -57,12 +57,17 @@ def load_official_gpt(path: Path) -> tuple[SemanticGPT, dict[str, Any]]:
     return model.eval(), config
 
 
+def holds_cfm_weights(weight: dict[str, Any]) -> bool:
+    """A v3/v4 (flow-matching) SoVITS state dict: it has the CFM's `cfm.*` keys."""
+    return any(str(key).startswith("cfm.") for key in weight)
+
+
 def load_official_sovits(path: Path) -> tuple[SoVITSGenerator, dict[str, Any]]:
     """An official (or exported) SoVITS `.pth` → our generator in eval mode, and config.
     Its version (v2, v2Pro, v2ProPlus) is `model.size.version`."""
     data, header = read_checkpoint(path)
     weight = data.get("weight", {})
-    if any(key.startswith("cfm.") for key in weight):
+    if holds_cfm_weights(weight):
         raise InputError(f"{path}: a v3/v4 SoVITS file: load it with compat.cfm.load_official_cfm")
     if "enc_p.text_embedding.weight" not in weight:
         raise InputError(f"{path}: not a SoVITS (stage 2) checkpoint: no 'enc_p.*' weights")

@@ -61,12 +61,7 @@ def real_feature_models(
 ) -> tuple[SSLExtractor, BertExtractor, SoVITSGenerator]:
     """The semantic codes come from `sovits_path`'s quantizer: a v2/v2Pro file, or a
     v3/v4 one (the official prepare of those versions reads their own s2G)."""
-    from leanvoice.compat.cfm import load_official_cfm
-    from leanvoice.compat.safe_load import read_checkpoint
+    from leanvoice.compat.cfm import load_any_official_sovits
 
-    data, _ = read_checkpoint(Path(sovits_path))
-    if any(str(key).startswith("cfm.") for key in data.get("weight", {})):
-        sovits = load_official_cfm(Path(sovits_path))[0]
-    else:
-        sovits = load_official_sovits(sovits_path)[0]
+    sovits = load_any_official_sovits(Path(sovits_path))
     return SSLExtractor(hubert_dir, device), BertExtractor(bert_dir, device), sovits.to(device)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from leanvoice.compat.cfm import load_official_vocoder
 from leanvoice.errors import InputError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
-from leanvoice.infer.models import load_gpt, load_sovits, load_vocoder
+from leanvoice.infer.models import load_gpt, load_sovits
 from leanvoice.infer.synthesize import SynthesisOptions, Synthesizer
 from leanvoice.models.cfm import CFMSoVITS
 
@@ -52,19 +53,17 @@ def load_synthesizer(
     sovits_model = load_sovits(Path(sovits))
     speaker, mel_vocoder = None, None
     if isinstance(sovits_model, CFMSoVITS):
-        tiny = Path(feature_models) / TINY_VOCODER_FILE if feature_models is not None else None
-        vocoder = vocoder or (tiny if tiny is not None and tiny.is_file() else None)
+        vocoder = vocoder or _tiny_model(feature_models, TINY_VOCODER_FILE)
         if vocoder is None:
             raise InputError(
                 f"{sovits}: a {sovits_model.size.version} SoVITS makes mels: give --vocoder "
                 "(gsv-v4-pretrained/vocoder.pth)"
             )
-        mel_vocoder = load_vocoder(Path(vocoder))
+        mel_vocoder = load_official_vocoder(Path(vocoder))
     elif sovits_model.size.sv_dim:
         from leanvoice.features.sv import SpeakerEmbedder
 
-        tiny = Path(feature_models) / TINY_SV_FILE if feature_models is not None else None
-        sv = sv or (tiny if tiny is not None and tiny.is_file() else None)
+        sv = sv or _tiny_model(feature_models, TINY_SV_FILE)
         if sv is None:
             raise InputError(
                 f"{sovits}: a {sovits_model.size.version} SoVITS speaks with the reference's "
@@ -81,3 +80,9 @@ def load_synthesizer(
         speaker=speaker,
         vocoder=mel_vocoder,
     )
+
+
+def _tiny_model(feature_models: Path | None, name: str) -> Path | None:
+    """`feature_models/name` when that folder holds it (`prepare --tiny-features`)."""
+    path = Path(feature_models) / name if feature_models is not None else None
+    return path if path is not None and path.is_file() else None

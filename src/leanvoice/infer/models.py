@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from leanvoice.compat.official import load_official_gpt, load_official_sovits
+from leanvoice.compat.official import load_official_gpt
 from leanvoice.compat.safe_load import read_checkpoint
 from leanvoice.config.sizes import GPTSize, SoVITSSize
 from leanvoice.errors import InputError
@@ -86,11 +86,9 @@ def load_sovits(path: Path, *, keep_posterior: bool = False) -> SoVITSGenerator 
     data, _ = read_checkpoint(path)
     _check_stage(path, data, "sovits")
     if "stage" not in data:
-        if any(str(key).startswith("cfm.") for key in data.get("weight", {})):
-            from leanvoice.compat.cfm import load_official_cfm
+        from leanvoice.compat.cfm import load_any_official_sovits
 
-            return load_official_cfm(path)[0]
-        return load_official_sovits(path)[0]
+        return load_any_official_sovits(path)
     checkpoint = Checkpoint.from_state(data, path)
     if "dit_dim" in checkpoint.size:  # a v3/v4 training checkpoint
         model = CFMSoVITS(CFMSize(**checkpoint.size))
@@ -103,18 +101,3 @@ def load_sovits(path: Path, *, keep_posterior: bool = False) -> SoVITSGenerator 
     if not keep_posterior:
         model.enc_q = None  # inference needs no posterior encoder
     return model
-
-
-def load_vocoder(path: Path):
-    """The v4 vocoder (`gsv-v4-pretrained/vocoder.pth`, or the tiny one `prepare
-    --tiny-features` writes): a plain state dict, read without running pickled code."""
-    from leanvoice.models.cfm import MelVocoder, vocoder_size_from_state_dict
-
-    path = Path(path)
-    data, _ = read_checkpoint(path)
-    state = data.get("weight", data) if isinstance(data, dict) else None
-    if not isinstance(state, dict) or "conv_pre.bias" not in state:
-        raise InputError(f"{path}: not a v4 vocoder (no conv_pre weights)")
-    vocoder = MelVocoder(vocoder_size_from_state_dict(state))
-    _load(vocoder, {k: v.float() for k, v in state.items()}, path)
-    return vocoder.eval()

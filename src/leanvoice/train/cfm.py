@@ -26,17 +26,14 @@ import torch
 
 from leanvoice.audio.cfm_mel import cfm_log_mel, normalize_mel
 from leanvoice.audio.io import Audio, resample
-from leanvoice.audio.spectrogram import linear_spectrogram
-from leanvoice.compat.official import load_official_sovits
 from leanvoice.config.sizes import load_size
-from leanvoice.data.batch_cost import most_clips_first
-from leanvoice.data.training_sets import ClipSet, collate_sovits, sovits_clip_set
 from leanvoice.errors import ConfigError
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.cfm import CFMSoVITS, cfm_size
 from leanvoice.train.distributed import wrap_model
 from leanvoice.train.gpt import find_sovits
-from leanvoice.train.trainer import LossPhase, MicroBatchWeight, Network, StageTrainer
+from leanvoice.train.spectrogram_stage import SpectrogramStage
+from leanvoice.train.trainer import LossPhase, Network
 
 # the official v3/v4 recipe trains these in full beside the DiT's adapters
 FULLY_TRAINED_WITH_LORA = ("bridge.", "wns1.")
@@ -53,12 +50,12 @@ def initial_cfm(size_name: str, version: str, init: Path | None) -> tuple[CFMSoV
     model = CFMSoVITS(size)
     if init is None:
         return model, sorted({key.split(".")[0] for key in model.state_dict()})
-    if _holds_cfm(init):
-        from leanvoice.compat.cfm import load_official_cfm
+    from leanvoice.compat.cfm import load_any_official_sovits
 
-        loaded, _ = load_official_cfm(init, version)
+    loaded = load_any_official_sovits(init, version)
+    if isinstance(loaded, CFMSoVITS):
         return loaded.train(), []
-    v2, _ = load_official_sovits(init)
+    v2 = loaded
     mine = model.state_dict()
     shared = {k: v for k, v in v2.state_dict().items() if k in mine and mine[k].shape == v.shape}
     if not any(key.startswith("quantizer.") for key in shared):
@@ -81,26 +78,7 @@ def _resampled(waves: torch.Tensor, rate: int, new_rate: int) -> torch.Tensor:
     return out
 
 
-def _holds_cfm(path: Path) -> bool:
-    """A v3/v4 file has the flow-matching model's keys (`cfm.*`)."""
-    from leanvoice.compat.safe_load import read_checkpoint
-
-    data, _ = read_checkpoint(path)
-    weights = data.get("weight", data) if isinstance(data, dict) else {}
-    return any(str(key).startswith("cfm.") for key in weights)
-
-
-class CFMTrainer(StageTrainer):
-    stage = "sovits"
-    batch_limit_key = "data.max_frames"
-    official_schedule = "exponential"
-
-    def load_clips(self) -> ClipSet:
-        return sovits_clip_set(self.data, self.cfg.data.max_sec)
-
-    def batch_limit(self) -> int:
-        return self.cfg.data.max_frames
-
+class CFMTrainer(SpectrogramStage):
     def build_networks(self) -> dict[str, Network]:
         cfg, device = self.cfg, self.ctx.device
         init = find_sovits(cfg.model.sovits_init, self.data, cfg.model.size)
@@ -129,10 +107,7 @@ class CFMTrainer(StageTrainer):
     # -- one step ------------------------------------------------------------------------
     def collate(self, part: list[int]) -> dict[str, torch.Tensor]:
         spectrogram = V2_SPECTROGRAM
-        batch = collate_sovits(self.clips, part, spectrogram.hop_length, spectrogram.sample_rate)
-        batch["spec"] = linear_spectrogram(
-            batch["wave"], spectrogram.n_fft, spectrogram.hop_length, spectrogram.win_length
-        )[..., : batch["ssl"].shape[-1]]
+        batch = self.spectrogram_batch(part, spectrogram)
         settings = self.size.settings
         wave = batch["wave"]
         if settings.mel.sample_rate != spectrogram.sample_rate:  # v3: 24 kHz mels, as the
@@ -140,17 +115,6 @@ class CFMTrainer(StageTrainer):
         batch["mel"] = normalize_mel(cfm_log_mel(wave, settings.mel))
         batch["mel_lengths"] = (batch["frames"] * settings.upsample_factor).long()
         return {k: v.to(self.ctx.device) for k, v in batch.items()}
-
-    def batch_cost(self, batch: list[int]) -> tuple[int, int]:
-        return most_clips_first(batch, self.clips.lengths)
-
-    def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
-        return int(batch["frames"].sum()), batch["ssl"].shape[-1] * len(batch["frames"])
-
-    def weights(self, batches: list[dict[str, torch.Tensor]]) -> list[MicroBatchWeight]:
-        clips = sum(len(batch["frames"]) for batch in batches)
-        shares = [len(batch["frames"]) / clips for batch in batches]  # the loss: per-clip mean
-        return [MicroBatchWeight(gradient=share, reported=share) for share in shares]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
         with self.precision.autocast():

@@ -31,8 +31,7 @@ from leanvoice.audio.pitch import estimate_f0
 from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
 from leanvoice.compat.official import load_discriminator_weights, load_official_sovits
 from leanvoice.config.sizes import load_size
-from leanvoice.data.batch_cost import most_clips_first
-from leanvoice.data.training_sets import ClipSet, collate_sovits, sovits_clip_set
+from leanvoice.data.training_sets import ClipSet, collate_sovits
 from leanvoice.errors import ConfigError
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.sovits import SoVITSGenerator
@@ -47,7 +46,8 @@ from leanvoice.models.sovits.model import slice_frames
 from leanvoice.models.sovits.source import pitch_loss
 from leanvoice.train.distributed import full_parameters, wrap_model
 from leanvoice.train.gpt import find_sovits
-from leanvoice.train.trainer import LossPhase, MicroBatchWeight, Network, StageTrainer
+from leanvoice.train.spectrogram_stage import SpectrogramStage
+from leanvoice.train.trainer import LossPhase, Network
 
 MEL_WEIGHT, KL_WEIGHT = 45.0, 1.0
 # the official recipe trains the text embedding, text encoder and MRTE at a lower rate
@@ -141,13 +141,9 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-class SoVITSTrainer(StageTrainer):
-    stage = "sovits"
-    batch_limit_key = "data.max_frames"
-    official_schedule = "exponential"
-
+class SoVITSTrainer(SpectrogramStage):
     def load_clips(self) -> ClipSet:
-        clips = sovits_clip_set(self.data, self.cfg.data.max_sec)
+        clips = super().load_clips()
         missing = [c.id for c in clips.clips if not c.sv_path]
         if self.cfg.model.version in ("v2Pro", "v2ProPlus") and missing:  # said at setup
             raise ConfigError(
@@ -157,9 +153,6 @@ class SoVITSTrainer(StageTrainer):
                 "pretrained_eres2netv2w24s4ep4.ckpt; `--sv tiny` with --tiny-features)"
             )
         return clips
-
-    def batch_limit(self) -> int:
-        return self.cfg.data.max_frames
 
     def build_networks(self) -> dict[str, Network]:
         cfg, device = self.cfg, self.ctx.device
@@ -227,10 +220,7 @@ class SoVITSTrainer(StageTrainer):
     # -- one step ------------------------------------------------------------------------
     def collate(self, part: list[int]) -> dict[str, torch.Tensor]:
         size = self.size
-        batch = collate_sovits(self.clips, part, size.hop_length, size.sample_rate, size.sv_dim)
-        batch["spec"] = linear_spectrogram(
-            batch["wave"], size.n_fft, size.hop_length, size.win_length
-        )[..., : batch["ssl"].shape[-1]]
+        batch = self.spectrogram_batch(part, size, size.sv_dim)
         if self._needs_f0():
             frames = batch["frames"].tolist()
             waves = [batch["wave"][row, : n * size.hop_length] for row, n in enumerate(frames)]
@@ -239,18 +229,6 @@ class SoVITSTrainer(StageTrainer):
                 [F.pad(t, (0, batch["spec"].shape[-1] - len(t))) for t in tracks]
             )[:, None]
         return {k: v.to(self.ctx.device) for k, v in batch.items()}
-
-    def batch_cost(self, batch: list[int]) -> tuple[int, int]:
-        """Clips first: the decoder trains on a fixed-length slice of every clip."""
-        return most_clips_first(batch, self.clips.lengths)
-
-    def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
-        return int(batch["frames"].sum()), batch["ssl"].shape[-1] * len(batch["frames"])
-
-    def weights(self, batches: list[dict[str, torch.Tensor]]) -> list[MicroBatchWeight]:
-        clips = sum(len(batch["frames"]) for batch in batches)
-        shares = [len(batch["frames"]) / clips for batch in batches]  # losses: per-clip means
-        return [MicroBatchWeight(gradient=share, reported=share) for share in shares]
 
     def loss_phases(self) -> list[LossPhase]:
         """The discriminator learns first, on the detached generated audio; then the

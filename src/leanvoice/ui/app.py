@@ -42,6 +42,13 @@ NAME_MAX_CHARS = 64
 PLAIN_NAME = re.compile(r"\w[\w.-]*")
 
 
+def _version_dropdown(elem_id: str):
+    """The SoVITS version choice of the Plan and Train tabs (model.version)."""
+    return gr.Dropdown(
+        VERSIONS, value="v2", label="SoVITS version", info=VERSION_HELP, elem_id=elem_id
+    )
+
+
 def plain_name(name: str | None, what: str) -> str:
     """`name` as one plain file or folder name, or an InputError of one line: the UI
     writes only under names it checked here (no '/', '\\', '..', leading dot, absolute
@@ -300,13 +307,7 @@ def plan_tab(ws: Workspace) -> None:
         with gr.Row():
             stage = gr.Radio(["gpt", "sovits"], value="gpt", label="Stage", elem_id="plan-stage")
             size = gr.Dropdown(["tiny", "v2"], value="v2", label="Model size", elem_id="plan-size")
-            version = gr.Dropdown(
-                VERSIONS,
-                value="v2",
-                label="SoVITS version",
-                info=VERSION_HELP,
-                elem_id="plan-version",
-            )
+            version = _version_dropdown("plan-version")
             preset = gr.Dropdown(PRESETS, value="(none)", label="Preset")
         with gr.Row():
             card = gr.Dropdown(
@@ -402,13 +403,7 @@ def train_tab(ws: Workspace) -> tuple[Any, Any]:
         with gr.Row():
             preset = gr.Dropdown(PRESETS, value="(none)", label="Preset")
             size = gr.Dropdown(["tiny", "v2"], value="v2", label="Model size", elem_id="train-size")
-            version = gr.Dropdown(
-                VERSIONS,
-                value="v2",
-                label="SoVITS version",
-                info=VERSION_HELP,
-                elem_id="train-version",
-            )
+            version = _version_dropdown("train-version")
             steps = gr.Number(value=1000, label="Steps", precision=0, elem_id="train-steps")
             extra = gr.Textbox(label="More settings (key=value …)", elem_id="train-extra")
         with gr.Row():
