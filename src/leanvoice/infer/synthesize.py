@@ -152,11 +152,9 @@ class Synthesizer:
         ref_ids, ref_bert, ref_languages = phonemes_and_bert(
             reference_text, options.reference_language, self.bert
         )
-        if self.voice is not None:  # v4: the reference as the flow-matching model reads it
-            unpadded = self.sovits.encode_semantic(
-                torch.from_numpy(self.ssl.extract(samples, self.input_rate))[None].to(self.device)
-            )
-            voice_reference = self.voice.reference(samples, unpadded, ref_ids)
+        if self.voice is not None:  # v4: the reference as the flow-matching model reads it,
+            # prompted by the GPT's prompt codes, as the official decode_encp(prompt, …)
+            voice_reference = self.voice.reference(samples, prompt, ref_ids)
         else:
             wave = torch.from_numpy(samples)[None].to(self.device)
             spec = linear_spectrogram(wave, size.n_fft, size.hop_length, size.win_length)
