@@ -47,14 +47,16 @@ class _SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, padded: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
+        # heads first, as the official's (heads·batch) stacking: the attention dropout
+        # then draws its mask in the official element order: a seed drops the same ones
         q, k, v = (
-            w(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
+            w(x).view(b, t, self.heads, d // self.heads).permute(2, 0, 1, 3)
             for w in (self.w_qs, self.w_ks, self.w_vs)
-        )
-        scores = (q @ k.transpose(-2, -1)) / self.temperature  # (B, heads, T, T)
-        scores = scores.masked_fill(padded[:, None, None, :], float("-inf"))
-        out = self.attn_dropout(F.softmax(scores, dim=-1)) @ v
-        out = out.transpose(1, 2).reshape(b, t, d)
+        )  # (heads, B, T, head_dim)
+        scores = (q @ k.transpose(-2, -1)) / self.temperature  # (heads, B, T, T)
+        scores = scores.masked_fill(padded[None, :, None, :], float("-inf"))
+        out = self.attn_dropout(F.softmax(scores, dim=-1)) @ v  # (heads, B, T, head_dim)
+        out = out.permute(1, 2, 0, 3).reshape(b, t, d)  # (B, T, heads·head_dim)
         return self.dropout(self.fc(out)) + x
 
 
@@ -89,5 +91,6 @@ class MelStyleEncoder(nn.Module):
         x = x.masked_fill(padded[..., None], 0.0)
         x = self.fc(self.slf_attn(x, padded))
         x = x.masked_fill(padded[..., None], 0.0)
-        lengths = (~padded).sum(1, keepdim=True).float()  # (B, 1)
-        return (x.float().sum(1) / lengths).to(x.dtype).unsqueeze(-1)
+        lengths = (~padded).sum(1)[:, None, None]  # (B, 1, 1)
+        # divided before the sum, in fp32, as the official's temporal_avg_pool
+        return (x.float() / lengths).sum(1).to(x.dtype).unsqueeze(-1)
