@@ -248,6 +248,7 @@ def train(
         str | None, typer.Option(help="With --auto-fit: budget (default: the GPU's memory).")
     ] = None,
 ) -> None:
+
     """Train one stage; run it under torchrun for several GPUs or nodes."""
     from leanvoice.config import load_config
     from leanvoice.train import train_stage
@@ -258,6 +259,7 @@ def train(
         cfg = load_config(preset, config, [*(overrides or []), *fitted])
     summary = train_stage(
         stage, data, out, cfg, resume=resume, overwrite=overwrite, console=console
+
     )
     if summary is not None and os.environ.get("RANK", "0") == "0":
         console.print(
@@ -361,6 +363,7 @@ BENCHES = ("baseline", "memory", "planner", "padding", "throughput", "summary", 
 ALL_BENCHES = BENCHES[:-2]
 
 
+
 @app.command(
     cls=_Command,
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
@@ -419,8 +422,9 @@ def synthesize(
     vocoder: Annotated[
         Path | None,
         typer.Option(
-            help="v4: the vocoder (gsv-v4-pretrained/vocoder.pth); with --feature-models "
-            "its tiny vocoder.pth is used."
+            help="v3/v4: the vocoder (v3: the BigVGAN folder "
+            "models--nvidia--bigvgan_v2_24khz_100band_256x; v4: gsv-v4-pretrained/vocoder.pth); "
+            "with --feature-models its tiny bigvgan/ or vocoder.pth is used."
         ),
     ] = None,
     feature_models: Annotated[
@@ -438,7 +442,7 @@ def synthesize(
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     precision: Annotated[str, typer.Option(help="fp32, bf16 or fp16.")] = "fp32",
 ) -> None:
-    """Speak text in the reference voice: 32 kHz mono audio."""
+    """Speak text in the reference voice: mono audio at 32 kHz (v3: 24 kHz, v4: 48 kHz)."""
     from leanvoice.audio.io import write_audio
     from leanvoice.errors import InputError
     from leanvoice.infer import SynthesisOptions, load_synthesizer

@@ -5,7 +5,6 @@ from leanvoice.compat.cfm import (
     export_cfm_lora,
     load_official_cfm,
     load_official_cfm_lora,
-    load_official_vocoder,
 )
 from leanvoice.compat.keys import (
     gpt_from_official,
@@ -20,6 +19,7 @@ from leanvoice.compat.official import (
     load_official_sovits,
 )
 from leanvoice.compat.safe_load import read_checkpoint
+from leanvoice.compat.vocoders import load_official_vocoder
 
 __all__ = [
     "export_cfm_full",

@@ -1,4 +1,4 @@
-"""Official v3/v4 files (the flow-matching SoVITS): full weights, LoRA files, the vocoder.
+"""Official v3/v4 files (the flow-matching SoVITS): full weights and LoRA files.
 
 What the official code (GPT-SoVITS 48b1a01: process_ckpt.py, s2_train_v3*.py,
 inference_webui.py, TTS_infer_pack/TTS.py) writes and reads:
@@ -16,7 +16,8 @@ inference_webui.py, TTS_infer_pack/TTS.py) writes and reads:
   it as a LoRA file that holds every weight (under peft's names) and no adapters: the
   official loader overwrites the whole base with it and merges a zero adapter (its B
   starts at zero), so it runs exactly these weights, as v4.
-- The v4 vocoder `vocoder.pth` is a bare state dict (weight norm removed).
+
+The vocoders' files (v4's `vocoder.pth`, v3's BigVGAN folder): `compat.vocoders`.
 """
 
 from __future__ import annotations
@@ -40,12 +41,7 @@ from leanvoice.compat.official import (
 from leanvoice.compat.safe_load import ZIP_MAGIC, read_checkpoint
 from leanvoice.errors import InputError
 from leanvoice.fsutil import atomic_write
-from leanvoice.models.cfm import (
-    CFMSoVITS,
-    MelVocoder,
-    size_from_state_dict,
-    vocoder_size_from_state_dict,
-)
+from leanvoice.models.cfm import CFMSoVITS, size_from_state_dict
 from leanvoice.models.cfm.config import VERSIONS, CFMSize
 
 StateDict = dict[str, torch.Tensor]
@@ -90,7 +86,7 @@ def load_official_cfm(path: Path, version: str | None = None) -> tuple[CFMSoVITS
         raise InputError(f"{path}: incomplete v3/v4 SoVITS weights: no {missing}") from None
     model = CFMSoVITS(size)
     _fill_rotary_frequencies(state, model)
-    _load_exact(path, model, state)
+    load_exact(path, model, state)
     if adapters:
         _merge(path, model, adapters, data.get("lora_rank"))
     return model.eval(), data.get("config") or {}
@@ -154,21 +150,6 @@ def cfm_file_version(
             "version (v3 or v4)"
         )
     return version
-
-
-def load_official_vocoder(path: Path) -> MelVocoder:
-    """The official v4 `vocoder.pth` (a bare state dict) → our vocoder in eval mode."""
-    path = Path(path)
-    data, _ = read_checkpoint(path)
-    if "conv_pre.weight" not in data or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise InputError(f"{path}: not the v4 vocoder (vocoder.pth): no bare conv_pre.weight")
-    state = {k: v.float() for k, v in data.items()}
-    try:
-        model = MelVocoder(vocoder_size_from_state_dict(state))
-    except KeyError as missing:
-        raise InputError(f"{path}: incomplete vocoder weights: no {missing}") from None
-    _load_exact(path, model, state)
-    return model.eval()
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -334,7 +315,7 @@ def _is_lora_target(key: str) -> bool:
     )
 
 
-def _load_exact(path: Path, model: nn.Module, state: StateDict) -> None:
+def load_exact(path: Path, model: nn.Module, state: StateDict) -> None:
     check_state_keys(path, model, state, partial=False)
     model.load_state_dict(state, strict=True)
 

@@ -12,7 +12,12 @@ from leanvoice.config.sizes import load_size
 from leanvoice.data.manifest import read_manifest
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
-from leanvoice.features.tiny import build_tiny_bert, build_tiny_hubert, build_tiny_vocoder
+from leanvoice.features.tiny import (
+    build_tiny_bert,
+    build_tiny_bigvgan,
+    build_tiny_hubert,
+    build_tiny_vocoder,
+)
 from leanvoice.models.sovits import SoVITSGenerator
 
 TINY_DIR = "tiny_models"
@@ -37,6 +42,8 @@ def tiny_feature_models(
         write_tiny_sovits(sovits_path, ssl, [out / clip.wav for clip in clips[:CODEBOOK_CLIPS]])
     if not (root / "vocoder.pth").is_file():  # what a tiny v4 model speaks through
         build_tiny_vocoder(root / "vocoder.pth")
+    if not (root / "bigvgan" / "bigvgan_generator.pt").is_file():  # and a tiny v3 one
+        build_tiny_bigvgan(root / "bigvgan")
     sovits, _ = load_official_sovits(sovits_path)  # the fp16-rounded weights, as saved
     return ssl, bert, sovits.to(device)
 

@@ -1,4 +1,4 @@
-"""Built-in tiny random HuBERT, BERT and speaker model for tests and the demo.
+"""Built-in tiny random HuBERT, BERT, speaker model and vocoders for tests and the demo.
 
 They are written to a folder with `save_pretrained` and loaded back through the same
 code as the real models, so the loading path is exercised without any download.
@@ -143,3 +143,14 @@ def build_tiny_vocoder(path: Path, seed: int = 0) -> Path:
     state = MelVocoder(vocoder_size("tiny")).state_dict()
     atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
     return Path(path)
+
+
+def build_tiny_bigvgan(directory: Path, seed: int = 0) -> Path:
+    """A random tiny v3 vocoder (BigVGAN, 100 mels → 24 kHz, 256 samples per frame), in
+    the official folder layout (`config.json` + `bigvgan_generator.pt` with weight norm):
+    enough to run the v3 pipeline end to end, and what the official code would load."""
+    from leanvoice.compat.vocoders import export_bigvgan
+    from leanvoice.models.cfm import BigVGAN, bigvgan_size
+
+    torch.manual_seed(seed)
+    return export_bigvgan(BigVGAN(bigvgan_size("tiny")), Path(directory))

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leanvoice.compat.cfm import load_official_vocoder
+from leanvoice.compat.vocoders import load_official_vocoder
 from leanvoice.errors import InputError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
+from leanvoice.infer.cfm_voice import OFFICIAL_VOCODERS
 from leanvoice.infer.models import load_gpt, load_sovits
 from leanvoice.infer.synthesize import SynthesisOptions, Synthesizer
 from leanvoice.models.cfm import CFMSoVITS
 
 TINY_SV_FILE = "sv.ckpt"  # `prepare --tiny-features --sv tiny` writes it in tiny_models/
-TINY_VOCODER_FILE = "vocoder.pth"  # `prepare --tiny-features` writes a tiny v4 vocoder there
+# `prepare --tiny-features` writes a tiny vocoder of each version there
+TINY_VOCODERS = {"v3": "bigvgan", "v4": "vocoder.pth"}
 
 __all__ = ["SynthesisOptions", "Synthesizer", "load_gpt", "load_sovits", "load_synthesizer"]
 
@@ -40,8 +42,9 @@ def load_synthesizer(
     --tiny-features` writes under DATA/tiny_models); or give `hubert` and `bert`.
     `sv`: the speaker-verification model a v2Pro/v2ProPlus SoVITS needs (the official
     pretrained_eres2netv2w24s4ep4.ckpt; with `feature_models`, its tiny `sv.ckpt`).
-    `vocoder`: what a v4 SoVITS speaks through (gsv-v4-pretrained/vocoder.pth; with
-    `feature_models`, its tiny `vocoder.pth`)."""
+    `vocoder`: what a v3/v4 SoVITS speaks through (v3: the BigVGAN folder
+    models--nvidia--bigvgan_v2_24khz_100band_256x; v4: gsv-v4-pretrained/vocoder.pth; with
+    `feature_models`, its tiny `bigvgan/` or `vocoder.pth`)."""
     if feature_models is not None:
         hubert = hubert or Path(feature_models) / "hubert"
         bert = bert or Path(feature_models) / "bert"
@@ -53,11 +56,12 @@ def load_synthesizer(
     sovits_model = load_sovits(Path(sovits))
     speaker, mel_vocoder = None, None
     if isinstance(sovits_model, CFMSoVITS):
-        vocoder = vocoder or _tiny_model(feature_models, TINY_VOCODER_FILE)
+        version = sovits_model.size.version
+        vocoder = vocoder or _tiny_model(feature_models, TINY_VOCODERS[version])
         if vocoder is None:
             raise InputError(
-                f"{sovits}: a {sovits_model.size.version} SoVITS makes mels: give --vocoder "
-                "(gsv-v4-pretrained/vocoder.pth)"
+                f"{sovits}: a {version} SoVITS makes mels: give --vocoder "
+                f"({OFFICIAL_VOCODERS[version]})"
             )
         mel_vocoder = load_official_vocoder(Path(vocoder))
     elif sovits_model.size.sv_dim:
@@ -85,4 +89,4 @@ def load_synthesizer(
 def _tiny_model(feature_models: Path | None, name: str) -> Path | None:
     """`feature_models/name` when that folder holds it (`prepare --tiny-features`)."""
     path = Path(feature_models) / name if feature_models is not None else None
-    return path if path is not None and path.is_file() else None
+    return path if path is not None and path.exists() else None

@@ -3,8 +3,8 @@
 As the official WebUI: the reference clip gives the style (its linear spectrogram), the
 prompt codes and phonemes (the reference's semantic codes and transcript) and the
 prompt mel (v4: 32 kHz / 320; v3: 24 kHz / 256); the CFM continues that mel through the
-sentence's codes, in chunks; the vocoder (v4: `MelVocoder`, 48 kHz) makes the wave,
-scaled down if it would clip.
+sentence's codes, in chunks; the vocoder (v3: `BigVGAN`, 24 kHz; v4: `MelVocoder`,
+48 kHz) makes the wave, scaled down if it would clip.
 """
 
 from __future__ import annotations
@@ -18,10 +18,15 @@ from leanvoice.audio.cfm_mel import cfm_log_mel, denormalize_mel, normalize_mel
 from leanvoice.audio.io import Audio, resample
 from leanvoice.audio.spectrogram import linear_spectrogram
 from leanvoice.errors import InputError
-from leanvoice.models.cfm import CFMSoVITS, MelVocoder
+from leanvoice.models.cfm import BigVGAN, CFMSoVITS, MelVocoder
 
 SPECTROGRAM = (2048, 640, 2048)  # the style encoder's v2 linear spectrogram (n_fft, hop, win)
 INPUT_RATE = 32000  # the reference and the SSL features, as for v2
+# what each version speaks through (official pretrained_models/)
+OFFICIAL_VOCODERS = {
+    "v3": "models--nvidia--bigvgan_v2_24khz_100band_256x",
+    "v4": "gsv-v4-pretrained/vocoder.pth",
+}
 
 
 @dataclass
@@ -33,17 +38,22 @@ class Reference:
 
 
 class CFMVoice:
-    def __init__(self, model: CFMSoVITS, vocoder: MelVocoder, device: torch.device) -> None:
+    def __init__(
+        self, model: CFMSoVITS, vocoder: MelVocoder | BigVGAN, device: torch.device
+    ) -> None:
         settings = model.size.settings
-        if settings.name != "v4":
+        vocoder_frame_hz = vocoder.size.sample_rate / vocoder.samples_per_frame
+        if (
+            vocoder.size.mel_bins != model.size.mel_bins
+            or vocoder_frame_hz != settings.mel.frame_rate_hz
+            or vocoder.size.sample_rate != settings.vocoder_sample_rate
+        ):
             raise InputError(
-                "v3 speaks through BigVGAN (24 kHz), which LeanVoice does not load yet: "
-                "synthesize with a v4 model"
-            )
-        if vocoder.size.mel_bins != model.size.mel_bins:
-            raise InputError(
-                f"the vocoder reads {vocoder.size.mel_bins} mel bins and the model makes "
-                f"{model.size.mel_bins}: use the matching vocoder.pth"
+                f"a {settings.name} SoVITS makes {model.size.mel_bins} mel bins at "
+                f"{settings.mel.frame_rate_hz:g} Hz, for a {settings.vocoder_sample_rate // 1000}"
+                f" kHz vocoder; this vocoder reads {vocoder.size.mel_bins} at "
+                f"{vocoder_frame_hz:g} Hz and makes {vocoder.size.sample_rate / 1000:g} kHz: "
+                f"use {OFFICIAL_VOCODERS[settings.name]}"
             )
         self.model = model.to(device).eval()
         self.vocoder = vocoder.to(device).eval()

@@ -72,14 +72,16 @@ class Synthesizer:
         device: str = "cpu",
         precision: str = "fp32",
         speaker: Any = None,  # features.sv.SpeakerEmbedder: v2Pro/v2ProPlus only
-        vocoder: Any = None,  # models.cfm.MelVocoder: v4 only
+        vocoder: Any = None,  # models.cfm BigVGAN (v3) or MelVocoder (v4)
     ) -> None:
         self.device = torch.device(device)
         self.speaker = speaker
         self.voice = None  # v3/v4: the flow-matching model and its vocoder speak
         if isinstance(sovits, CFMSoVITS):
             if vocoder is None:
-                raise InputError("a v4 SoVITS speaks through its vocoder: give --vocoder")
+                raise InputError(
+                    f"a {sovits.size.version} SoVITS speaks through its vocoder: give --vocoder"
+                )
             self.voice = CFMVoice(sovits, vocoder, self.device)
         self.gpt = gpt.to(self.device).eval()
         self.sovits = sovits.to(self.device).eval()
@@ -106,7 +108,7 @@ class Synthesizer:
 
     @property
     def sample_rate(self) -> int:
-        """Of the audio it makes (v4: its vocoder's 48 kHz)."""
+        """Of the audio it makes (v3/v4: its vocoder's, 24/48 kHz)."""
         return self.voice.output_rate if self.voice is not None else self.sovits.size.sample_rate
 
     @property

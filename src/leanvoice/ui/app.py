@@ -35,7 +35,7 @@ PRESETS = ["(none)", "timbre", "small", "scratch"]
 VERSIONS = ["v2", "v2Pro", "v2ProPlus", "v4", "v3"]
 VERSION_HELP = (
     "v2Pro/v2ProPlus need speaker embeddings (Data: speaker model); "
-    "v4 speaks through a vocoder; v3 trains but cannot speak yet"
+    "v4 speaks through its 48 kHz vocoder, v3 through BigVGAN at 24 kHz"
 )
 NAME_MAX_CHARS = 64
 # letters (any script), digits, '_', then also '-' and '.': no separator, no leading dot
@@ -543,8 +543,8 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
                 elem_id="synth-sv",
             )
             vocoder = gr.Textbox(
-                label="Vocoder, v4 (gsv-v4-pretrained/vocoder.pth)",
-                placeholder="empty: the feature models folder's tiny vocoder.pth, if any",
+                label="Vocoder: v4 gsv-v4-pretrained/vocoder.pth, v3 the BigVGAN folder",
+                placeholder="empty: the feature models folder's tiny vocoder, if any",
                 value="",  # also the API default (clients may leave it out)
                 elem_id="synth-vocoder",
             )

@@ -39,7 +39,7 @@ class CFMVersion:
     # reference mel, and `chunk_frames` prompt + generated frames per sampler call
     prompt_frames: int
     chunk_frames: int
-    vocoder_sample_rate: int  # v3: BigVGAN 24 kHz (not built here); v4: MelVocoder 48 kHz
+    vocoder_sample_rate: int  # v3: BigVGAN 24 kHz; v4: MelVocoder 48 kHz
 
 
 V3 = CFMVersion("v3", V3_MEL, 1.875, 3.875, 32, 468, 934, 24000)

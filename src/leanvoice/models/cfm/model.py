@@ -5,7 +5,7 @@ style vector by the v2 text encoder (`enc_p`, with MRTE); its hidden output goes
 `bridge` (conv 192→512 + LeakyReLU), is upsampled to the mel frame rate (×1.875 for v3's
 24 kHz/256 mels, ×2 for v4's 32 kHz/320 mels) and refined by `wns1` (a WaveNet). Those
 content features condition the CFM, whose DiT turns noise into the normalised mel;
-a vocoder makes the wave (v4: `MelVocoder`; v3: BigVGAN, not built here).
+a vocoder makes the wave (v4: `MelVocoder`; v3: `BigVGAN`, models/cfm/bigvgan.py).
 
 Training (official `s2_train_v3*.py`, `freeze_quantizer`): `ssl_proj`, the quantizer and
 `enc_p` are frozen and run in eval mode without autograd; the style encoder's output

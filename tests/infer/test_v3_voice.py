@@ -1,0 +1,67 @@
+"""A v3 voice speaks from the command line through BigVGAN at 24 kHz (tiny random GPT and
+v3 SoVITS files in the official layout, the tiny BigVGAN folder that `prepare
+--tiny-features` writes); a vocoder of the other version is refused."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import soundfile as sf
+import torch
+
+from leanvoice.compat import export_cfm_full, export_gpt
+from leanvoice.config.sizes import load_size
+from leanvoice.errors import InputError
+from leanvoice.infer.cfm_voice import CFMVoice
+from leanvoice.models.cfm import (
+    BigVGAN,
+    CFMSoVITS,
+    MelVocoder,
+    bigvgan_size,
+    cfm_size,
+    vocoder_size,
+)
+from leanvoice.models.gpt import SemanticGPT
+from tests.train.test_resume import ENV
+
+
+@pytest.fixture(scope="module")
+def v3_voice(featured_demo, tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("v3_voice")
+    torch.manual_seed(0)
+    export_gpt(SemanticGPT(load_size("tiny").gpt), root / "gpt.ckpt")
+    export_cfm_full(CFMSoVITS(cfm_size("tiny", "v3")), root / "v3.pth")  # header 02: v3
+    clips = [json.loads(x) for x in (featured_demo / "manifest.jsonl").read_text().splitlines()]
+    reference = next(c for c in clips if c["language"] == "zh" and c["duration_sec"] >= 3)
+    return {
+        "base": [
+            *[sys.executable, "-m", "leanvoice", "synthesize", "--gpt", str(root / "gpt.ckpt")],
+            *["--sovits", str(root / "v3.pth"), "--ref", str(featured_demo / reference["wav"])],
+            *["--ref-text", reference["text"], "--text", "你好。"],
+        ],
+        "models": featured_demo / "tiny_models",
+    }
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, env=ENV, timeout=300)
+
+
+def test_a_tiny_v3_voice_speaks_at_24_khz_through_the_tiny_bigvgan(v3_voice, tmp_path) -> None:
+    models = v3_voice["models"]
+    assert (models / "bigvgan" / "config.json").is_file()  # written by the tiny features
+    wav = tmp_path / "v3.wav"
+    done = _run([*v3_voice["base"], "--out", str(wav), "--feature-models", str(models)])
+    assert done.returncode == 0, done.stderr[-2000:]
+    samples, rate = sf.read(wav)
+    assert rate == 24000 and len(samples) > 0.2 * rate
+
+
+@pytest.mark.parametrize(("version", "wanted"), [("v3", "bigvgan_v2"), ("v4", "vocoder.pth")])
+def test_a_vocoder_of_the_other_version_is_refused_with_the_right_one(version, wanted) -> None:
+    torch.manual_seed(0)
+    other = MelVocoder(vocoder_size("tiny")) if version == "v3" else BigVGAN(bigvgan_size("tiny"))
+    with pytest.raises(InputError, match=f"a {version} SoVITS makes 100 mel bins at") as error:
+        CFMVoice(CFMSoVITS(cfm_size("tiny", version)), other, torch.device("cpu"))
+    assert wanted in str(error.value) and "\n" not in str(error.value)
