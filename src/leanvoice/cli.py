@@ -247,8 +247,14 @@ def train(
     vram: Annotated[
         str | None, typer.Option(help="With --auto-fit: budget (default: the GPU's memory).")
     ] = None,
+    valid: Annotated[
+        Path | None,
+        typer.Option(
+            help="A prepared folder of held-out clips: valid_loss every train.eval_every "
+            "steps (or hold out data.valid_fraction of --data's)."
+        ),
+    ] = None,
 ) -> None:
-
     """Train one stage; run it under torchrun for several GPUs or nodes."""
     from leanvoice.config import load_config
     from leanvoice.train import train_stage
@@ -258,8 +264,7 @@ def train(
         fitted = _auto_fit(stage, cfg, data, vram)
         cfg = load_config(preset, config, [*(overrides or []), *fitted])
     summary = train_stage(
-        stage, data, out, cfg, resume=resume, overwrite=overwrite, console=console
-
+        stage, data, out, cfg, resume=resume, overwrite=overwrite, console=console, valid=valid
     )
     if summary is not None and os.environ.get("RANK", "0") == "0":
         console.print(

@@ -120,7 +120,12 @@ def validate(cfg: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}={value} must be positive")
-    for key in ("save_every", "audition_every", "warmup_steps"):
+    if not 0 <= cfg.data.valid_fraction < 1:
+        raise ConfigError(
+            f"data.valid_fraction={cfg.data.valid_fraction} must be from 0 (none held out) "
+            "to below 1"
+        )
+    for key in ("save_every", "audition_every", "eval_every", "warmup_steps"):
         if getattr(cfg.train, key) < 0:
             raise ConfigError(f"train.{key}={getattr(cfg.train, key)} must be 0 or positive")
     if cfg.train.decay_steps <= cfg.train.warmup_steps:

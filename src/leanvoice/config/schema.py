@@ -45,10 +45,14 @@ class DataConfig:
     max_sec: float = 15.0  # prepare slices clips to at most this; training caps samples to it
     max_tokens: int = 6000  # GPT batch budget: phonemes + semantic tokens, padding counted
     max_frames: int = 4000  # SoVITS batch budget: spectrogram frames, padding counted
+
     # at most this many clips per batch (0: no cap). The SoVITS decoder trains on a
     # fixed-length slice of every clip, so its memory grows with the clip count, not the
     # frames: a frames budget alone lets a batch of short clips outgrow the card.
     max_clips: int = 0
+    # held out of training to measure `valid_loss` on (data/held_out.py: the same clips
+    # for both stages and every seed); 0 = none (official), or use `train --valid D`
+    valid_fraction: float = 0.0
 
 
 @dataclass
@@ -84,6 +88,9 @@ class TrainConfig:
     seed: int = 1234
     save_every: int = 500
     audition_every: int = 500
+    # held-out figures (`valid_loss`, …) every N steps and at the last, when clips are
+    # held out (data.valid_fraction or train --valid D); 0 = never
+    eval_every: int = 100
     keep_checkpoints: int = 3  # the newest N step checkpoints, plus best.pt
     device: str = "auto"  # auto = cuda:LOCAL_RANK when CUDA exists, else cpu
     world_size: int = 0  # 0 = whatever torchrun started; else must match it

@@ -353,7 +353,7 @@ def epoch_batches(
     key = stage_trainer.batch_limit_key.split(".")[1]  # data.max_tokens / data.max_frames
     tuned = replace(cfg, data=replace(cfg.data, **{key: budget, "max_clips": max_clips}))
     trainer = stage_trainer(tuned, data, data / "planner-run")  # nothing is written
-    trainer.clips = trainer.load_clips()
+    trainer.clips = trainer.load_clips(trainer.data)
     return trainer.make_sampler().global_batches(0), trainer.clips.lengths
 
 

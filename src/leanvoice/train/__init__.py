@@ -22,13 +22,16 @@ def train_stage(
     resume: str = "auto",
     overwrite: bool = False,
     console: Console | None = None,
+    valid: Path | None = None,
 ) -> dict[str, Any]:
     """Train one stage into the run folder `out`; returns the run summary (also written
     to `out/summary.json`). `resume`: auto (continue from the newest readable checkpoint
     in `out`, if any), none, or a checkpoint path. `overwrite`: with `resume="none"`, a
-    run already in `out` is moved aside to `out/previous-TIME/` (else refused)."""
+    run already in `out` is moved aside to `out/previous-TIME/` (else refused). `valid`: a prepared
+    folder of held-out clips (else `data.valid_fraction` of `data`'s)."""
     Trainer = trainer_class(stage, cfg)
-    return Trainer(cfg, data, out, resume=resume, overwrite=overwrite, console=console).train()
+    options = {"resume": resume, "overwrite": overwrite, "console": console, "valid": valid}
+    return Trainer(cfg, data, out, **options).train()
 
 
 def trainer_class(stage: str, cfg: Config) -> type:

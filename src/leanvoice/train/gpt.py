@@ -36,7 +36,7 @@ from leanvoice.models.gpt.sampling import (
 )
 from leanvoice.text.g2p import OFFICIAL_LANGUAGES
 from leanvoice.train.distributed import all_reduce_sum, full_parameters, wrap_model
-from leanvoice.train.trainer import LossPhase, MicroBatchWeight, Network, StageTrainer
+from leanvoice.train.trainer import HeldOut, LossPhase, MicroBatchWeight, Network, StageTrainer
 
 
 class GPTLoss(nn.Module):
@@ -98,9 +98,9 @@ class GPTTrainer(StageTrainer):
     audition_clips = 2  # one voice, another clip's text
     official_schedule = "warmup_cosine"
 
-    def load_clips(self) -> ClipSet:
+    def load_clips(self, root: Path) -> ClipSet:
         rates = (self.cfg.prepare.min_phonemes_per_sec, self.cfg.prepare.max_phonemes_per_sec)
-        return gpt_clip_set(self.data, self.cfg.data.max_sec, rates)
+        return gpt_clip_set(root, self.cfg.data.max_sec, rates)
 
     def batch_limit(self) -> int:
         return self.cfg.data.max_tokens
@@ -150,6 +150,26 @@ class GPTTrainer(StageTrainer):
     def _loss(self, outputs: dict[str, Any]) -> torch.Tensor:
         with self.precision.autocast():
             return self.networks["gpt"].wrapped(outputs["batch"])
+
+    def validate(self, batch: dict[str, torch.Tensor], clips: int) -> HeldOut:
+        """Cross entropy per target token (codes and EOS) and the top-3 accuracy of the
+        semantic codes, teacher-forced."""
+        with full_parameters(self.networks["gpt"].wrapped), self.precision.autocast():
+            loss, accuracy, _ = self.model.loss(
+                batch["phoneme_ids"],
+                batch["phoneme_lens"],
+                batch["bert"],
+                batch["codes"],
+                batch["code_lens"],
+                count_padding=False,
+                with_accuracy=True,
+                language_ids=language_ids_for(self.model, batch["language_ids"]),
+            )
+        codes = int(batch["code_lens"].sum())
+        return {
+            "valid_loss": (float(loss), _targets(batch)),
+            "valid_top3": (float(accuracy) * codes, codes),
+        }
 
     # -- audition ------------------------------------------------------------------------
     def audition(self) -> tuple[np.ndarray, int] | None:

@@ -66,14 +66,19 @@ class Monitor:
             return
         with self._metrics.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps({"step": step, **scalars}) + "\n")
-        for name, value in scalars.items():
-            self._writer.add_scalar(f"train/{name}", value, step)
+        for name, value in scalars.items():  # held-out figures: valid/loss, valid/top3, …
+            tag = f"valid/{name[6:]}" if name.startswith("valid_") else f"train/{name}"
+            self._writer.add_scalar(tag, value, step)
         status = (
             f"loss {scalars['loss']:.4g} · {scalars['tokens_per_second']:.0f} tok/s · "
             f"pad eff {scalars['padding_efficiency']:.2f} · "
             f"peak {format_bytes(scalars.get('peak_bytes', 0))}"
         )
         self._progress.update(self._task, completed=step, status=status)
+        held_out = {k: v for k, v in scalars.items() if k.startswith("valid_")}
+        if held_out:  # rare (train.eval_every): a line in the log, bar or not
+            figures = " · ".join(f"{k} {v:.4g}" for k, v in held_out.items())
+            self.console.print(f"step {step}: {figures}", soft_wrap=True)
         if not self.console.is_terminal and step % self._line_every == 0:
             # logged output (a file, a scheduler, CI) has no live bar: a line instead
             self.console.print(f"step {step}/{self.total_steps} · {status}", soft_wrap=True)

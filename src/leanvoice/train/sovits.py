@@ -42,12 +42,12 @@ from leanvoice.models.sovits.losses import (
     generator_adversarial_loss,
     kl_divergence,
 )
-from leanvoice.models.sovits.model import slice_frames
+from leanvoice.models.sovits.model import lengths_to_mask, slice_frames
 from leanvoice.models.sovits.source import pitch_loss
 from leanvoice.train.distributed import full_parameters, wrap_model
 from leanvoice.train.gpt import find_sovits
 from leanvoice.train.spectrogram_stage import SpectrogramStage
-from leanvoice.train.trainer import LossPhase, Network
+from leanvoice.train.trainer import HeldOut, LossPhase, Network
 
 MEL_WEIGHT, KL_WEIGHT = 45.0, 1.0
 # the official recipe trains the text embedding, text encoder and MRTE at a lower rate
@@ -142,12 +142,12 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 
 class SoVITSTrainer(SpectrogramStage):
-    def load_clips(self) -> ClipSet:
-        clips = super().load_clips()
+    def load_clips(self, root: Path) -> ClipSet:
+        clips = super().load_clips(root)
         missing = [c.id for c in clips.clips if not c.sv_path]
         if self.cfg.model.version in ("v2Pro", "v2ProPlus") and missing:  # said at setup
             raise ConfigError(
-                f"{self.data}: model.version={self.cfg.model.version} needs each clip's "
+                f"{root}: model.version={self.cfg.model.version} needs each clip's "
                 f"speaker embedding and {len(missing)} clips have none (first: {missing[0]}): "
                 "run `leanvoice prepare SRC OUT --sv FILE` (the official "
                 "pretrained_eres2netv2w24s4ep4.ckpt; `--sv tiny` with --tiny-features)"
@@ -165,7 +165,7 @@ class SoVITSTrainer(SpectrogramStage):
             self.console.print(
                 f"{init}: no {', '.join(parts)} weights in the file; they start random"
             )
-        self._f0: dict[int, torch.Tensor] = {}  # per clip, estimated once
+        self._f0: dict[str, torch.Tensor] = {}  # per clip id, estimated once
         self.size = generator.size
         setup = apply_memory_policy(
             generator.to(device), "sovits", cfg.memory, device, compile_blocks=cfg.train.compile
@@ -210,12 +210,14 @@ class SoVITSTrainer(SpectrogramStage):
         return self.generator.f0_embedding is not None or self.generator.pitch is not None
 
     def clip_f0(self, index: int, wave: torch.Tensor) -> torch.Tensor:
-        """The clip's F0 per spectrogram frame (Hz, 0 = unvoiced), estimated once."""
-        if index not in self._f0:
+        """The F0 per spectrogram frame (Hz, 0 = unvoiced) of clip `index` of the clips
+        being read (training or held-out ones), estimated once per clip id."""
+        key = self.clips.clips[index].id
+        if key not in self._f0:
             samples = wave.numpy()
             f0 = estimate_f0(samples, self.size.sample_rate, self.size.hop_length)
-            self._f0[index] = torch.from_numpy(f0)
-        return self._f0[index]
+            self._f0[key] = torch.from_numpy(f0)
+        return self._f0[key]
 
     # -- one step ------------------------------------------------------------------------
     def collate(self, part: list[int]) -> dict[str, torch.Tensor]:
@@ -283,6 +285,26 @@ class SoVITSTrainer(SpectrogramStage):
         if out["pitch"] is not None:
             loss = loss + pitch_loss(out["pitch"], out["f0"], out["mask"])
         return loss
+
+    def validate(self, batch: dict[str, torch.Tensor], clips: int) -> HeldOut:
+        """The mel L1 (log mel, per bin and frame) of each held-out clip decoded whole
+        from its posterior, a mean over clips: how well the model encodes and renders
+        speech it never trained on (the training loss's adversarial terms would measure
+        the discriminator as much as the voice)."""
+        size = self.size
+        with full_parameters(self.networks["generator"].wrapped), self.precision.autocast():
+            wave = self.generator.reconstruct(
+                batch["spec"], batch["frames"], f0=batch.get("f0"), sv=batch.get("sv")
+            )
+        fake = self._mel(
+            linear_spectrogram(wave.float(), size.n_fft, size.hop_length, size.win_length)
+        )
+        real = self._mel(batch["spec"])
+        frames = min(fake.shape[-1], real.shape[-1])
+        mask = lengths_to_mask(batch["frames"], frames).to(real.dtype)
+        error = (real[..., :frames] - fake[..., :frames]).abs() * mask
+        per_clip = error.sum((1, 2)) / (mask.sum((1, 2)) * real.shape[1])
+        return {"valid_loss": (float(per_clip.sum()), clips)}
 
     def _mel(self, spec: torch.Tensor) -> torch.Tensor:
         return linear_to_log_mel(spec, self.filterbank)

@@ -5,6 +5,8 @@ collate."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from leanvoice.audio.spectrogram import linear_spectrogram
@@ -19,8 +21,8 @@ class SpectrogramStage(StageTrainer):
     batch_limit_key = "data.max_frames"
     official_schedule = "exponential"
 
-    def load_clips(self) -> ClipSet:
-        return sovits_clip_set(self.data, self.cfg.data.max_sec)
+    def load_clips(self, root: Path) -> ClipSet:
+        return sovits_clip_set(root, self.cfg.data.max_sec)
 
     def batch_limit(self) -> int:
         return self.cfg.data.max_frames

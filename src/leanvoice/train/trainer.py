@@ -22,7 +22,8 @@ stepped yet, a retry never changes the weights twice for one batch. The step-in-
 optimizer updates inside backward, so there the guard trains a smaller batch instead of
 accumulating, and an out-of-memory after some weights were updated stops the run.
 `train()` runs `setup()`, resumes, loops over `train_step`, writes checkpoints and the
-summary.
+summary. Every `train.eval_every` steps `evaluate()` measures the held-out clips
+(`data.valid_fraction` or a separate `valid` folder) in eval mode, without gradients.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from torch import nn
 from leanvoice.config.loader import to_dict
 from leanvoice.config.schema import Config
 from leanvoice.data.batch_cost import costliest_first, padded_cost
+from leanvoice.data.held_out import held_out_ids, split_clip_set
+from leanvoice.data.manifest import read_manifest
 from leanvoice.data.sampler import BucketBatchSampler, padding_efficiency
 from leanvoice.data.training_sets import ClipSet
 from leanvoice.errors import ConfigError, InputError, LeanVoiceError
@@ -77,6 +80,9 @@ from leanvoice.train.state import (
     model_state,
     optimizer_state,
 )
+
+# held-out figures of a micro-batch: name → (sum, weight); reported as sum / weight
+HeldOut = dict[str, tuple[float, float]]
 
 
 @dataclass
@@ -130,6 +136,9 @@ class StageTrainer(ABC):
     batch_limit_key: str
     audition_clips = 1  # usable clips an audition needs
     official_schedule: str  # what train.lr_schedule=auto means for this stage
+    # the memory report's probe (two steps per run) slows a CPU step several times over;
+    # benchmarks that time or repeat many short runs turn it off
+    measure_memory = True
 
     def __init__(
         self,
@@ -141,8 +150,10 @@ class StageTrainer(ABC):
         overwrite: bool = False,
         console: Console | None = None,
         fault_injector: Any = None,
+        valid: Path | None = None,
     ) -> None:
         self.cfg, self.data, self.run = cfg, Path(data), Path(run)
+        self.valid_data = None if valid is None else Path(valid)  # held-out clips' folder
         self.resume, self.overwrite = resume, overwrite
         self.console = console or Console(stderr=True)
         # tests: called as (step, micro-batch index, point) before each forward
@@ -159,7 +170,8 @@ class StageTrainer(ABC):
 
     # -- what a stage provides -----------------------------------------------------------
     @abstractmethod
-    def load_clips(self) -> ClipSet: ...
+    def load_clips(self, root: Path) -> ClipSet:
+        """The stage's clips of the prepared dataset in `root`, with its length caps."""
 
     @abstractmethod
     def batch_limit(self) -> int:
@@ -195,6 +207,14 @@ class StageTrainer(ABC):
     def audition(self) -> tuple[np.ndarray, int] | None:
         return None
 
+    def validate(self, batch: dict[str, torch.Tensor], clips: int) -> HeldOut:
+        """Held-out figures of one micro-batch of `clips` clips, each as (sum, weight):
+        `evaluate` reports sum / weight over all held-out clips. By default the stage's
+        logged loss as a mean over clips; stages override it with their own measures."""
+        outputs = self.forward(batch)
+        loss = sum(float(p.compute(outputs)) for p in self.loss_phases() if p.logged)
+        return {"valid_loss": (loss * clips, clips)}
+
     # -- setup ---------------------------------------------------------------------------
     def setup(self) -> None:
         """Everything a step needs, built once; touches nothing in the run folder."""
@@ -206,7 +226,7 @@ class StageTrainer(ABC):
                 "gradients; use adamw or adamw8bit with more than one process"
             )
         _seed_everything(cfg.train.seed)
-        self.clips = self.load_clips()
+        self.clips, self.valid = self._training_and_held_out()
         if cfg.train.audition_every and len(self.clips.clips) < self.audition_clips:
             raise ConfigError(
                 f"{self.data}: auditions need at least {self.audition_clips} usable clips and the "
@@ -229,6 +249,18 @@ class StageTrainer(ABC):
             lengths = self.clips.lengths
             limit = max(padded_cost(b, lengths) for b in self.sampler.global_batches(0))
         self.guard = OOMGuard(limit, max_in_a_row=cfg.train.max_oom_retries)
+
+    def _training_and_held_out(self) -> tuple[ClipSet, ClipSet]:
+        """(training clips, held-out clips): the held-out ones from `valid_data`, else
+        `data.valid_fraction` of each speaker's clips by a fixed rule (data/held_out.py)."""
+        clips = self.load_clips(self.data)
+        if self.valid_data is not None:
+            valid = self.load_clips(self.valid_data)
+            if not valid.clips:
+                raise InputError(f"{self.valid_data}: no usable held-out clips for {self.stage}")
+            return clips, valid
+        held = held_out_ids(read_manifest(self.data), self.cfg.data.valid_fraction)
+        return split_clip_set(clips, held)
 
     def make_sampler(self, *, world_size: int = 1, rank: int = 0) -> BucketBatchSampler:
         """The bucketing sampler this run forms its batches with, over `self.clips` (the
@@ -324,6 +356,35 @@ class StageTrainer(ABC):
                     if phase.logged:
                         reported += float(loss.detach()) * weight.reported
         return StepResult(reported, real, padded)
+
+    def evaluate(self) -> dict[str, float]:
+        """The held-out figures (`valid_loss` and the stage's own) over every held-out
+        clip: eval mode, no gradients, a fixed seed for what is random in the losses
+        (the training RNG streams are left as they were). Every rank computes the same
+        figures (under FSDP each must take part in the forwards)."""
+        parts = split_by_limit(
+            range(len(self.valid.clips)), self.valid.lengths, self.guard.micro_batch_limit
+        )
+        totals: dict[str, list[float]] = {}
+        training, modes = self.clips, {n: x.model.training for n, x in self.networks.items()}
+        devices = [self.ctx.device] if self.ctx.device.type == "cuda" else []
+        try:
+            self.clips = self.valid  # what collate reads
+            for network in self.networks.values():
+                network.model.eval()
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                torch.manual_seed(self.cfg.train.seed)
+                for part in parts:
+                    figures = self.validate(self.collate(part), len(part))
+                    for key, (value, weight) in figures.items():
+                        total = totals.setdefault(key, [0.0, 0.0])
+                        total[0] += value
+                        total[1] += weight
+        finally:
+            self.clips = training
+            for name, network in self.networks.items():
+                network.model.train(modes[name])
+        return {key: value / max(weight, 1e-12) for key, (value, weight) in totals.items()}
 
     def _micro_batches(self, group: list[list[int]]) -> tuple[list[list[int]], int, int]:
         """The group's batches split within the guard's micro-batch limit, evened out across ranks:
@@ -527,6 +588,7 @@ class StageTrainer(ABC):
         real_total, padded_total, seconds_total, loss = 0, 0, 0.0, math.nan
         cpu_total = 0.0  # this process's CPU seconds: a rate other work barely moves
         dropped_by_guard = 0
+        valid: dict[str, float] = {}  # the latest held-out figures
         start_step = self.step
         probed_steps = self._steps_to_measure()
         while self.step < cfg.train.max_steps:
@@ -552,13 +614,18 @@ class StageTrainer(ABC):
                 seconds_total += seconds
                 cpu_total += cpu_seconds
             loss = result.loss
+            last = self.step == cfg.train.max_steps
+            held_out = {}
+            every = cfg.train.eval_every
+            if self.valid.clips and every and (last or self.step % every == 0):
+                held_out = valid = self.evaluate()
             monitor.step(
                 self.step,
                 {
                     "loss": loss,
                     "tokens_per_second": result.real / max(seconds, 1e-9),
                     "padding_efficiency": result.real / max(result.padded, 1),
-                    "peak_bytes": report.peak_bytes,
+                    "peak_bytes": report.peak_bytes if report else 0,
                     "micro_batch_budget": self.guard.micro_batch_limit,
                     "lr": next(iter(self.networks.values())).schedule.lr,
                     # this rank's step: what a benchmark needs to time each step on its own
@@ -567,11 +634,11 @@ class StageTrainer(ABC):
                     "cpu_seconds": cpu_seconds,
                     # per network, before clipping (train.grad_clip); TensorBoard groups them
                     **{f"grad_norm/{name}": norm for name, norm in result.grad_norms.items()},
+                    **held_out,  # valid_loss, …: on evaluation steps only
                 },
             )
             if cfg.train.check_replicas and self.ctx.active and cfg.train.distributed == "ddp":
                 self._check_replicas()
-            last = self.step == cfg.train.max_steps
             stopping = any_rank(self.stop_requested, self.ctx)
             if stopping and not last:
                 self._save(loss)
@@ -600,12 +667,16 @@ class StageTrainer(ABC):
             ),
             "dropped_clips": self.clips.dropped,
             "clips": len(self.clips.clips),
+            "held_out_clips": len(self.valid.clips),
+            "valid": valid,  # the last held-out figures (valid_loss, …); {} if none
             "clips_left_out_by_oom_guard": dropped_by_guard,
             "optimizer": self.optimizer_names(),
             "out_of_memory_retries": self.guard.total,
             "world_size": self.ctx.world_size,
             "replicas_checked": self.replicas_checked,
-            "memory": {k: v for k, v in report.as_dict().items() if k != "peak_source"},
+            "memory": {
+                k: v for k, v in (report.as_dict() if report else {}).items() if k != "peak_source"
+            },
             "config": to_dict(self.cfg),
         }
 
@@ -613,6 +684,8 @@ class StageTrainer(ABC):
         """The steps whose memory is measured: this run's first (its report is shown at
         once) and the one with the costliest micro-batch among the next epoch's worth of
         steps, which sets the run's peak (`summary.json`'s `memory`)."""
+        if not self.measure_memory:
+            return set()
         accum = self.cfg.train.grad_accum
         steps = min(self.cfg.train.max_steps - self.step, max(len(self.sampler) // accum, 1))
         upcoming = self.sampler.peek(steps * accum)

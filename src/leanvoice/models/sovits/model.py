@@ -257,6 +257,29 @@ class SoVITSGenerator(nn.Module):
             "logs_q": logs_q,
         }
 
+    @torch.no_grad()
+    def reconstruct(
+        self,
+        spec: torch.Tensor,  # (B, n_fft/2+1, T) linear spectrogram at 50 Hz
+        spec_lens: torch.Tensor,  # (B,)
+        f0: torch.Tensor | None = None,  # (B, 1, T) Hz, for a harmonic source
+        sv: torch.Tensor | None = None,  # (B, sv_dim): v2Pro/v2ProPlus
+    ) -> torch.Tensor:
+        """The clips' audio [B, 1, samples] decoded whole from their posterior means (no
+        sampling, no prior): what held-out evaluation compares with the real clips."""
+        frames = spec.shape[2]
+        mask = lengths_to_mask(spec_lens, frames)
+        style = self.style(spec, mask, sv)
+        if self.enc_q is None:
+            raise RuntimeError("built with with_posterior=False: inference only")
+        _, m_q, _ = self.enc_q(spec, mask, style)
+        z = m_q * mask
+        source_f0 = None
+        if self.pitch is not None:  # the clip's F0 drives the source, else the predicted
+            track = PitchPredictor.to_hz(self.pitch(z, style)) if f0 is None else f0.float()
+            source_f0 = _fit_length(track, frames) * mask
+        return self.dec(z, style, source_f0)
+
     # -- inference ------------------------------------------------------------------------
     @torch.no_grad()
     def decode(
