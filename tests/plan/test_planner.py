@@ -15,6 +15,7 @@ from leanvoice.plan.planner import (
     calibrate,
     card_bytes,
     choose,
+    clip_cost,
     epoch_batches,
     make_plan,
     measured_peak,
@@ -233,3 +234,27 @@ def test_cli_plan_shows_its_progress_and_a_table_that_fits_80_columns(tmp_path) 
     assert lines[-1].startswith("memory.checkpoint=") and "data.max_tokens=" in lines[-1]
     assert all(len(line) <= 80 for line in lines)
     assert not list(tmp_path.iterdir())  # no plan.png unless --plot says where
+
+
+@pytest.mark.parametrize(("version", "per_frame"), [("v4", 2.0), ("v3", 1.875), ("v2", 1)])
+def test_the_plan_costs_a_clip_as_the_trainer_does(tmp_path, version, per_frame) -> None:
+    """The worst-case clip's cost (the plan's `data.max_frames` = N × it) is what the
+    stage's sampler counts for that clip: v3/v4 mel frames, v2 50 Hz frames."""
+    from leanvoice.train import trainer_class
+
+    cfg = load_config(overrides=["model.size=tiny", f"model.version={version}", "data.max_sec=3"])
+    clip = worst_case_clip("sovits", cfg, None)
+    write_worst_case_clip(tmp_path, cfg, clip)
+    trainer = trainer_class("sovits", cfg)(cfg, tmp_path, tmp_path / "run")
+    assert trainer.load_clips(tmp_path).lengths == [clip_cost("sovits", cfg, clip)]
+    assert clip_cost("sovits", cfg, clip) == int(clip["frames"] * per_frame)
+
+
+def test_a_v4_plan_sets_data_max_frames_in_mel_frames() -> None:
+    base = ["model.size=tiny", "model.version=v4", "memory.precision=fp32", "data.max_sec=3"]
+    cfg = load_config(overrides=base)
+    plan = make_plan("sovits", cfg, 256 * 2**20, candidates=[Candidate("none", "adamw")])
+    frames = worst_case_clip("sovits", cfg, None)["frames"]  # 50 Hz
+    assert plan.chosen is not None and plan.clip_cost == 2 * frames
+    tuned = load_config(overrides=[*base, *plan.overrides()])
+    assert tuned.data.max_frames == plan.clips * 2 * frames

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from leanvoice.config import load_config
+from leanvoice.data.batch_cost import padded_cost
+from leanvoice.data.sampler import BucketBatchSampler
 from leanvoice.train import trainer_class
 from leanvoice.train.cfm import CFMTrainer
 from tests.tiny import TINY
@@ -107,3 +109,48 @@ def test_a_lora_run_from_an_official_base_exports_the_file_the_official_loader_m
     assert official.keys() == ours.keys()
     for key, value in ours.items():
         assert torch.allclose(official[key].float(), value.float(), rtol=2e-3, atol=2e-3), key
+
+
+@pytest.mark.parametrize(("version", "mel_per_frame"), [("v4", 2.0), ("v3", 1.875), ("v2", 1)])
+def test_a_sovits_stage_costs_each_clip_in_its_own_frames(
+    featured_demo, tmp_path, version, mel_per_frame
+):
+    """v3/v4: mel frames (v4 100 Hz, v3 93.75 Hz); v2: its 50 Hz frames, unchanged."""
+    cfg = load_config(overrides=[*TINY, f"model.version={version}"])
+    trainer = trainer_class("sovits", cfg)(cfg, featured_demo, tmp_path / "run")
+    clips = trainer.load_clips(featured_demo)
+    assert clips.lengths == [int(c.frames * mel_per_frame) for c in clips.clips]
+
+
+@pytest.mark.parametrize("version", ["v4", "v3"])
+def test_a_mel_frame_limit_bounds_the_batches_the_model_sees(featured_demo, tmp_path, version):
+    """Under data.max_frames=1000 every batch of several clips holds at most 1000 padded
+    mel frames, counted on the collated tensors; the step reports mel frames. Limiting
+    the 50 Hz frames instead would let this data form batches of up to 2000."""
+    limit = 1000
+    cfg = load_config(overrides=[*TINY, f"model.version={version}", f"data.max_frames={limit}"])
+    trainer = CFMTrainer(cfg, featured_demo, tmp_path / "run")
+    trainer.setup()
+    batches = trainer.sampler.global_batches(0)
+    shared = [b for b in batches if len(b) > 1]
+    assert shared, "the check needs batches of several clips"
+    for part in batches:
+        batch = trainer.collate(part)
+        mel_lengths = batch["mel_lengths"].tolist()
+        costs = [trainer.clips.lengths[i] for i in part]
+        # collate cuts a clip to its SSL frames: at most one 50 Hz frame below its cost
+        assert all(0 <= cost - mel <= 2 for cost, mel in zip(costs, mel_lengths, strict=True))
+        assert batch["mel"].shape[-1] >= max(mel_lengths)  # the frames are in the tensor
+        if len(part) > 1:
+            assert len(part) * max(mel_lengths) <= limit
+    assert max(padded_cost(b, trainer.clips.lengths) for b in shared) > limit / 2
+    mel_lengths = trainer.collate(batches[0])["mel_lengths"]
+    result = trainer.train_step([batches[0]])
+    assert (result.real, result.padded) == (
+        int(mel_lengths.sum()),
+        len(mel_lengths) * int(mel_lengths.max()),
+    )
+    # the same limit in 50 Hz frames: some batch would hold more mel frames than it
+    frames = [clip.frames for clip in trainer.clips.clips]
+    old_unit = BucketBatchSampler(frames, limit, seed=cfg.train.seed, num_buckets=cfg.train.buckets)
+    assert max(padded_cost(b, trainer.clips.lengths) for b in old_unit.global_batches(0)) > limit

@@ -44,8 +44,7 @@ class ModelConfig:
 class DataConfig:
     max_sec: float = 15.0  # prepare slices clips to at most this; training caps samples to it
     max_tokens: int = 6000  # GPT batch budget: phonemes + semantic tokens, padding counted
-    max_frames: int = 4000  # SoVITS batch budget: spectrogram frames, padding counted
-
+    max_frames: int = 4000  # SoVITS batch budget, padding counted: 50 Hz frames (v3/v4: mel)
     # at most this many clips per batch (0: no cap). The SoVITS decoder trains on a
     # fixed-length slice of every clip, so its memory grows with the clip count, not the
     # frames: a frames budget alone lets a batch of short clips outgrow the card.

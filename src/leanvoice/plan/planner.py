@@ -10,9 +10,10 @@ forward+backward peak is linear in N at a fixed clip length — parameters, grad
 optimizer states are the constant part, activations the slope — and the optimizer step
 adds a peak that does not grow with N; so the model is max(line, step peak), two
 measurements give it, and the largest N under the budget gives the token budget
-(`data.max_tokens` / `data.max_frames` = N × the clip's cost; the bucketing sampler
-never exceeds it, and shorter clips cost less). A stated margin (`headroom`, default
-10 %) covers allocator fragmentation and workspace the measurement does not see.
+(`data.max_tokens` / `data.max_frames` = N × the clip's cost in the stage's unit: tokens,
+50 Hz frames, v3/v4 mel frames; the bucketing sampler never exceeds it, and shorter clips
+cost less). A stated margin (`headroom`, default 10 %) covers allocator fragmentation and
+workspace the measurement does not see.
 
 Candidates are ranked by measured speed: each calibration also times one unprobed step
 at both sizes, and the plan picks the setting with the most tokens per second at its
@@ -123,7 +124,7 @@ class Plan:
     stage: str
     budget_bytes: int
     usable_bytes: int
-    clip_cost: int  # tokens (GPT) or frames (SoVITS) of the worst-case clip
+    clip_cost: int  # the worst-case clip's tokens (GPT) or frames (SoVITS; v3/v4: mel)
     lines: list[Line]
     chosen: Line | None
     clips: int  # batch size (copies of the worst-case clip) for the chosen line
@@ -203,6 +204,14 @@ def worst_case_clip(stage: str, cfg: Config, data: Path | None) -> dict[str, int
     codes = int(cfg.data.max_sec * rates.codes_per_second)
     frames = int(cfg.data.max_sec * rates.frames_per_second)
     return {"phonemes": int(codes / 2.5), "codes": codes, "frames": frames}
+
+
+def clip_cost(stage: str, cfg: Config, clip: dict[str, int]) -> int:
+    """What a clip of those lengths costs under the stage's batch limit: phonemes + codes
+    (GPT), or what the SoVITS trainer makes of its 50 Hz frames (v3/v4: mel frames)."""
+    if stage == "gpt":
+        return clip["phonemes"] + clip["codes"]
+    return trainer_class(stage, cfg).clip_cost(cfg, clip["frames"])
 
 
 def write_worst_case_clip(root: Path, cfg: Config, clip: dict[str, int]) -> None:
@@ -408,7 +417,7 @@ def make_plan(
     if not 0 <= headroom < 1:
         raise ConfigError(f"--headroom {headroom}: use a fraction such as 0.1")
     clip = worst_case_clip(stage, cfg, data)
-    cost = clip["phonemes"] + clip["codes"] if stage == "gpt" else clip["frames"]
+    cost = clip_cost(stage, cfg, clip)
     candidates = candidates or [Candidate(c, o) for c in CHECKPOINTS for o in OPTIMIZERS]
     if lines is None:
         lines = []

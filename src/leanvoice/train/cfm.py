@@ -13,6 +13,10 @@ adapters on `to_q`, `to_k`, `to_v`, `to_out.0` and its own weights freeze, while
 official full fine-tune). `train.cfm_bootstrap_no_grad` runs the shortcut target's two
 extra estimator passes without autograd: the official detaches them, so the gradient is
 the same and their activations are never kept.
+
+Batches are measured in mel frames (v4 100 Hz, v3 93.75 Hz: ×2 / ×1.875 the 50 Hz
+frames), the frames the DiT runs over: `data.max_frames` bounds a batch's padded mel
+frames here, and the step's counts (tokens_per_second, padding_efficiency) are mel frames.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ import torch
 
 from leanvoice.audio.cfm_mel import cfm_log_mel, normalize_mel
 from leanvoice.audio.io import Audio, resample
+from leanvoice.config.schema import Config
 from leanvoice.config.sizes import load_size
+from leanvoice.data.batch_cost import costliest_first, mel_frames
+from leanvoice.data.training_sets import ClipSet
 from leanvoice.errors import ConfigError
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.cfm import CFMSoVITS, cfm_size
@@ -79,6 +86,29 @@ def _resampled(waves: torch.Tensor, rate: int, new_rate: int) -> torch.Tensor:
 
 
 class CFMTrainer(SpectrogramStage):
+    # -- batches, in mel frames ----------------------------------------------------------
+    @classmethod
+    def clip_cost(cls, cfg: Config, frames: int) -> int:
+        """A clip's mel frames (its 50 Hz frames ×2 for v4, ×1.875 for v3): what its
+        tensors hold in this stage, and the unit of `data.max_frames` here."""
+        return mel_frames(frames, cfm_size(version=cfg.model.version).settings.upsample_factor)
+
+    def load_clips(self, root: Path) -> ClipSet:
+        clips = super().load_clips(root)
+        clips.lengths = [self.clip_cost(self.cfg, frames) for frames in clips.lengths]
+        return clips
+
+    def batch_cost(self, batch: list[int]) -> tuple[int, int]:
+        """Padded mel frames first: without the VITS decoder's fixed slices, memory
+        follows them."""
+        return costliest_first(batch, self.clips.lengths)
+
+    def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+        """(real, padded) mel frames."""
+        lengths = batch["mel_lengths"]
+        return int(lengths.sum()), len(lengths) * int(lengths.max())
+
+    # -- the model -----------------------------------------------------------------------
     def build_networks(self) -> dict[str, Network]:
         cfg, device = self.cfg, self.ctx.device
         init = find_sovits(cfg.model.sovits_init, self.data, cfg.model.size)
@@ -113,7 +143,8 @@ class CFMTrainer(SpectrogramStage):
         if settings.mel.sample_rate != spectrogram.sample_rate:  # v3: 24 kHz mels, as the
             wave = _resampled(wave, spectrogram.sample_rate, settings.mel.sample_rate)  # official
         batch["mel"] = normalize_mel(cfm_log_mel(wave, settings.mel))
-        batch["mel_lengths"] = (batch["frames"] * settings.upsample_factor).long()
+        factor = settings.upsample_factor  # by the rule the clips are costed with
+        batch["mel_lengths"] = torch.tensor([mel_frames(int(n), factor) for n in batch["frames"]])
         return {k: v.to(self.ctx.device) for k, v in batch.items()}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:

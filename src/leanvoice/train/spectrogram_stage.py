@@ -1,7 +1,7 @@
 """What the two SoVITS stages (the VITS one of v2/v2Pro/v2ProPlus, the flow-matching one
-of v3/v4) share: clips measured in 50 Hz spectrogram frames under `data.max_frames`,
-batches ordered clips first, a per-clip-mean loss, and the v2 linear spectrogram in
-collate."""
+of v3/v4) share: clips under `data.max_frames` (costed by `clip_cost`: 50 Hz spectrogram
+frames here, mel frames in the v3/v4 stage), a per-clip-mean loss, and the v2 linear
+spectrogram in collate."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from leanvoice.audio.spectrogram import linear_spectrogram
+from leanvoice.config.schema import Config
 from leanvoice.config.sizes import SoVITSSize
 from leanvoice.data.batch_cost import most_clips_first
 from leanvoice.data.training_sets import ClipSet, collate_sovits, sovits_clip_set
@@ -26,6 +27,12 @@ class SpectrogramStage(StageTrainer):
 
     def batch_limit(self) -> int:
         return self.cfg.data.max_frames
+
+    @classmethod
+    def clip_cost(cls, cfg: Config, frames: int) -> int:
+        """What a clip of `frames` 50 Hz frames costs under `data.max_frames` (the
+        planner asks too)."""
+        return frames
 
     def batch_cost(self, batch: list[int]) -> tuple[int, int]:
         """Clips first: the VITS decoder trains on a fixed-length slice of every clip."""
