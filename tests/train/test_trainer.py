@@ -105,7 +105,7 @@ def test_split_by_limit_keeps_every_clip_once() -> None:
 @pytest.mark.parametrize(
     ("preset", "stages"),
     [
-        ("timbre", ["gpt"]),
+        ("timbre", ["gpt", "sovits"]),
         ("small", ["gpt", "sovits"]),
         ("scratch", ["gpt", "sovits"]),
     ],
@@ -119,11 +119,20 @@ def test_each_preset_trains_end_to_end(featured_demo, tmp_path, preset, stages) 
         assert summary["steps"] == 2 and math.isfinite(summary["final_loss"])
 
 
-def test_timbre_preset_refuses_to_train_the_frozen_sovits(featured_demo, tmp_path) -> None:
-    from leanvoice.errors import ConfigError
+def test_timbre_trains_the_gpt_through_adapters_and_sovits_in_full(featured_demo, tmp_path):
+    """`memory.lora.stages`: LoRA for the stages named, the others in full."""
+    from leanvoice.train.gpt import GPTTrainer
+    from leanvoice.train.sovits import SoVITSTrainer
 
-    with pytest.raises(ConfigError, match="nothing to train"):
-        train_stage("sovits", featured_demo, tmp_path / "s", _cfg(preset="timbre"))
+    cfg = _cfg("train.audition_every=0", preset="timbre")
+    gpt = GPTTrainer(cfg, featured_demo, tmp_path / "g")
+    gpt.setup()
+    trainable = [n for n, p in gpt.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    sovits = SoVITSTrainer(cfg, featured_demo, tmp_path / "s")
+    sovits.setup()
+    names = [n for n, p in sovits.generator.named_parameters() if p.requires_grad]
+    assert not any("lora_" in n for n in names) and any(n.startswith("dec.") for n in names)
 
 
 def test_cli_train_auto_fit_uses_the_planners_settings(featured_demo, tmp_path) -> None:

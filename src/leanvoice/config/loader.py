@@ -133,6 +133,9 @@ def validate(cfg: Config) -> None:
             f"train.decay_steps={cfg.train.decay_steps} must be above "
             f"train.warmup_steps={cfg.train.warmup_steps}"
         )
+    unknown = sorted(set(cfg.memory.lora.stages) - {"gpt", "sovits"})
+    if unknown:
+        raise ConfigError(f"memory.lora.stages: unknown stage {unknown[0]!r}; use gpt and sovits")
     if cfg.memory.lora.rank < 0:
         raise ConfigError(f"memory.lora.rank={cfg.memory.lora.rank} must be 0 (off) or positive")
     if cfg.prepare.min_sec >= cfg.data.max_sec:

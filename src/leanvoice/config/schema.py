@@ -124,6 +124,8 @@ class LoraConfig:
     alpha: float = 16.0
     dropout: float = 0.0
     quantize_base: bool = False  # QLoRA: frozen GPT FFN weights in 4-bit NF4 (bitsandbytes)
+    # the stages that train through adapters; the others train in full (timbre: the GPT)
+    stages: list[str] = field(default_factory=lambda: ["gpt", "sovits"])
 
 
 @dataclass

@@ -15,9 +15,12 @@ restores the plain module tree, so state-dict names are official again.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
+from leanvoice.config.schema import LoraConfig
 from leanvoice.errors import ConfigError
 
 
@@ -35,6 +38,14 @@ def lora_module_names(model: nn.Module) -> list[str]:
         ends = tuple("." + suffix for suffix in suffixes)
         names += [n for n, _ in model.named_modules() if n.startswith(inside) and n.endswith(ends)]
     return names
+
+
+def stage_lora(lora: LoraConfig, stage: str) -> LoraConfig:
+    """`memory.lora` as it applies to `stage`: off (rank 0) for a stage not in
+    `memory.lora.stages`, which then trains in full."""
+    if stage in lora.stages:
+        return lora
+    return replace(lora, rank=0, quantize_base=False)
 
 
 def _peft():

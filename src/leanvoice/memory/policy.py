@@ -10,7 +10,7 @@ wrap every block). The SoVITS discriminator is outside this policy (train/sovits
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from leanvoice.errors import ConfigError
 from leanvoice.memory.checkpointing import apply_activation_checkpointing
 from leanvoice.memory.compile import compile_blocks as compile_named_blocks
 from leanvoice.memory.freeze import freeze_groups
-from leanvoice.memory.lora import apply_lora
+from leanvoice.memory.lora import apply_lora, stage_lora
 from leanvoice.memory.offload import apply_activation_offload
 from leanvoice.memory.precision import PrecisionPlan, resolve_precision
 
@@ -41,6 +41,7 @@ def apply_memory_policy(
     compile_blocks: bool = False,  # train.compile: each block through torch.compile
 ) -> MemorySetup:
     device = torch.device(device)
+    policy = replace(policy, lora=stage_lora(policy.lora, stage))
     if policy.offload_activations and device.type != "cuda":
         raise ConfigError(
             "memory.offload_activations moves saved tensors from the GPU to host memory; "
@@ -57,8 +58,7 @@ def apply_memory_policy(
     if stage in policy.freeze:
         raise ConfigError(
             f"memory.freeze contains {stage!r}: the whole {stage} stage is frozen, so there "
-            f"is nothing to train (the timbre preset keeps the pretrained SoVITS as it is); "
-            f"remove it from memory.freeze to train this stage"
+            f"is nothing to train; remove it from memory.freeze to train this stage"
         )
     freeze_groups({stage: model}, policy.freeze)
     if policy.lora.rank > 0:

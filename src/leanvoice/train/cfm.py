@@ -35,6 +35,7 @@ from leanvoice.config.sizes import load_size
 from leanvoice.data.batch_cost import costliest_first, mel_frames
 from leanvoice.data.training_sets import ClipSet
 from leanvoice.errors import ConfigError
+from leanvoice.memory.lora import stage_lora
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.cfm import CFMSoVITS, cfm_size
 from leanvoice.train.distributed import wrap_model
@@ -120,7 +121,8 @@ class CFMTrainer(SpectrogramStage):
             model.to(device), "sovits", cfg.memory, device, compile_blocks=cfg.train.compile
         )
         self.model = setup.model.train()
-        if cfg.memory.lora.rank > 0:  # official: the adapters, and bridge + wns1 in full
+        if stage_lora(cfg.memory.lora, "sovits").rank > 0:  # official: the adapters, and
+            # bridge + wns1 in full
             for name, parameter in self.model.named_parameters():
                 if name.startswith(FULLY_TRAINED_WITH_LORA):
                     parameter.requires_grad_(True)
