@@ -48,17 +48,25 @@ class GPTLoss(nn.Module):
         self.dpo = dpo
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        loss, _, _ = self.model.loss(
-            batch["phoneme_ids"],
-            batch["phoneme_lens"],
-            batch["bert"],
-            batch["codes"],
-            batch["code_lens"],
-            count_padding=False,
-            dpo=self.dpo,
-            language_ids=language_ids_for(self.model, batch["language_ids"]),
-        )
-        return loss
+        return batch_loss(self.model, batch, dpo=self.dpo)[0]
+
+
+def batch_loss(
+    model: SemanticGPT, batch: dict[str, torch.Tensor], *, dpo: bool = False, accuracy: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """`model.loss` on a collated batch, summed over real target tokens (padding not
+    trained): what training minimises and held-out evaluation reports."""
+    return model.loss(
+        batch["phoneme_ids"],
+        batch["phoneme_lens"],
+        batch["bert"],
+        batch["codes"],
+        batch["code_lens"],
+        count_padding=False,
+        dpo=dpo,
+        language_ids=language_ids_for(model, batch["language_ids"]),
+        with_accuracy=accuracy,
+    )
 
 
 def language_ids_for(model: SemanticGPT, language_ids: torch.Tensor) -> torch.Tensor | None:
@@ -155,16 +163,7 @@ class GPTTrainer(StageTrainer):
         """Cross entropy per target token (codes and EOS) and the top-3 accuracy of the
         semantic codes, teacher-forced."""
         with full_parameters(self.networks["gpt"].wrapped), self.precision.autocast():
-            loss, accuracy, _ = self.model.loss(
-                batch["phoneme_ids"],
-                batch["phoneme_lens"],
-                batch["bert"],
-                batch["codes"],
-                batch["code_lens"],
-                count_padding=False,
-                with_accuracy=True,
-                language_ids=language_ids_for(self.model, batch["language_ids"]),
-            )
+            loss, accuracy, _ = batch_loss(self.model, batch, accuracy=True)
         codes = int(batch["code_lens"].sum())
         return {
             "valid_loss": (float(loss), _targets(batch)),
