@@ -183,9 +183,10 @@ def run_demo(out: Path, console: Console, *, quick: bool = False) -> DemoResult:
         "--bert chinese-roberta-wwm-ext-large --sovits s2G2333k.pth\n"
         "  leanvoice train gpt --data data/me --out runs/gpt --preset timbre "
         "model.gpt_init=s1v3.ckpt model.sovits_init=s2G2333k.pth\n"
-        "  leanvoice train sovits --data data/me --out runs/sovits --preset small "
+        "  leanvoice train sovits --data data/me --out runs/sovits --preset timbre "
         "model.sovits_init=s2G2333k.pth model.sovits_d_init=s2D2333k.pth\n"
-        "  leanvoice synthesize --gpt runs/gpt/checkpoints/best.pt --sovits s2G2333k.pth "
+        "  leanvoice synthesize --gpt runs/gpt/checkpoints/best.pt "
+        "--sovits runs/sovits/checkpoints/best.pt "
         "--ref ref.wav --ref-text '…' --text '…' --out out.wav --hubert … --bert …",
         soft_wrap=True,
         highlight=False,
