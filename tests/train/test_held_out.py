@@ -129,3 +129,20 @@ def test_v4_held_out_loss_is_its_flow_matching_loss_at_a_fixed_seed(featured_dem
     trainer.train_step(trainer.sampler.global_batches(0)[:1])
     assert trainer.evaluate()["valid_loss"] != first["valid_loss"]
     assert trainer.model.training  # back in train mode
+
+
+def test_best_checkpoint_is_the_lowest_held_out_loss_measured_at_every_save(
+    featured_demo, tmp_path
+) -> None:
+    from leanvoice.train.checkpoint import read_checkpoint_file
+
+    run = tmp_path / "run"
+    overrides = ["train.max_steps=6", "train.save_every=2", "train.eval_every=3"]
+    cfg = load_config(overrides=[*TINY, "data.valid_fraction=0.2", "train.lr=0.01", *overrides])
+    train_stage("gpt", featured_demo, run, cfg)
+    lines = {line["step"]: line for line in _metrics(run) if "valid_loss" in line}
+    assert sorted(lines) == [2, 3, 4, 6]  # every 3rd step and every save
+    saved = {step: lines[step]["valid_loss"] for step in (2, 4, 6)}
+    best = read_checkpoint_file(run / "checkpoints" / "best.pt")
+    assert best.step == min(saved, key=saved.get)
+    assert best.best_loss == min(saved.values())

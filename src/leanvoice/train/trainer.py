@@ -619,10 +619,13 @@ class StageTrainer(ABC):
                 cpu_total += cpu_seconds
             loss = result.loss
             last = self.step == cfg.train.max_steps
+            stopping = any_rank(self.stop_requested, self.ctx)
+            every_save = cfg.train.save_every and self.step % cfg.train.save_every == 0
+            saving = last or stopping or bool(every_save)  # the last step: never unsaved
             held_out = {}
             every = cfg.train.eval_every
-            if self.valid.clips and every and (last or self.step % every == 0):
-                held_out = valid = self.evaluate()
+            if self.valid.clips and every and (saving or self.step % every == 0):
+                held_out = valid = self.evaluate()  # at every save too: what best.pt uses
             monitor.step(
                 self.step,
                 {
@@ -643,13 +646,11 @@ class StageTrainer(ABC):
             )
             if cfg.train.check_replicas and self.ctx.active and cfg.train.distributed == "ddp":
                 self._check_replicas()
-            stopping = any_rank(self.stop_requested, self.ctx)
+            if saving:  # best.pt: the lowest held-out loss if measured, else step loss
+                self._save(held_out.get("valid_loss", loss))
             if stopping and not last:
-                self._save(loss)
                 monitor.log(f"stopped at step {self.step} on request; resume with --resume auto")
                 break
-            if last or (cfg.train.save_every and self.step % cfg.train.save_every == 0):
-                self._save(loss)  # the last step always: a run never ends unsaved
             if cfg.train.audition_every and (self.step % cfg.train.audition_every == 0 or last):
                 sample = self.audition()
                 if sample is not None:
@@ -776,7 +777,8 @@ class StageTrainer(ABC):
         """The optional extensions the model was built with (they change its weights)."""
 
     def _save(self, loss: float) -> None:
-        """Write this step's checkpoint; it is also best.pt when `loss` is the lowest so far."""
+        """Write this step's checkpoint; it is also best.pt when `loss` (the held-out loss
+        when clips are held out and evaluated, else the step's) is the lowest so far."""
         best = loss < self.best_loss
         self.best_loss = min(self.best_loss, loss)
         checkpoint = ckpt.Checkpoint(
