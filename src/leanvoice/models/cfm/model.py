@@ -31,16 +31,11 @@ from torch import nn
 from leanvoice.models.cfm.config import CFMSize
 from leanvoice.models.cfm.dit import DiT
 from leanvoice.models.cfm.flow import ConditionalFlowMatching, random_uniform
+from leanvoice.models.sovits.model import lengths_to_mask
 from leanvoice.models.sovits.quantizer import ResidualVectorQuantizer
 from leanvoice.models.sovits.style import MelStyleEncoder
 from leanvoice.models.sovits.text_encoder import TextEncoder
 from leanvoice.models.sovits.wavenet import WaveNet
-
-
-def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B,) → (B, 1, max_len) float mask, 1 at real frames."""
-    real = torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
-    return real[:, None].float()
 
 
 class ContentEncoder(nn.Module):
