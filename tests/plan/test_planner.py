@@ -258,3 +258,5 @@ def test_a_v4_plan_sets_data_max_frames_in_mel_frames() -> None:
     assert plan.chosen is not None and plan.clip_cost == 2 * frames
     tuned = load_config(overrides=[*base, *plan.overrides()])
     assert tuned.data.max_frames == plan.clips * 2 * frames
+    # the DiT's memory follows frames alone: no clip cap (the VITS decoder's reason)
+    assert not any(o.startswith("data.max_clips") for o in plan.overrides())

@@ -130,12 +130,13 @@ class Plan:
     clips: int  # batch size (copies of the worst-case clip) for the chosen line
     run_peak_bytes: int | None = None  # measured on the data's largest real batch (--data)
     batch_limit_key: str = "data.max_tokens"  # the stage trainer's: data.max_tokens / max_frames
+    caps_clips: bool = False  # the trainer's memory_per_clip: data.max_clips too
 
     def overrides(self) -> list[str]:
         if self.chosen is None:
             return []
         budget = [f"{self.batch_limit_key}={self.clips * self.clip_cost}"]
-        if self.stage == "sovits":  # the decoder's memory grows with clips, not frames
+        if self.caps_clips:  # the VITS decoder's memory grows with clips, not frames
             budget.append(f"data.max_clips={self.clips}")
         return [*self.chosen.candidate.overrides(), *budget]
 
@@ -429,11 +430,14 @@ def make_plan(
                     on_candidate(len(lines), len(candidates), lines[-1])
     usable = int(budget_bytes * (1 - headroom))
     best, best_clips = choose(lines, usable, cost, cfg.memory.optimizer == "auto")
-    batch_limit_key = trainer_class(stage, cfg).batch_limit_key
-    plan = Plan(stage, budget_bytes, usable, cost, lines, best, best_clips, None, batch_limit_key)
+    trainer = trainer_class(stage, cfg)
+    plan = Plan(
+        stage, budget_bytes, usable, cost, lines, best, best_clips, None,
+        trainer.batch_limit_key, trainer.memory_per_clip,
+    )  # fmt: skip
     if best is not None and data is not None:
         tuned = with_candidate(cfg, best.candidate)
-        max_clips = best_clips if stage == "sovits" else 0
+        max_clips = best_clips if trainer.memory_per_clip else 0
         batches = largest_batches(stage, tuned, Path(data), best_clips * cost, max_clips)
         plan.run_peak_bytes = max(
             measure(stage, tuned, Path(data), batch, device).report.peak_bytes for batch in batches

@@ -142,6 +142,8 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 
 class SoVITSTrainer(SpectrogramStage):
+    memory_per_clip = True  # the decoder and discriminator run on a slice of every clip
+
     def load_clips(self, root: Path) -> ClipSet:
         clips = super().load_clips(root)
         missing = [c.id for c in clips.clips if not c.sv_path]

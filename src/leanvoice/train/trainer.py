@@ -136,6 +136,9 @@ class StageTrainer(ABC):
     batch_limit_key: str
     audition_clips = 1  # usable clips an audition needs
     official_schedule: str  # what train.lr_schedule=auto means for this stage
+    # memory grows with the clip count as well as the padded length (the VITS decoder's
+    # fixed slice of every clip): the planner then caps clips (data.max_clips) too
+    memory_per_clip = False
     # the memory report's probe (two steps per run) slows a CPU step several times over;
     # benchmarks that time or repeat many short runs turn it off
     measure_memory = True
