@@ -32,8 +32,7 @@ from leanvoice.audio.cfm_mel import cfm_log_mel, normalize_mel
 from leanvoice.audio.io import Audio, resample
 from leanvoice.config.schema import Config
 from leanvoice.config.sizes import load_size
-from leanvoice.data.batch_cost import costliest_first, mel_frames
-from leanvoice.data.training_sets import ClipSet
+from leanvoice.data.batch_cost import mel_frames
 from leanvoice.errors import ConfigError
 from leanvoice.memory.lora import stage_lora
 from leanvoice.memory.policy import apply_memory_policy
@@ -93,16 +92,6 @@ class CFMTrainer(SpectrogramStage):
         """A clip's mel frames (its 50 Hz frames ×2 for v4, ×1.875 for v3): what its
         tensors hold in this stage, and the unit of `data.max_frames` here."""
         return mel_frames(frames, cfm_size(version=cfg.model.version).settings.upsample_factor)
-
-    def load_clips(self, root: Path) -> ClipSet:
-        clips = super().load_clips(root)
-        clips.lengths = [self.clip_cost(self.cfg, frames) for frames in clips.lengths]
-        return clips
-
-    def batch_cost(self, batch: list[int]) -> tuple[int, int]:
-        """Padded mel frames first: without the VITS decoder's fixed slices, memory
-        follows them."""
-        return costliest_first(batch, self.clips.lengths)
 
     def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
         """(real, padded) mel frames."""

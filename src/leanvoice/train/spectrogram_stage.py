@@ -12,7 +12,6 @@ import torch
 from leanvoice.audio.spectrogram import linear_spectrogram
 from leanvoice.config.schema import Config
 from leanvoice.config.sizes import SoVITSSize
-from leanvoice.data.batch_cost import most_clips_first
 from leanvoice.data.training_sets import ClipSet, collate_sovits, sovits_clip_set
 from leanvoice.train.trainer import MicroBatchWeight, StageTrainer
 
@@ -23,7 +22,9 @@ class SpectrogramStage(StageTrainer):
     official_schedule = "exponential"
 
     def load_clips(self, root: Path) -> ClipSet:
-        return sovits_clip_set(root, self.cfg.data.max_sec)
+        clips = sovits_clip_set(root, self.cfg.data.max_sec)  # lengths in 50 Hz frames
+        clips.lengths = [self.clip_cost(self.cfg, frames) for frames in clips.lengths]
+        return clips
 
     def batch_limit(self) -> int:
         return self.cfg.data.max_frames
@@ -33,10 +34,6 @@ class SpectrogramStage(StageTrainer):
         """What a clip of `frames` 50 Hz frames costs under `data.max_frames` (the
         planner asks too)."""
         return frames
-
-    def batch_cost(self, batch: list[int]) -> tuple[int, int]:
-        """Clips first: the VITS decoder trains on a fixed-length slice of every clip."""
-        return most_clips_first(batch, self.clips.lengths)
 
     def counts(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
         return int(batch["frames"].sum()), batch["ssl"].shape[-1] * len(batch["frames"])

@@ -48,7 +48,7 @@ from torch import nn
 
 from leanvoice.config.loader import to_dict
 from leanvoice.config.schema import Config
-from leanvoice.data.batch_cost import costliest_first, padded_cost
+from leanvoice.data.batch_cost import costliest_first, most_clips_first, padded_cost
 from leanvoice.data.held_out import held_out_ids, split_clip_set
 from leanvoice.data.manifest import read_manifest
 from leanvoice.data.sampler import BucketBatchSampler, padding_efficiency
@@ -137,7 +137,8 @@ class StageTrainer(ABC):
     audition_clips = 1  # usable clips an audition needs
     official_schedule: str  # what train.lr_schedule=auto means for this stage
     # memory grows with the clip count as well as the padded length (the VITS decoder's
-    # fixed slice of every clip): the planner then caps clips (data.max_clips) too
+    # fixed slice of every clip): batches are then ordered clips first (`batch_cost`)
+    # and the planner caps clips (data.max_clips) too
     memory_per_clip = False
     # the memory report's probe (two steps per run) slows a CPU step several times over;
     # benchmarks that time or repeat many short runs turn it off
@@ -704,7 +705,10 @@ class StageTrainer(ABC):
         return {self.step + 1, self.step + 1 + costs.index(max(costs))}
 
     def batch_cost(self, batch: list[int]) -> tuple[int, int]:
-        """How much memory a batch needs, for ordering: padded tokens, then clips."""
+        """How much memory a batch needs, for ordering: padded tokens, then clips; clips
+        first where memory grows per clip (`memory_per_clip`)."""
+        if self.memory_per_clip:
+            return most_clips_first(batch, self.clips.lengths)
         return costliest_first(batch, self.clips.lengths)
 
     def _check_replicas(self) -> None:
