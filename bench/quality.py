@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import platform
 import shutil
@@ -229,26 +230,19 @@ def synthesis_figures(trainer) -> dict[str, float]:
     training clip of its speaker as the reference (noise scale 0.5, seed 0): the log-mel
     L1 against the real clip, the voiced share, and whether the closest demo speaker (by
     the report's mel signature of the training clips) is the clip's own."""
-    from leanvoice.audio.io import load_audio
-    from leanvoice.audio.quality import measure, mel_signature
-    from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel, mel_filterbank
+    from leanvoice.audio.quality import measure
+    from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel
 
     model, size, device = trainer.generator, trainer.size, trainer.ctx.device
     rate = size.sample_rate
-    train_clips, valid = trainer.clips.clips, trainer.valid
+    valid = trainer.valid
     first_of = {}
-    for clip in train_clips:
+    for clip in trainer.clips.clips:
         first_of.setdefault(clip.speaker, clip)
-    signatures = {
-        speaker: mel_signature(
-            np.concatenate(
-                [_samples(valid.root, c, load_audio) for c in train_clips if c.speaker == speaker]
-            ),
-            rate,
-        )
-        for speaker in first_of
-    }
-    bank = mel_filterbank(rate, size.n_fft, size.n_mels)
+    signatures = speaker_signatures(
+        trainer.clips.root, tuple((c.speaker, c.wav) for c in trainer.clips.clips), rate
+    )
+    bank = trainer.filterbank.cpu()  # the run's own log-mel
 
     def log_mel(samples: np.ndarray) -> torch.Tensor:
         wave = torch.from_numpy(samples)[None]
@@ -261,7 +255,7 @@ def synthesis_figures(trainer) -> dict[str, float]:
     model.eval()
     with torch.no_grad():
         for clip in valid.clips:
-            reference = _samples(trainer.clips.root, first_of[clip.speaker], load_audio)
+            reference = _samples(trainer.clips.root / first_of[clip.speaker].wav)
             ref_spec = linear_spectrogram(
                 torch.from_numpy(reference)[None], size.n_fft, size.hop_length, size.win_length
             ).to(device)
@@ -275,7 +269,7 @@ def synthesis_figures(trainer) -> dict[str, float]:
                 generator=torch.Generator(device=device).manual_seed(0),
             )
             made = wave.reshape(-1).float().cpu().numpy()
-            real = _samples(valid.root, clip, load_audio)
+            real = _samples(valid.root / clip.wav)
             fake_mel, real_mel = log_mel(made), log_mel(real)
             frames = min(fake_mel.shape[-1], real_mel.shape[-1])
             errors.append(float((fake_mel[:, :frames] - real_mel[:, :frames]).abs().mean()))
@@ -290,8 +284,27 @@ def synthesis_figures(trainer) -> dict[str, float]:
     }
 
 
-def _samples(root: Path, clip, load_audio) -> np.ndarray:
-    return np.asarray(load_audio(root / clip.wav).samples, dtype=np.float32)
+@functools.cache
+def speaker_signatures(
+    root: Path, clips: tuple[tuple[str, str], ...], rate: int
+) -> dict[str, np.ndarray]:
+    """Each speaker's mel signature (the demo report's) over its training clips, given
+    as (speaker, wav); the same for every case and seed of a stage, so computed once."""
+    from leanvoice.audio.quality import mel_signature
+
+    speakers = dict.fromkeys(speaker for speaker, _ in clips)
+    return {
+        speaker: mel_signature(
+            np.concatenate([_samples(root / wav) for who, wav in clips if who == speaker]), rate
+        )
+        for speaker in speakers
+    }
+
+
+def _samples(path: Path) -> np.ndarray:
+    from leanvoice.audio.io import load_audio
+
+    return np.asarray(load_audio(path).samples, dtype=np.float32)
 
 
 def _slug(name: str) -> str:
