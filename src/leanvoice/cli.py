@@ -426,8 +426,9 @@ def synthesize(
     vocoder: Annotated[
         Path | None,
         typer.Option(
-            help="v3/v4: the vocoder (v3: the BigVGAN folder "
-            "models--nvidia--bigvgan_v2_24khz_100band_256x; v4: gsv-v4-pretrained/vocoder.pth); "
+            help="v3/v4/v5: the vocoder (v3: the BigVGAN folder "
+            "models--nvidia--bigvgan_v2_24khz_100band_256x; v4: gsv-v4-pretrained/vocoder.pth; "
+            "v5: gsv-v5-pretrained/vocoder.pth); "
             "with --feature-models its tiny bigvgan/ or vocoder.pth is used."
         ),
     ] = None,
@@ -446,7 +447,7 @@ def synthesize(
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     precision: Annotated[str, typer.Option(help="fp32, bf16 or fp16.")] = "fp32",
 ) -> None:
-    """Speak text in the reference voice: mono audio at 32 kHz (v3: 24 kHz, v4: 48 kHz)."""
+    """Speak text in the reference voice: mono audio at 32 kHz (v3: 24 kHz, v4/v5: 48 kHz)."""
     from leanvoice.audio.io import write_audio
     from leanvoice.errors import InputError
     from leanvoice.infer import SynthesisOptions, load_synthesizer

@@ -1,21 +1,24 @@
-"""Official v3/v4 files (the flow-matching SoVITS): full weights and LoRA files.
+"""Official v3/v4/v5 files (the flow-matching SoVITS): full weights and LoRA files.
 
 What the official code (GPT-SoVITS 48b1a01: process_ckpt.py, s2_train_v3*.py,
-inference_webui.py, TTS_infer_pack/TTS.py) writes and reads:
+inference_webui.py, TTS_infer_pack/TTS.py; v5: 3b95794c process_ckpt.py) writes and reads:
 - Full weights `{"weight": fp16 state dict, "config": s2.json layout, "info": str}`. The
-  pretrained `s2Gv3.pth` and `gsv-v4-pretrained/s2Gv4.pth` are plain zips (`PK`) told
-  apart by the MD5 of their first 8 KiB (`PRETRAINED_MD5`): v3 and v4 have the same
-  shapes. Other `PK` files over 700 MB count as v3; header `02` also means a full v3 file.
+  pretrained `s2Gv3.pth`, `gsv-v4-pretrained/s2Gv4.pth` and
+  `gsv-v5-pretrained/s2Gv5dev.pth` / `s2Gv5turbo.pth` are told apart by the MD5 of their
+  first 8 KiB (`PRETRAINED_MD5`): v3 and v4 have the same shapes, and so have v5dev and
+  v5turbo (v5 without the DiT's `d_embed`). Other `PK` files over 700 MB count as v3;
+  header `02` also means a full v3 file.
 - LoRA files (`savee` with `lora_rank`): in fp16, every key that is not a frozen
   parameter: `ref_enc`, `bridge`, `wns1`, `linear_mel`, every buffer (the codebook, the
   rotary `inv_freq`) and the adapters under peft's names inside `cfm`
   (`cfm.base_model.model.<module>.lora_A.default.weight`); `lora_rank`, `config`, `info`;
-  header `03` (v3) or `04` (v4). Inference loads the pretrained base, wraps `cfm` in peft
-  (to_q, to_k, to_v, to_out.0; alpha = rank), loads the file non-strictly and merges.
-- A full v4 fine-tune has no header of its own: a plain file would be read as v3. We write
-  it as a LoRA file that holds every weight (under peft's names) and no adapters: the
-  official loader overwrites the whole base with it and merges a zero adapter (its B
-  starts at zero), so it runs exactly these weights, as v4.
+  header `03` (v3), `04` (v4), `07` (v5dev) or `08` (v5turbo). Inference loads the
+  pretrained base, wraps `cfm` in peft (to_q, to_k, to_v, to_out.0; alpha = rank), loads
+  the file non-strictly and merges.
+- A full v4 or v5 fine-tune has no header of its own: a plain file would be read as v3.
+  We write it as a LoRA file that holds every weight (under peft's names) and no
+  adapters: the official loader overwrites the whole base with it and merges a zero
+  adapter (its B starts at zero), so it runs exactly these weights, as that version.
 
 The vocoders' files (v4's `vocoder.pth`, v3's BigVGAN folder): `compat.vocoders`.
 """
@@ -50,30 +53,39 @@ StateDict = dict[str, torch.Tensor]
 PRETRAINED_MD5 = {
     "43797be674a37c1c83ee81081941ed0f": "v3",  # s2Gv3.pth
     "4f26b9476d0c5033e04162c486074374": "v4",  # gsv-v4-pretrained/s2Gv4.pth
+    "c4ce1f839a0d271e41963f9fb16ade76": "v5dev",  # gsv-v5-pretrained/s2Gv5dev.pth
+    "6bc5cb2a195cc8ec22b2e723cd4d6f47": "v5turbo",  # gsv-v5-pretrained/s2Gv5turbo.pth
 }
 HASHED_BYTES = 8192
-# read_checkpoint's names for the headers 02, 03, 04 → (version, is a LoRA file)
-CFM_HEADERS = {"v3": ("v3", False), "v3-lora": ("v3", True), "v4-lora": ("v4", True)}
+# read_checkpoint's names for the headers 02, 03, 04, 07, 08 → (version, is a LoRA file)
+CFM_HEADERS = {
+    "v3": ("v3", False),
+    "v3-lora": ("v3", True),
+    "v4-lora": ("v4", True),
+    "v5dev-lora": ("v5dev", True),
+    "v5turbo-lora": ("v5turbo", True),
+}
 PEFT_PREFIX = "cfm.base_model.model."  # get_peft_model(net_g.cfm) wraps cfm twice
 ADAPTER = re.compile(r"(?P<module>.+)\.lora_(?P<which>[AB])\.default\.weight")
-# parameters the official v3/v4 LoRA trainer freezes (freeze_quantizer) and so never saves
+# parameters the official v3/v4/v5 LoRA trainer freezes (freeze_quantizer) and so never saves
 FROZEN_PREFIXES = ("enc_p.", "ssl_proj.", "quantizer.", "cfm.")
-ZERO_ADAPTER_RANK = 1  # lora_rank of a full v4 file: the adapter the loader adds is zero
+ZERO_ADAPTER_RANK = 1  # lora_rank of a full v4/v5 file: the adapter the loader adds is zero
 
 
 # -- reading --------------------------------------------------------------------------------
 def load_official_cfm(path: Path, version: str | None = None) -> tuple[CFMSoVITS, dict[str, Any]]:
-    """A full official v3/v4 SoVITS file (or ours) → our model in eval mode, and its config.
+    """A full official v3/v4/v5 SoVITS file (or ours) → our model in eval mode, and its config.
 
     The version comes from the file (pretrained hash, then header), else from `version`,
-    else from its config: v3 and v4 have the same shapes, so a header-less file without
-    one is refused. A LoRA file needs its base: `load_official_cfm_lora`.
+    else from its config: v3 and v4 have the same shapes (and so have v5dev and v5turbo),
+    so a header-less file without one is refused. A LoRA file needs its base:
+    `load_official_cfm_lora`.
     """
     path = Path(path)
     data, header = read_checkpoint(path)
     weight = _cfm_weight(path, data)
-    version = cfm_file_version(path, header, data.get("config") or {}, version)
     base, adapters = _split_peft(path, weight)
+    version = cfm_file_version(path, header, data.get("config") or {}, version, base)
     state = sovits_from_official({k: v.float() for k, v in base.items()})
     try:
         size = size_from_state_dict(state, version)
@@ -83,7 +95,9 @@ def load_official_cfm(path: Path, version: str | None = None) -> tuple[CFMSoVITS
                 f"{path}: a {version} LoRA file holds only what it trained; load it onto "
                 "its pretrained base: load_official_cfm_lora(pretrained, lora)"
             ) from None
-        raise InputError(f"{path}: incomplete v3/v4 SoVITS weights: no {missing}") from None
+        raise InputError(f"{path}: incomplete {version} SoVITS weights: no {missing}") from None
+    except ValueError as wrong:
+        raise InputError(f"{path}: {wrong}") from None
     model = CFMSoVITS(size)
     _fill_rotary_frequencies(state, model)
     load_exact(path, model, state)
@@ -94,7 +108,7 @@ def load_official_cfm(path: Path, version: str | None = None) -> tuple[CFMSoVITS
 
 def load_any_official_sovits(path: Path, cfm_version: str | None = None) -> nn.Module:
     """Any official SoVITS file: v2/v2Pro/v2ProPlus (`load_official_sovits`) or a full
-    v3/v4 one (`load_official_cfm`, `cfm_version` for a file that does not say its own),
+    v3/v4/v5 one (`load_official_cfm`, `cfm_version` for a file that does not say its own),
     told apart by its keys; in eval mode."""
     data, _ = read_checkpoint(Path(path))
     weight = data.get("weight", {}) if isinstance(data, dict) else {}
@@ -125,10 +139,15 @@ def load_official_cfm_lora(
 
 
 def cfm_file_version(
-    path: Path, header: str | None, config: dict[str, Any], requested: str | None
+    path: Path,
+    header: str | None,
+    config: dict[str, Any],
+    requested: str | None,
+    weight: StateDict | None = None,
 ) -> str:
-    """v3 or v4, as the official WebUI decides (pretrained hash, then header), else the
-    caller's `requested`, else the config's `model.version` (official trainers write it)."""
+    """The CFM version, as the official WebUI decides (pretrained hash, then header), else
+    the caller's `requested`, else the config's `model.version` (official trainers write
+    it). `weight` (plain names) narrows the question when none says: v5 has no `d_embed`."""
     known = _pretrained_version(path)
     if known is None and header is not None:
         if header not in CFM_HEADERS:
@@ -145,9 +164,11 @@ def cfm_file_version(
     stated = config.get("model", {}).get("version")
     version = requested or (stated if stated in VERSIONS else None)
     if version is None:
+        pair = "v3 or v4"
+        if weight is not None and not any(".d_embed." in key for key in weight):
+            pair = "v5dev or v5turbo"
         raise InputError(
-            f"{path}: no version header, and v3 and v4 have the same shapes: give its "
-            "version (v3 or v4)"
+            f"{path}: no version header, and {pair} have the same shapes: give its version ({pair})"
         )
     return version
 
@@ -201,24 +222,27 @@ def export_cfm_full(
     info: str = "1epoch_1iteration",
 ) -> None:
     """Every weight in fp16, adapters (if any) merged, so the official WebUI loads it as
-    this version: v3 with header `02`; v4 as a LoRA file holding every weight (no other
-    header says "v4, full"). `load_official_cfm` reads both back without a base."""
+    this version: v3 with header `02`; v4/v5 as a LoRA file holding every weight (no
+    other header says "v4, full" or "v5, full"). `load_official_cfm` reads both back
+    without a base."""
     weight, size = cfm_full_weights(model, version)
     payload: dict[str, Any] = {
         "weight": {k: v.detach().half().cpu() for k, v in weight.items()},
         "config": cfm_official_config(size),
         "info": info,
     }
-    if size.version == "v4":
+    header = "v3"
+    if size.version != "v3":
         payload["lora_rank"] = ZERO_ADAPTER_RANK
-    _save(payload, path, HEADER_OF_VERSION["v3" if size.version == "v3" else "v4-lora"])
+        header = f"{size.version}-lora"
+    _save(payload, path, HEADER_OF_VERSION[header])
 
 
 def cfm_full_weights(
     model: nn.Module | StateDict, version: str | None = None
 ) -> tuple[StateDict, CFMSize]:
     """(what a full file holds, under its names; the model's size): adapters merged,
-    official weight-norm names; for v4 the DiT under peft's names, each LoRA target's
+    official weight-norm names; for v4/v5 the DiT under peft's names, each LoRA target's
     weights as its `base_layer`. No copy or cast, so it works on the meta device."""
     state, scaling, size, _ = _source(model, version, None)
     base, adapters = _split_ours(state)
@@ -259,7 +283,7 @@ def _cfm_weight(path: Path, data: dict[str, Any]) -> StateDict:
     weight = data.get("weight")
     if not isinstance(weight, dict) or not holds_cfm_weights(weight):
         other = "a v2 SoVITS file (load_official_sovits)" if weight else "no 'weight' dict"
-        raise InputError(f"{path}: not a v3/v4 SoVITS file: no 'cfm.*' weights; {other}")
+        raise InputError(f"{path}: not a v3/v4/v5 SoVITS file: no 'cfm.*' weights; {other}")
     return weight
 
 
@@ -365,7 +389,10 @@ def _source(
         raise InputError("export: a 4-bit (QLoRA) state dict: pass the model itself")
     rank_of = {module: a.shape[0] for module, (a, _) in adapters.items()}
     scaling = {m: alpha / r for m, r in rank_of.items()} if alpha is not None else {}
-    size = size_from_state_dict(base, version)
+    try:
+        size = size_from_state_dict(base, version)
+    except ValueError as wrong:
+        raise InputError(f"export: {wrong}") from None
     with torch.device("meta"):  # the model's buffer names, at no cost
         buffers = {name for name, _ in CFMSoVITS(size).named_buffers()}
     return dict(source), scaling, size, buffers

@@ -31,6 +31,8 @@ VERSION_HEADERS = {
     b"04": "v4-lora",
     b"05": "v2Pro",
     b"06": "v2ProPlus",
+    b"07": "v5dev-lora",
+    b"08": "v5turbo-lora",
 }
 
 

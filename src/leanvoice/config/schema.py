@@ -28,8 +28,9 @@ class ModelConfig:
     size: Literal["tiny", "v2"] = "v2"  # v2 = the official size of the chosen version
     # the SoVITS version (the GPT is the same model in every version): v2, or the official
     # recommendation v2Pro / v2ProPlus (a speaker-verification embedding: prepare --sv)
-    # v4 / v3: the flow-matching SoVITS (models/cfm), trained without a discriminator
-    version: Literal["v2", "v2Pro", "v2ProPlus", "v3", "v4"] = "v2"
+    # v4 / v3 / v5dev / v5turbo: the flow-matching SoVITS (models/cfm), trained without
+    # a discriminator (v5: the v4 model without the step-size embedding, see design.md)
+    version: Literal["v2", "v2Pro", "v2ProPlus", "v3", "v4", "v5dev", "v5turbo"] = "v2"
     gpt_init: str = ""  # official GPT .ckpt (or exported) to start from; "" = random init
     sovits_init: str = ""  # official SoVITS .pth (s2G) to start from; "" = the dataset's
     # own (prepared with --tiny-features) or random init

@@ -21,7 +21,12 @@ from leanvoice.models.cfm import CFMSoVITS
 
 TINY_SV_FILE = "sv.ckpt"  # `prepare --tiny-features --sv tiny` writes it in tiny_models/
 # `prepare --tiny-features` writes a tiny vocoder of each version there
-TINY_VOCODERS = {"v3": "bigvgan", "v4": "vocoder.pth"}
+TINY_VOCODERS = {
+    "v3": "bigvgan",
+    "v4": "vocoder.pth",
+    "v5dev": "vocoder.pth",
+    "v5turbo": "vocoder.pth",
+}
 
 __all__ = ["SynthesisOptions", "Synthesizer", "load_gpt", "load_sovits", "load_synthesizer"]
 

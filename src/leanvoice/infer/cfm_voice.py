@@ -26,6 +26,8 @@ INPUT_RATE = 32000  # the reference and the SSL features, as for v2
 OFFICIAL_VOCODERS = {
     "v3": "models--nvidia--bigvgan_v2_24khz_100band_256x",
     "v4": "gsv-v4-pretrained/vocoder.pth",
+    "v5dev": "gsv-v5-pretrained/vocoder.pth",  # v4's vocoder class, its own weights
+    "v5turbo": "gsv-v5-pretrained/vocoder.pth",
 }
 
 

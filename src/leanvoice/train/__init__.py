@@ -36,14 +36,16 @@ def train_stage(
 
 def trainer_class(stage: str, cfg: Config) -> type:
     """The trainer of `stage` for `model.version`: the GPT, the VITS SoVITS (v2, v2Pro,
-    v2ProPlus) or the flow-matching one (v3, v4)."""
+    v2ProPlus) or the flow-matching one (v3, v4, v5dev, v5turbo)."""
     if stage == "gpt":
         from leanvoice.train.gpt import GPTTrainer
 
         return GPTTrainer
     if stage != "sovits":
         raise ConfigError(f"unknown stage {stage!r}: use gpt or sovits")
-    if cfg.model.version in ("v3", "v4"):
+    from leanvoice.models.cfm.config import VERSIONS as CFM_VERSIONS
+
+    if cfg.model.version in CFM_VERSIONS:
         from leanvoice.train.cfm import CFMTrainer
 
         return CFMTrainer

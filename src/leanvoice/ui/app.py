@@ -32,10 +32,10 @@ LANGUAGE_CHOICES = [*MIXED_MODES, *OFFICIAL_LANGUAGES]
 log = logging.getLogger("leanvoice.ui")
 PRESETS = ["(none)", "timbre", "small", "scratch"]
 # `model.version`: the SoVITS the run trains (the GPT is the same model in every version)
-VERSIONS = ["v2", "v2Pro", "v2ProPlus", "v4", "v3"]
+VERSIONS = ["v2", "v2Pro", "v2ProPlus", "v4", "v3", "v5dev", "v5turbo"]
 VERSION_HELP = (
     "v2Pro/v2ProPlus need speaker embeddings (Data: speaker model); "
-    "v4 speaks through its 48 kHz vocoder, v3 through BigVGAN at 24 kHz"
+    "v4 and v5 speak through a 48 kHz vocoder, v3 through BigVGAN at 24 kHz"
 )
 NAME_MAX_CHARS = 64
 # letters (any script), digits, '_', then also '-' and '.': no separator, no leading dot
@@ -543,7 +543,8 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
                 elem_id="synth-sv",
             )
             vocoder = gr.Textbox(
-                label="Vocoder: v4 gsv-v4-pretrained/vocoder.pth, v3 the BigVGAN folder",
+                label="Vocoder: v4 gsv-v4-pretrained/vocoder.pth, v5 gsv-v5-pretrained/"
+                "vocoder.pth, v3 the BigVGAN folder",
                 placeholder="empty: the feature models folder's tiny vocoder, if any",
                 value="",  # also the API default (clients may leave it out)
                 elem_id="synth-vocoder",

@@ -1,9 +1,11 @@
-"""Sizes of the flow-matching SoVITS (v3, v4) and of the v4 vocoder, nanoGPT style.
+"""Sizes of the flow-matching SoVITS (v3, v4, v5dev, v5turbo) and of the v4 vocoder.
 
 `cfm_size("official", "v4")` is `SynthesizerTrnV3` as the official WebUI builds it for
 v4 (`configs/s2.json` + `module/models.py`), 382.8 M parameters; v3 has the same
-architecture and differs only in the mel frame rate (`CFMVersion`). `tiny` keeps the
-architecture at a few hundred k parameters so it trains on a CPU in seconds.
+architecture and differs only in the mel frame rate, v5 (v5dev, v5turbo) only in its
+DiT's time conditioning (no step-size embedding), training and sampler (`CFMVersion`).
+`tiny` keeps the architecture at a few hundred k parameters so it trains on a CPU in
+seconds.
 `size_from_state_dict` reads a size back from a state dict's shapes.
 """
 
@@ -19,12 +21,12 @@ from leanvoice.config.sizes import SoVITSSize
 from leanvoice.errors import ConfigError
 
 SIZE_NAMES = ("official", "tiny")
-VERSIONS = ("v3", "v4")
+VERSIONS = ("v3", "v4", "v5dev", "v5turbo")
 
 
 @dataclass(frozen=True)
 class CFMVersion:
-    """What differs between v3 and v4 (the DiT and the encoders are the same)."""
+    """What differs between the versions (the encoders and the DiT's blocks are the same)."""
 
     name: str
     mel: MelSettings
@@ -39,12 +41,36 @@ class CFMVersion:
     # reference mel, and `chunk_frames` prompt + generated frames per sampler call
     prompt_frames: int
     chunk_frames: int
-    vocoder_sample_rate: int  # v3: BigVGAN 24 kHz; v4: MelVocoder 48 kHz
+    vocoder_sample_rate: int  # v3: BigVGAN 24 kHz; v4, v5: MelVocoder 48 kHz
+    # v3/v4: the DiT embeds the shortcut step size d (`d_embed`), training draws the
+    # bootstrap target, the sampler accumulates t. v5 (official `CFMV5`): none of it,
+    # plain flow matching and t = j / steps
+    step_embedding: bool = True
+    noise_temperature: float = 1.0  # the sampler's default noise scale (v5: 0.875)
+    cfg_rate: float = 0.0  # default classifier-free guidance (v5dev: 1.3)
+    # the guidance's negative run drops the prompt mel and the content (v3/v4) or only
+    # the prompt mel (v5: `cfg_drop_text=False`)
+    negative_keeps_content: bool = False
+    # v5 chunking (`synthesize_v5_mel`): at most this many new frames per sampler call
+    # (0: chunk_frames − prompt), and each later chunk is prompted by the original
+    # reference with only its last `rolling_tail` frames replaced by the previous chunk's
+    # end (0: v3/v4, the previous chunk's end alone)
+    max_target_chunk: int = 0
+    rolling_tail: int = 0
 
 
 V3 = CFMVersion("v3", V3_MEL, 1.875, 3.875, 32, 468, 934, 24000)
 V4 = CFMVersion("v4", V4_MEL, 2.0, 4.0, 8, 500, 1000, 48000)
-_VERSIONS = {"v3": V3, "v4": V4}
+_V5 = dict(  # official models_v5.py: v4's mels and rates, CFMV5's sampler and chunks
+    step_embedding=False,
+    noise_temperature=0.875,
+    negative_keeps_content=True,
+    max_target_chunk=640,
+    rolling_tail=32,
+)
+V5DEV = CFMVersion("v5dev", V4_MEL, 2.0, 4.0, 32, 500, 1000, 48000, cfg_rate=1.3, **_V5)
+V5TURBO = CFMVersion("v5turbo", V4_MEL, 2.0, 4.0, 4, 500, 1000, 48000, **_V5)
+_VERSIONS = {version.name: version for version in (V3, V4, V5DEV, V5TURBO)}
 
 
 @dataclass
@@ -117,7 +143,8 @@ TINY = CFMSize(
 
 
 def cfm_size(name: str = "official", version: str = "v4") -> CFMSize:
-    """`official` (SynthesizerTrnV3, 382.8 M) or `tiny`, for `v3` or `v4`."""
+    """`official` (SynthesizerTrnV3, 382.8 M; v5 without `d_embed`: 381.2 M) or `tiny`,
+    for a version of VERSIONS."""
     if name not in SIZE_NAMES:
         raise ConfigError(f"unknown CFM size {name!r}; valid: {', '.join(SIZE_NAMES)}")
     if version not in VERSIONS:
@@ -162,8 +189,10 @@ def _count(state: StateDict, pattern: str) -> int:
 def size_from_state_dict(state: StateDict, version: str) -> CFMSize:
     """The size a `SynthesizerTrnV3` state dict (official or ours) was built with.
 
-    v3 and v4 have the same shapes: the version must be given (the official file tells
-    it by its hash or 2-byte header, see compat/). Weight-norm keys may be either form.
+    v3 and v4 have the same shapes, and so have v5dev and v5turbo: the version must be
+    given (the official file tells it by its hash or 2-byte header, see compat/); a
+    version whose DiT embeds the step size needs `d_embed` keys, v5 must have none.
+    Weight-norm keys may be either form.
     """
     dit = "cfm.estimator."
     head_dim = 64  # x_transformers' inv_freq holds head_dim / 2 frequencies
@@ -172,6 +201,12 @@ def size_from_state_dict(state: StateDict, version: str) -> CFMSize:
     dim = state[f"{dit}proj_out.weight"].shape[1]
     inner = state[f"{dit}transformer_blocks.0.attn.to_q.weight"].shape[0]
     hidden = state["enc_p.ssl_proj.weight"].shape[0]
+    has_step_embedding = any(key.startswith(f"{dit}d_embed.") for key in state)
+    if has_step_embedding != _VERSIONS[version].step_embedding:
+        found = "have" if has_step_embedding else "lack"
+        raise ValueError(
+            f"these weights {found} the DiT's step-size embedding (d_embed): not {version}"
+        )
     return CFMSize(
         version=version,
         ssl_dim=state["ssl_proj.weight"].shape[0],

@@ -1,7 +1,8 @@
 """The DiT velocity estimator of the v3/v4 CFM (official `f5_tts` `DiT`), read in one sitting.
 
 A pre-norm transformer whose every norm is modulated (adaLN-Zero) by the embedding of
-the flow time t plus that of the shortcut step size d. Its input per frame is the noisy
+the flow time t plus (v3/v4) that of the shortcut step size d; v5's DiT has no step
+embedding (`step_embedding=False`: no `d_embed` keys, t alone). Its input per frame is the noisy
 mel, the prompt mel (zeros outside the prompt) and the content features, projected to
 `dim`. Keys are the official ones (`transformer_blocks.N.attn.to_q` …), so LoRA targets
 `to_q`, `to_k`, `to_v`, `to_out.0` as the official trainer does.
@@ -116,7 +117,7 @@ class DiTBlock(nn.Module):
 
 
 class DiT(nn.Module):
-    """Official keys: `time_embed`, `d_embed`, `text_embed`, `input_embed`,
+    """Official keys: `time_embed`, `d_embed` (v3/v4), `text_embed`, `input_embed`,
     `rotary_embed.inv_freq`, `transformer_blocks.N`, `norm_out`, `proj_out`."""
 
     def __init__(
@@ -131,10 +132,12 @@ class DiT(nn.Module):
         text_dim: int,
         conv_layers: int,
         dropout: float = 0.1,
+        step_embedding: bool = True,
     ) -> None:
         super().__init__()
         self.time_embed = TimestepEmbedding(dim)
-        self.d_embed = TimestepEmbedding(dim)  # the shortcut step size d (0: plain flow)
+        # the shortcut step size d (0: plain flow); v5 has none
+        self.d_embed = TimestepEmbedding(dim) if step_embedding else None
         self.text_embed = TextEmbedding(text_dim, conv_layers)
         self.input_embed = InputEmbedding(mel_dim, text_dim, dim)
         self.rotary_embed = RotaryEmbedding(head_dim)
@@ -155,7 +158,8 @@ class DiT(nn.Module):
         prompt: torch.Tensor,  # (B, mel, T) the prompt mel, zeros after the prompt
         content: torch.Tensor,  # (B, text_dim, T) mel-rate content features
         time: torch.Tensor,  # (B,) or () flow time t in [0, 1]
-        step_size: torch.Tensor,  # (B,) shortcut step d (0 when not bootstrapping)
+        step_size: torch.Tensor | None,  # (B,) shortcut step d (0 when not bootstrapping;
+        # None for a DiT without step embedding)
         lengths: torch.Tensor,  # (B,) real frames
         *,
         drop_prompt: bool = False,
@@ -167,7 +171,9 @@ class DiT(nn.Module):
         mask = torch.arange(frames, device=x.device)[None, :] < lengths[:, None]  # (B, T)
         if time.ndim == 0:
             time = time.repeat(batch)
-        condition = self.time_embed(time) + self.d_embed(step_size)  # (B, dim)
+        condition = self.time_embed(time)  # (B, dim)
+        if self.d_embed is not None:
+            condition = condition + self.d_embed(step_size)
         if content_embedding is None:
             content_embedding = self.embed_content(content, drop=drop_content)
         h = self.input_embed(

@@ -5,7 +5,9 @@ velocity x1 − x0 on the frames after a random-length prompt (the prompt frames
 given to it as `prompt` and zeroed in x_t). With probability 0.3 the target is the
 shortcut/bootstrap one: the average of two detached estimator steps of size d (half of
 the step 2d the main prediction is told), d = 2^−k, k uniform in 2..7; steps below
-0.01 are shown to those two runs as 0.
+0.01 are shown to those two runs as 0. v5 (official `CFMV5`, a DiT without step
+embedding) trains plain flow matching: no coin, no bootstrap, no step input; its
+sampler's times are j / steps instead of an accumulated sum.
 
 Where we differ: the random draws come from an optional `torch.Generator` (default:
 the global RNG, in the official order t, x0, coin, k), and the coin is a torch draw
@@ -53,10 +55,13 @@ def frames_mask(starts: torch.Tensor, ends: torch.Tensor, frames: int) -> torch.
 class ConditionalFlowMatching(nn.Module):
     """Holds the DiT as `estimator` (official key prefix `cfm.estimator.`)."""
 
-    def __init__(self, mel_bins: int, estimator: DiT) -> None:
+    def __init__(self, mel_bins: int, estimator: DiT, *, shortcut: bool = True) -> None:
+        """`shortcut`: the DiT is told a step size and trains with the bootstrap target
+        (v3/v4); False for v5, whose DiT has no step embedding."""
         super().__init__()
         self.mel_bins = mel_bins
         self.estimator = estimator
+        self.shortcut = shortcut
 
     # -- training -------------------------------------------------------------------------
     def forward(
@@ -72,7 +77,12 @@ class ConditionalFlowMatching(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """→ {"loss": mean over samples of each one's MSE on its non-prompt frames,
         "sample_losses": (B,), "target_frames": (B,), "bootstrapped": bool ()}.
-        `bootstrap`: None draws the coin (p = 0.3); True/False forces the branch."""
+        `bootstrap`: None draws the coin (p = 0.3); True/False forces the branch. A DiT
+        without step embedding (v5) never bootstraps."""
+        if not self.shortcut:
+            if bootstrap:
+                raise ValueError("a DiT without step embedding (v5) has no bootstrap target")
+            bootstrap = False
         batch = mel.shape[0]
         t = random_uniform((batch,), mel.device, generator, mel.dtype)
         x0 = random_normal_like(mel, generator)
@@ -80,7 +90,7 @@ class ConditionalFlowMatching(nn.Module):
         in_prompt = frames_mask(torch.zeros_like(prompt_lengths), prompt_lengths, mel.shape[2])
         x_t = (x0 + t[:, None, None] * velocity).masked_fill(in_prompt, 0.0)
         prompt = mel.masked_fill(~in_prompt, 0.0)
-        step = torch.zeros_like(t)
+        step = torch.zeros_like(t) if self.shortcut else None
         if bootstrap is None:
             bootstrap = bool(random_uniform((), "cpu", generator) < BOOTSTRAP_PROBABILITY)
         if bootstrap:
@@ -142,12 +152,14 @@ class ConditionalFlowMatching(nn.Module):
         *,
         temperature: float = 1.0,
         cfg_rate: float = 0.0,
+        negative_keeps_content: bool = False,
         noise: torch.Tensor | None = None,  # (B, mel, T) x0, else drawn
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Euler steps of size 1/steps from noise → (B, mel, T), the prompt frames zero.
-        `cfg_rate` > 0 adds classifier-free guidance against a run without prompt and
-        content (the official WebUI uses 0)."""
+        `cfg_rate` > 0 adds classifier-free guidance against a run without the prompt
+        mel and (unless `negative_keeps_content`, as v5) the content; the official WebUI
+        uses 0 for v3/v4, v5dev 1.3."""
         batch, _, frames = content.shape
         if noise is None:
             shape = (batch, self.mel_bins, frames)
@@ -161,12 +173,18 @@ class ConditionalFlowMatching(nn.Module):
         prompt_x[..., :prompt_frames] = prompt[..., :prompt_frames]
         x[..., :prompt_frames] = 0
         step = 1 / steps
-        step_sizes = torch.full((batch,), step, device=x.device, dtype=x.dtype)
+        step_sizes = None
+        if self.shortcut:
+            step_sizes = torch.full((batch,), step, device=x.device, dtype=x.dtype)
         embedded = self.estimator.embed_content(content)
-        unconditioned = self.estimator.embed_content(content, drop=True) if cfg_rate else None
-        t = 0.0  # accumulated in Python floats, as the official loop
-        for _ in range(steps):
-            time = torch.full((batch,), t, device=x.device, dtype=x.dtype)
+        unconditioned = embedded
+        if cfg_rate and not negative_keeps_content:
+            unconditioned = self.estimator.embed_content(content, drop=True)
+        t = 0.0  # v3/v4: accumulated in Python floats, as the official loop; v5: j / steps
+        for j in range(steps):
+            time = torch.full(
+                (batch,), t if self.shortcut else j * step, device=x.device, dtype=x.dtype
+            )
             velocity = self.estimator(
                 x, prompt_x, content, time, step_sizes, lengths, content_embedding=embedded
             )

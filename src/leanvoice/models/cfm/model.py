@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from leanvoice.models.cfm.chunked import continue_reference
 from leanvoice.models.cfm.config import CFMSize
 from leanvoice.models.cfm.dit import DiT
 from leanvoice.models.cfm.flow import ConditionalFlowMatching, random_uniform
@@ -81,8 +82,11 @@ class CFMSoVITS(nn.Module):
             text_dim=size.content_channels,
             conv_layers=size.dit_text_conv_layers,
             dropout=size.dit_dropout,
+            step_embedding=size.settings.step_embedding,
         )
-        self.cfm = ConditionalFlowMatching(size.mel_bins, estimator)
+        self.cfm = ConditionalFlowMatching(
+            size.mel_bins, estimator, shortcut=size.settings.step_embedding
+        )
         if freeze_quantizer:
             for frozen in (self.ssl_proj, self.quantizer, self.enc_p):
                 frozen.requires_grad_(False)
@@ -92,6 +96,8 @@ class CFMSoVITS(nn.Module):
         """Group → the modules whose parameters it holds; each parameter is in one group."""
         dit = "cfm.estimator"
         embeddings = ("time_embed", "d_embed", "text_embed", "input_embed", "norm_out")
+        if self.cfm.estimator.d_embed is None:  # v5
+            embeddings = tuple(name for name in embeddings if name != "d_embed")
         return {
             "text_encoder": ("enc_p",),
             "style": ("ref_enc",),
@@ -259,41 +265,30 @@ class CFMSoVITS(nn.Module):
         *,
         steps: int | None = None,
         speed: float = 1.0,
-        temperature: float = 1.0,
-        cfg_rate: float = 0.0,
+        temperature: float | None = None,
+        cfg_rate: float | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """→ normalised mel (1, 100, frames) of the target, continuing the reference.
 
         As the official WebUI: the reference's mel (its last `prompt_frames` at most) and
-        content prompt the CFM; the target is generated in chunks of `chunk_frames` minus
-        the prompt, each prompted by the end of the previous one. `steps` defaults to the
-        version's (v4: 8, v3: 32). Vocode `denormalize_mel` of it.
+        content prompt the CFM, and the target is made in chunks (`continue_reference`).
+        `steps`, `temperature` and `cfg_rate` default to the version's (steps v4 8, v3
+        32, v5dev 32, v5turbo 4; temperature 1, v5 0.875; guidance 0, v5dev 1.3; the
+        official v5 ignores a temperature it is given). Vocode `denormalize_mel` of it.
         """
         settings = self.size.settings
         style = self.reference_style(reference_spectrogram)
         prompt_content = self.encode_codes(prompt_codes, prompt_phoneme_ids, style)
-        prompt_frames = min(reference_mel.shape[2], prompt_content.shape[2], settings.prompt_frames)
-        prompt_mel = reference_mel[:, :, : min(reference_mel.shape[2], prompt_content.shape[2])]
-        prompt_content = prompt_content[:, :, : prompt_mel.shape[2]]
-        prompt_mel = prompt_mel[:, :, -prompt_frames:]
-        prompt_content = prompt_content[:, :, -prompt_frames:]
         target = self.encode_codes(codes, phoneme_ids, style, speed)
-        chunk = settings.chunk_frames - prompt_frames
-        pieces = []
-        for start in range(0, target.shape[2], chunk):
-            new = target[:, :, start : start + chunk]
-            content = torch.cat([prompt_content, new], dim=2)
-            lengths = torch.full((content.shape[0],), content.shape[2], device=content.device)
-            mel = self.cfm.sample(
-                content,
-                lengths,
-                prompt_mel,
-                steps or settings.sample_steps,
-                temperature=temperature,
-                cfg_rate=cfg_rate,
-                generator=generator,
-            )[:, :, prompt_mel.shape[2] :]
-            pieces.append(mel)
-            prompt_mel, prompt_content = mel[:, :, -prompt_frames:], new[:, :, -prompt_frames:]
-        return torch.cat(pieces, dim=2)
+        return continue_reference(
+            self.cfm,
+            settings,
+            reference_mel,
+            prompt_content,
+            target,
+            steps=steps or settings.sample_steps,
+            temperature=settings.noise_temperature if temperature is None else temperature,
+            cfg_rate=settings.cfg_rate if cfg_rate is None else cfg_rate,
+            generator=generator,
+        )
