@@ -114,3 +114,29 @@ def test_a_tiny_v4_voice_trains_full_and_with_the_official_lora_recipe_and_speak
     )
     samples, rate = sf.read(wav)
     assert rate == 48000 and len(samples) > 0.2 * rate, said
+
+
+@pytest.mark.slow
+def test_a_tiny_v5_voice_trains_with_the_official_lora_recipe_speaks_and_exports(
+    pro_data, pro_gpt, tmp_path
+):
+    """v5turbo (4 sampler steps): LoRA on the DiT, synthesis through the 48 kHz vocoder,
+    and the official LoRA file with the v5turbo header 08."""
+    run = tmp_path / "run"
+    _leanvoice("train", "sovits", "--data", str(pro_data), "--out", str(run), *TINY,
+               "model.version=v5turbo", "train.max_steps=2", "train.save_every=2",
+               "memory.lora.rank=4", "memory.lora.alpha=4")  # fmt: skip
+    checkpoint = run / "checkpoints" / "best.pt"
+    wav = tmp_path / "voice.wav"
+    reference = sorted((pro_data / "wav32k").glob("*.wav"))[0]
+    _leanvoice(
+        *["synthesize", "--gpt", str(pro_gpt), "--sovits", str(checkpoint)],
+        *["--ref", str(reference), "--ref-text", "今天天气很好。", "--text", "你好。"],
+        *["--out", str(wav), "--feature-models", str(pro_data / "tiny_models")],
+    )
+    samples, rate = sf.read(wav)
+    assert rate == 48000 and len(samples) > 0.2 * rate
+    exported = tmp_path / "voice.pth"
+    said = _leanvoice("export", str(checkpoint), str(exported))
+    assert "official v5turbo LoRA file (rank 4, header 08)" in said
+    assert exported.read_bytes()[:2] == b"08"

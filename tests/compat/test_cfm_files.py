@@ -1,4 +1,4 @@
-"""Official v3/v4 files on tiny models: the LoRA file (header, keys, merge), full files,
+"""Official v3/v4/v5 files on tiny models: the LoRA file (header, keys, merge), full files,
 version detection, the vocoder file. Weights are rounded to fp16 first, as the files
 hold them, so that round trips compare exactly."""
 
@@ -97,11 +97,14 @@ def _official_trainer_file(tmp_path: Path, model: CFMSoVITS, version: str) -> tu
     state = sovits_to_official(trainer.state_dict())
     weight = {k: v.half() for k, v in state.items() if k not in frozen}
     payload = {"weight": weight, "config": {}, "info": "1epoch_1iteration", "lora_rank": RANK}
-    path = _write(tmp_path / "trained.pth", payload, {"v3": b"03", "v4": b"04"}[version])
+    headers = {"v3": b"03", "v4": b"04", "v5dev": b"07", "v5turbo": b"08"}
+    path = _write(tmp_path / "trained.pth", payload, headers[version])
     return path, trainer
 
 
-@pytest.mark.parametrize(("version", "header"), [("v4", b"04"), ("v3", b"03")])
+@pytest.mark.parametrize(
+    ("version", "header"), [("v4", b"04"), ("v3", b"03"), ("v5dev", b"07"), ("v5turbo", b"08")]
+)
 def test_lora_export_has_the_header_and_the_keys_the_official_trainer_saves(
     tmp_path: Path, version: str, header: bytes
 ) -> None:
@@ -129,12 +132,13 @@ def test_lora_export_loads_back_as_the_merged_model_with_its_scale_folded(tmp_pa
     assert not _equal_states(loaded, model)
 
 
-def test_the_official_trainers_lora_file_merges_as_peft_does(tmp_path: Path) -> None:
-    model = _base()
-    path, trainer = _official_trainer_file(tmp_path, model, "v4")
+@pytest.mark.parametrize("version", ["v4", "v5dev"])
+def test_the_official_trainers_lora_file_merges_as_peft_does(tmp_path: Path, version) -> None:
+    model = _base(version)
+    path, trainer = _official_trainer_file(tmp_path, model, version)
     trainer.cfm = trainer.cfm.merge_and_unload()  # the official inference's merge
     loaded = load_official_cfm_lora(_pretrained(tmp_path, model), path)
-    assert loaded.size.version == "v4"
+    assert loaded.size.version == version
     assert _equal_states(loaded, trainer)  # its fp16 values, merged in fp32
 
 
@@ -182,11 +186,13 @@ def test_a_qlora_model_exports_the_lora_file_of_its_adapters(tmp_path: Path) -> 
         export_cfm_full(quantized, tmp_path / "full.pth")
 
 
-@pytest.mark.parametrize(("version", "header"), [("v4", b"04"), ("v3", b"02")])
+@pytest.mark.parametrize(
+    ("version", "header"), [("v4", b"04"), ("v3", b"02"), ("v5dev", b"07"), ("v5turbo", b"08")]
+)
 def test_full_export_has_the_webui_header_and_loads_back_alone(
     tmp_path: Path, version: str, header: bytes
 ) -> None:
-    """v3: header 02 (full v3); v4: a LoRA-layout file that holds every weight."""
+    """v3: header 02 (full v3); v4/v5: a LoRA-layout file that holds every weight."""
     model = _base(version)
     path = tmp_path / "full.pth"
     export_cfm_full(model, path)
@@ -215,6 +221,20 @@ def test_a_headerless_full_file_needs_its_version(tmp_path: Path) -> None:
     assert "give its version (v3 or v4)" in str(refused.value)
     assert "\n" not in str(refused.value)
     assert load_official_cfm(path, "v3")[0].size.version == "v3"
+
+
+def test_a_headerless_v5_file_is_told_from_v3_v4_by_its_missing_step_embedding(
+    tmp_path: Path,
+) -> None:
+    path = _pretrained(tmp_path, _base("v5turbo"))
+    with pytest.raises(InputError, match=r"give its version \(v5dev or v5turbo\)"):
+        load_official_cfm(path)
+    assert load_official_cfm(path, "v5turbo")[0].size.version == "v5turbo"
+    with pytest.raises(InputError, match=r"lack the DiT's step-size embedding \(d_embed\): not v4"):
+        load_official_cfm(path, "v4")
+    v4 = _pretrained(tmp_path, _base("v4"))
+    with pytest.raises(InputError, match="have the DiT's step-size embedding"):
+        load_official_cfm(v4, "v5dev")
 
 
 def test_a_headerless_full_file_takes_the_version_its_config_states(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The v3/v4 stage: the flow-matching SoVITS trains with the shared step."""
+"""The v3/v4/v5 stage: the flow-matching SoVITS trains with the shared step."""
 
 import math
 
@@ -17,13 +17,15 @@ def test_the_sovits_stage_of_v3_and_v4_is_the_flow_matching_one() -> None:
     for version, expected in (
         ("v4", "CFMTrainer"),
         ("v3", "CFMTrainer"),
+        ("v5dev", "CFMTrainer"),
+        ("v5turbo", "CFMTrainer"),
         ("v2Pro", "SoVITSTrainer"),
     ):
         cfg = load_config(overrides=[f"model.version={version}"])
         assert trainer_class("sovits", cfg).__name__ == expected
 
 
-@pytest.mark.parametrize("version", ["v4", "v3"])
+@pytest.mark.parametrize("version", ["v4", "v3", "v5turbo"])
 def test_a_tiny_full_fine_tune_trains_every_unfrozen_part(featured_demo, tmp_path, version):
     cfg = load_config(overrides=[*TINY, f"model.version={version}", "train.max_steps=2"])
     trainer = CFMTrainer(cfg, featured_demo, tmp_path / "run")
@@ -73,12 +75,13 @@ def test_qlora_quantizes_the_dit_attention_and_refuses_the_v2_sovits() -> None:
         apply_memory_policy(SoVITSGenerator(load_size("tiny").sovits), "sovits", policy)
 
 
+@pytest.mark.parametrize(("version", "header"), [("v4", "04"), ("v5dev", "07")])
 def test_a_lora_run_from_an_official_base_exports_the_file_the_official_loader_merges(
-    featured_demo, tmp_path
+    featured_demo, tmp_path, version, header
 ) -> None:
-    """Start from a full v4 file (as from s2Gv4.pth), train adapters, export: the
-    official path (pretrained + LoRA file, merged) gives the weights our merge gives, to
-    the file's fp16."""
+    """Start from a full v4 file (as from s2Gv4.pth; v5dev: s2Gv5dev.pth), train
+    adapters, export: the official path (pretrained + LoRA file, merged) gives the
+    weights our merge gives, to the file's fp16."""
     from leanvoice.compat.cfm import export_cfm_full, load_official_cfm_lora
     from leanvoice.infer.export import export_checkpoint
     from leanvoice.infer.models import load_sovits
@@ -86,17 +89,17 @@ def test_a_lora_run_from_an_official_base_exports_the_file_the_official_loader_m
 
     torch.manual_seed(3)
     base = tmp_path / "s2Gv4.pth"
-    export_cfm_full(CFMSoVITS(cfm_size("tiny", "v4")), base, version="v4")
+    export_cfm_full(CFMSoVITS(cfm_size("tiny", version)), base, version=version)
     lora = ["memory.lora.rank=4", "memory.lora.alpha=8", f"model.sovits_init={base}"]
     steps = ["train.max_steps=2", "train.lr=1e-2"]  # updates well above the fp16 rounding
-    cfg = load_config(overrides=[*TINY, "model.version=v4", *steps, *lora])
+    cfg = load_config(overrides=[*TINY, f"model.version={version}", *steps, *lora])
     run = tmp_path / "run"
     CFMTrainer(cfg, featured_demo, run).train()
     exported = tmp_path / "voice.pth"
-    assert "LoRA file (rank 4, header 04)" in export_checkpoint(
+    assert f"LoRA file (rank 4, header {header})" in export_checkpoint(
         run / "checkpoints" / "best.pt", exported
     )
-    assert exported.read_bytes()[:2] == b"04"
+    assert exported.read_bytes()[:2] == header.encode()
     official = load_official_cfm_lora(base, exported).state_dict()
     ours = load_sovits(run / "checkpoints" / "best.pt").state_dict()
     from leanvoice.compat.cfm import load_official_cfm

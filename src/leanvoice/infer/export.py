@@ -93,9 +93,11 @@ def import_official(official: Path, out: Path) -> str:
 
 
 def _export_cfm(checkpoint: Checkpoint, out: Path, step: int) -> str:
-    """A v3/v4 run → the official LoRA file (header 03/04, what the official WebUI loads
-    onto its pretrained s2Gv4/s2Gv3) when it trained adapters, else the full weights."""
+    """A v3/v4/v5 run → the official LoRA file (header 03/04/07/08, what the official
+    WebUI loads onto its pretrained s2Gv3/s2Gv4/s2Gv5*) when it trained adapters, else
+    the full weights."""
     from leanvoice.compat.cfm import export_cfm_full, export_cfm_lora
+    from leanvoice.compat.official import HEADER_OF_VERSION
     from leanvoice.memory.lora import apply_lora
     from leanvoice.models.cfm import CFMSize, CFMSoVITS
 
@@ -109,7 +111,8 @@ def _export_cfm(checkpoint: Checkpoint, out: Path, step: int) -> str:
         model = apply_lora(model, rank, alpha)
         model.load_state_dict(weights)
         export_cfm_lora(model, out, rank=rank, version=size.version, info=info)
-        kind = f"official {size.version} LoRA file (rank {rank}, header 0{size.version[1]})"
+        header = HEADER_OF_VERSION[f"{size.version}-lora"].decode()
+        kind = f"official {size.version} LoRA file (rank {rank}, header {header})"
     else:
         model.load_state_dict(weights)
         export_cfm_full(model, out, version=size.version, info=info)
