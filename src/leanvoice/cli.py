@@ -441,6 +441,17 @@ def synthesize(
     repetition_penalty: Annotated[float, typer.Option(help="Penalty on repeated codes.")] = 1.35,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same audio).")] = 0,
     speed: Annotated[float, typer.Option(help="Speaking speed factor.")] = 1.0,
+    flow_steps: Annotated[
+        int,
+        typer.Option(
+            help="v3/v4/v5: the flow-matching sampler's steps (0: the version's; v4 8, "
+            "v3 and v5dev 32, v5turbo 4)."
+        ),
+    ] = 0,
+    guidance: Annotated[
+        float | None,
+        typer.Option(help="v3/v4/v5: classifier-free guidance, 0-2 (default: v5dev 1.3, else 0)."),
+    ] = None,
     audio_format: Annotated[
         str, typer.Option("--format", help="wav or flac (batch mode; else from --out).")
     ] = "wav",
@@ -491,6 +502,8 @@ def synthesize(
         reference_language=ref_language,
         seed=seed,
         speed=speed,
+        flow_steps=flow_steps,
+        guidance=guidance,
         sampling=SamplingConfig(
             top_k=top_k, top_p=top_p, temperature=temperature, repetition_penalty=repetition_penalty
         ),

@@ -1,6 +1,7 @@
 """A v3 voice speaks from the command line through BigVGAN at 24 kHz (tiny random GPT and
 v3 SoVITS files in the official layout, the tiny BigVGAN folder that `prepare
---tiny-features` writes); a vocoder of the other version is refused."""
+--tiny-features` writes); a vocoder of the other version is refused; the flow-matching
+sampler's steps and guidance (every CFM version) reach it."""
 
 import json
 import subprocess
@@ -65,3 +66,38 @@ def test_a_vocoder_of_the_other_version_is_refused_with_the_right_one(version, w
     with pytest.raises(InputError, match=f"a {version} SoVITS makes 100 mel bins at") as error:
         CFMVoice(CFMSoVITS(cfm_size("tiny", version)), other, torch.device("cpu"))
     assert wanted in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("version", "steps", "guidance", "calls"),
+    [("v3", 0, None, 32), ("v5turbo", 0, None, 4), ("v5dev", 3, None, 6), ("v4", 2, 0.5, 4)],
+)
+def test_flow_steps_and_guidance_reach_the_sampler(version, steps, guidance, calls):
+    """The version's defaults (v3 32 steps; v5turbo 4; v5dev guided, two DiT runs a
+    step), or what was asked for: counted as the DiT's runs for one short chunk."""
+    torch.manual_seed(0)
+    model = CFMSoVITS(cfm_size("tiny", version))
+    vocoder = BigVGAN(bigvgan_size("tiny")) if version == "v3" else MelVocoder(vocoder_size("tiny"))
+    voice = CFMVoice(model, vocoder, torch.device("cpu"))
+    runs = []
+    model.cfm.estimator.register_forward_hook(lambda *_: runs.append(1))
+    reference = voice.reference(
+        torch.randn(3 * 32000).numpy() * 0.1, torch.randint(0, 1024, (1, 75)), [5, 6, 7]
+    )
+    voice.speak(
+        reference,
+        torch.randint(0, 1024, (1, 10)),
+        [8, 9],
+        speed=1.0,
+        steps=steps,
+        guidance=guidance,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert len(runs) == calls
+
+
+def test_guidance_out_of_range_is_refused_in_one_line(v3_voice, tmp_path) -> None:
+    done = _run([*v3_voice["base"], "--out", str(tmp_path / "x.wav"), "--guidance", "3",
+                 "--feature-models", str(v3_voice["models"])])  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "--guidance 3.0: give a value from 0 to 2" in done.stderr + done.stdout

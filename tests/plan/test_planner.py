@@ -250,8 +250,10 @@ def test_the_plan_costs_a_clip_as_the_trainer_does(tmp_path, version, per_frame)
     assert clip_cost("sovits", cfg, clip) == int(clip["frames"] * per_frame)
 
 
-def test_a_v4_plan_sets_data_max_frames_in_mel_frames() -> None:
-    base = ["model.size=tiny", "model.version=v4", "memory.precision=fp32", "data.max_sec=3"]
+@pytest.mark.parametrize("version", ["v4", "v5dev"])
+def test_a_flow_matching_plan_sets_data_max_frames_in_mel_frames(version: str) -> None:
+    base = ["model.size=tiny", f"model.version={version}", "memory.precision=fp32"]
+    base.append("data.max_sec=3")
     cfg = load_config(overrides=base)
     plan = make_plan("sovits", cfg, 256 * 2**20, candidates=[Candidate("none", "adamw")])
     frames = worst_case_clip("sovits", cfg, None)["frames"]  # 50 Hz

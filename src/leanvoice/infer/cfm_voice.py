@@ -22,6 +22,7 @@ from leanvoice.models.cfm import BigVGAN, CFMSoVITS, MelVocoder
 
 SPECTROGRAM = (2048, 640, 2048)  # the style encoder's v2 linear spectrogram (n_fft, hop, win)
 INPUT_RATE = 32000  # the reference and the SSL features, as for v2
+MAX_GUIDANCE = 2.0  # the official v5 sampler's bound (v5_inference.validate_v5_sampling)
 # what each version speaks through (official pretrained_models/)
 OFFICIAL_VOCODERS = {
     "v3": "models--nvidia--bigvgan_v2_24khz_100band_256x",
@@ -29,6 +30,14 @@ OFFICIAL_VOCODERS = {
     "v5dev": "gsv-v5-pretrained/vocoder.pth",  # v4's vocoder class, its own weights
     "v5turbo": "gsv-v5-pretrained/vocoder.pth",
 }
+
+
+def check_sampler_options(steps: int, guidance: float | None) -> None:
+    """A one-line refusal of steps or guidance the sampler cannot take."""
+    if steps < 0:
+        raise InputError(f"--flow-steps {steps}: give 1 or more (0: the version's default)")
+    if guidance is not None and not 0 <= guidance <= MAX_GUIDANCE:
+        raise InputError(f"--guidance {guidance}: give a value from 0 to {MAX_GUIDANCE:g}")
 
 
 @dataclass
@@ -83,8 +92,12 @@ class CFMVoice:
         *,
         speed: float,
         generator: torch.Generator,
+        steps: int = 0,
+        guidance: float | None = None,
     ) -> np.ndarray:
-        """The sentence's codes (1, T) and phonemes → mono float32 at `output_rate`."""
+        """The sentence's codes (1, T) and phonemes → mono float32 at `output_rate`;
+        `steps` 0 and `guidance` None are the version's defaults."""
+        check_sampler_options(steps, guidance)
         mel = self.model.decode(
             codes,
             torch.tensor([ids], device=self.device),
@@ -93,6 +106,8 @@ class CFMVoice:
             reference.spectrogram,
             reference.mel,
             speed=speed,
+            steps=steps or None,
+            cfg_rate=guidance,
             generator=generator,
         )
         wave = self.vocoder(denormalize_mel(mel)).reshape(-1).float()

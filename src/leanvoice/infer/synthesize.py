@@ -24,7 +24,7 @@ from leanvoice.audio.spectrogram import linear_spectrogram
 from leanvoice.errors import InputError, TextError
 from leanvoice.features.bert import BertExtractor
 from leanvoice.features.ssl import SSLExtractor
-from leanvoice.infer.cfm_voice import INPUT_RATE, CFMVoice
+from leanvoice.infer.cfm_voice import INPUT_RATE, CFMVoice, check_sampler_options
 from leanvoice.infer.text import phonemes_and_bert, split_sentences
 from leanvoice.memory.precision import resolve_precision
 from leanvoice.models.cfm import CFMSoVITS
@@ -60,6 +60,11 @@ class SynthesisOptions:
     # gives its phonemes (EOS is masked until the minimum); 0 turns a bound off
     min_length: float = MIN_LENGTH
     max_length: float = MAX_LENGTH
+    # v3/v4/v5, the flow-matching sampler: Euler steps (0: the version's, v4 8, v3 and
+    # v5dev 32, v5turbo 4) and classifier-free guidance (None: the version's, v5dev 1.3,
+    # else 0); more steps cost time in proportion, guidance doubles each step's cost
+    flow_steps: int = 0
+    guidance: float | None = None
 
 
 class Synthesizer:
@@ -132,6 +137,8 @@ class Synthesizer:
             raise TextError("the text to speak is empty")
         if not reference_text.strip():
             raise TextError("the reference transcript is empty")
+        if self.voice is not None:
+            check_sampler_options(options.flow_steps, options.guidance)
         audio = load_audio(Path(reference), self.input_rate)
         low, high = REFERENCE_SECONDS
         if not low <= audio.duration_sec <= high:
@@ -200,7 +207,13 @@ class Synthesizer:
                 continue
             if self.voice is not None:
                 sentence_audio = self.voice.speak(
-                    voice_reference, codes[None], ids, speed=options.speed, generator=generator
+                    voice_reference,
+                    codes[None],
+                    ids,
+                    speed=options.speed,
+                    steps=options.flow_steps,
+                    guidance=options.guidance,
+                    generator=generator,
                 )
                 pieces += [fade_edges(remove_dc(sentence_audio), self.sample_rate), pause]
                 if on_sentence is not None:
