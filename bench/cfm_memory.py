@@ -1,5 +1,7 @@
 """v4 (flow-matching SoVITS) training memory: the official LoRA recipe's settings against
 LeanVoice's, side by side in one run, one clip of `--seconds`, the bootstrap target on.
+`--version v5dev` measures v5 (no step embedding, no bootstrap: the bootstrap case is
+left out).
 
 Cases (each one training step of `CFMSoVITS` measured by `StepMemory`, after a warm-up
 step so optimizer states exist):
@@ -12,8 +14,9 @@ step so optimizer states exist):
 - the official full fine-tune's settings (no adapters, no checkpointing, AdamW);
 - LeanVoice full fine-tune: checkpointing, no-grad bootstrap, 8-bit AdamW states.
 
-`python -m bench.cfm_memory [--size official|tiny] [--seconds 10] [--device cpu]`; the
-results go to docs/bench-results/cfm-memory-<device>.json and a Markdown table.
+`python -m bench.cfm_memory [--size official|tiny] [--seconds 10] [--device cpu]
+[--version v4|v5dev]`; the results go to
+docs/bench-results/cfm-memory-<device>-<size>[-<version>].json and a Markdown table.
 """
 
 from __future__ import annotations
@@ -52,9 +55,17 @@ CASES = {
 }
 
 
-def clip_batch(seconds: float, size_name: str, device: str) -> dict[str, torch.Tensor]:
-    """One clip of random features at the official rates: SSL 50 Hz, v4 mels 100 Hz."""
-    size = cfm_size(size_name, "v4")
+def cases(version: str = "v4") -> list[str]:
+    """The cases that apply to `version` (v5 has no bootstrap target to run under autograd)."""
+    shortcut = cfm_size("tiny", version).settings.step_embedding
+    return [name for name in CASES if shortcut or "bootstrap" not in name]
+
+
+def clip_batch(
+    seconds: float, size_name: str, device: str, version: str = "v4"
+) -> dict[str, torch.Tensor]:
+    """One clip of random features at the official rates: SSL 50 Hz, v4/v5 mels 100 Hz."""
+    size = cfm_size(size_name, version)
     g = torch.Generator().manual_seed(0)
     frames = int(seconds * 50)
     wave = 0.1 * torch.randn(1, frames * 640, generator=g)
@@ -70,7 +81,9 @@ def clip_batch(seconds: float, size_name: str, device: str) -> dict[str, torch.T
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def measure(name: str, size_name: str, batch: dict, device: str) -> dict[str, float]:
+def measure(
+    name: str, size_name: str, batch: dict, device: str, version: str = "v4"
+) -> dict[str, float]:
     """One case's step. On CUDA, as the official trainer, the official cases run fp16
     autocast with a GradScaler and LeanVoice's `memory.precision=auto` (bf16 where the
     card has it); the peak is the allocator's, less what was live before. On a CPU: fp32."""
@@ -82,7 +95,8 @@ def measure(name: str, size_name: str, batch: dict, device: str) -> dict[str, fl
         policy = replace(policy, precision="fp32")
     before = torch.cuda.memory_allocated(device) if on_cuda else 0
     torch.manual_seed(0)
-    model = CFMSoVITS(cfm_size(size_name, "v4")).to(device)
+    model = CFMSoVITS(cfm_size(size_name, version)).to(device)
+    bootstrap = model.size.settings.step_embedding  # the worst case; v5 has none
     setup = apply_memory_policy(model, "sovits", policy, device)
     model, precision = setup.model.train(), setup.precision
     if policy.lora.rank:  # official: bridge and wns1 train in full beside the adapters
@@ -96,7 +110,8 @@ def measure(name: str, size_name: str, batch: dict, device: str) -> dict[str, fl
         measured = attempt == 1
         with probe if measured else _nothing():
             with probe.forward() if measured else _nothing(), precision.autocast():
-                loss = model(**batch, bootstrap=True, bootstrap_no_grad=no_grad_bootstrap)["loss"]
+                loss = model(**batch, bootstrap=bootstrap, bootstrap_no_grad=no_grad_bootstrap)
+                loss = loss["loss"]
             (scaler.scale(loss.float()) if scaler else loss.float()).backward()
             if measured:
                 probe.after_backward()
@@ -120,10 +135,13 @@ def measure(name: str, size_name: str, batch: dict, device: str) -> dict[str, fl
     }
 
 
-def measure_case(name: str, size_name: str, device: str, seconds: float) -> dict[str, float]:
+def measure_case(
+    name: str, size_name: str, device: str, seconds: float, version: str = "v4"
+) -> dict[str, float]:
     """One case in a process of its own (`bench gpu --parts v4`): on CUDA the allocator's
     peak counts every live tensor of the process."""
-    return measure(name, size_name, clip_batch(seconds, size_name, device), device)
+    batch = clip_batch(seconds, size_name, device, version)
+    return measure(name, size_name, batch, device, version)
 
 
 def _nothing():
@@ -133,13 +151,18 @@ def _nothing():
 
 
 def render(
-    results: dict[str, dict[str, float]], size_name: str, seconds: float, where: str = ""
+    results: dict[str, dict[str, float]],
+    size_name: str,
+    seconds: float,
+    where: str = "",
+    version: str = "v4",
 ) -> str:
     base = results["official LoRA recipe (baseline)"]
     full = results["official full fine-tune settings"]
     mib = 2**20
     lines = [
-        f"v4 SoVITS ({size_name} size), one {seconds:g} s clip, bootstrap target on, "
+        f"{version} SoVITS ({size_name} size), one {seconds:g} s clip, "
+        f"{'bootstrap target on' if 'v5' not in version else 'no bootstrap (v5)'}, "
         f"{datetime.date.today()}, {where or platform.machine() + ' CPU, fp32'}, torch "
         f"{torch.__version__}. MiB; peak = {'the allocator' if where else 'live-tensor'} "
         "peak of the step; × = against the official setting of the same kind (LoRA or full).",
@@ -163,16 +186,18 @@ def main() -> None:
     parser.add_argument("--size", default="official", choices=["official", "tiny"])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--version", default="v4", choices=["v4", "v5dev"])
     args = parser.parse_args()
-    batch = clip_batch(args.seconds, args.size, args.device)
+    batch = clip_batch(args.seconds, args.size, args.device, args.version)
     results = {}
-    for name in CASES:
-        results[name] = measure(name, args.size, batch, args.device)
+    for name in cases(args.version):
+        results[name] = measure(name, args.size, batch, args.device, args.version)
         print(name, {k: round(v / 2**20) for k, v in results[name].items()}, flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"cfm-memory-{torch.device(args.device).type}-{args.size}.json"
+    suffix = "" if args.version == "v4" else f"-{args.version}"
+    out = RESULTS / f"cfm-memory-{torch.device(args.device).type}-{args.size}{suffix}.json"
     out.write_text(json.dumps({"seconds": args.seconds, "results": results}, indent=2) + "\n")
-    print(render(results, args.size, args.seconds))
+    print(render(results, args.size, args.seconds, version=args.version))
 
 
 if __name__ == "__main__":
