@@ -285,6 +285,19 @@ def test_the_official_v4_key_list_is_what_a_full_file_holds_and_what_loads() -> 
     assert size == cfm_size("official", "v3")
 
 
+def test_the_official_v5_keys_are_v4_s_without_the_step_embedding() -> None:
+    """official dit.py (3b95794c): `d_embed = ... if use_step_embedding else None`."""
+    official = {key: shape for key, shape, _ in json.loads(OFFICIAL_V4_KEYS.read_text())}
+    without = {k: v for k, v in official.items() if ".d_embed." not in k}
+    assert len(without) == len(official) - 4  # time_mlp.0 and .2, weight and bias
+    with torch.device("meta"):
+        model = CFMSoVITS(cfm_size("official", "v5turbo"))
+    weight, size = cfm_files.cfm_full_weights(model)
+    base, _ = cfm_files._split_peft(Path("x"), weight)
+    assert {k: list(v.shape) for k, v in base.items()} == without
+    assert size == cfm_size("official", "v5turbo")
+
+
 def test_the_vocoder_file_loads_strictly_and_other_files_are_refused(tmp_path: Path) -> None:
     torch.manual_seed(0)
     vocoder = _round_to_fp16(MelVocoder(vocoder_size("tiny")).eval())

@@ -143,7 +143,7 @@ TINY = CFMSize(
 
 
 def cfm_size(name: str = "official", version: str = "v4") -> CFMSize:
-    """`official` (SynthesizerTrnV3, 382.8 M; v5 without `d_embed`: 381.2 M) or `tiny`,
+    """`official` (SynthesizerTrnV3, 382.8 M; v5 without `d_embed`: 381.5 M) or `tiny`,
     for a version of VERSIONS."""
     if name not in SIZE_NAMES:
         raise ConfigError(f"unknown CFM size {name!r}; valid: {', '.join(SIZE_NAMES)}")
