@@ -1,4 +1,4 @@
-"""Stage 2 for v3/v4: the flow-matching SoVITS (`CFMSoVITS`), one network, one loss.
+"""Stage 2 for v3/v4/v5: the flow-matching SoVITS (`CFMSoVITS`), one network, one loss.
 
 The stage's part of the trainer's step: `collate` adds the clip's normalised mel (v4:
 32 kHz / 320; v3: the wave at 24 kHz / 256) to what the v2 SoVITS reads; `forward` runs
@@ -12,7 +12,8 @@ adapters on `to_q`, `to_k`, `to_v`, `to_out.0` and its own weights freeze, while
 `bridge` and `wns1` train in full beside them; without LoRA everything else trains (the
 official full fine-tune). `train.cfm_bootstrap_no_grad` runs the shortcut target's two
 extra estimator passes without autograd: the official detaches them, so the gradient is
-the same and their activations are never kept.
+the same and their activations are never kept. v5 (v5dev, v5turbo) trains the same way
+on v4's mels, with plain flow matching (no bootstrap: the setting has nothing to do).
 
 Batches are measured in mel frames (v4 100 Hz, v3 93.75 Hz: ×2 / ×1.875 the 50 Hz
 frames), the frames the DiT runs over: `data.max_frames` bounds a batch's padded mel
