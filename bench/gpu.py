@@ -6,6 +6,7 @@ official recipe, in one run (about 6 minutes on one H100/H200 with the default g
         --budgets-mib 64 --planner-budgets-mib 64    # the same code, tiny, on a CPU
     leanvoice bench gpu --parts pro                  # only the v2Pro/v2ProPlus SoVITS rows
     leanvoice bench gpu --parts v4                   # the v4 rows (bench/cfm_memory.py)
+    leanvoice bench gpu --parts v5                   # the same for v5dev (no bootstrap)
 
 0. The optimizer step alone, torch's (fused) AdamW against bitsandbytes' 8-bit AdamW.
 1. Steps over a batch grid of identical 10 s clips (GPT 120 phonemes + 250 codes, SoVITS
@@ -348,8 +349,9 @@ def device_name(device: str) -> str:
     return f"{platform.machine()} CPU"
 
 
-PARTS = ("optimizer", "steps", "pro", "planner", "v4")
-DEFAULT_PARTS = ("optimizer", "steps", "pro", "planner")  # v4: asked for by name (minutes)
+PARTS = ("optimizer", "steps", "pro", "planner", "v4", "v5")
+# v4, v5: asked for by name (minutes each)
+DEFAULT_PARTS = ("optimizer", "steps", "pro", "planner")
 
 
 def measure_optimizer(args: argparse.Namespace) -> dict:
@@ -375,17 +377,21 @@ def measure_steps(args: argparse.Namespace, started: float, pro: bool = False) -
     return results
 
 
-def measure_v4(args: argparse.Namespace, started: float) -> dict:
-    """Part `v4`: bench/cfm_memory.py's cases (the official LoRA recipe and full
-    fine-tune settings against LeanVoice's, one 10 s clip), each in a process of its own."""
+def measure_cfm(args: argparse.Namespace, started: float, part: str) -> dict:
+    """Part `v4` or `v5` (v5dev): bench/cfm_memory.py's cases (the official LoRA recipe
+    and full fine-tune settings against LeanVoice's, one 10 s clip), each in a process of
+    its own."""
     from bench import cfm_memory
 
     size = "official" if args.size == "v2" else args.size
+    version = {"v4": "v4", "v5": "v5dev"}[part]
     found = {}
-    for name in cfm_memory.CASES:
-        found[name] = run_case("bench.cfm_memory", "measure_case", name, size, args.device, 10.0)
-        print("v4", name, found[name], f"{time.perf_counter() - started:.0f} s", flush=True)
-    return {"v4": found}
+    for name in cfm_memory.cases(version):
+        found[name] = run_case(
+            "bench.cfm_memory", "measure_case", name, size, args.device, 10.0, version
+        )
+        print(part, name, found[name], f"{time.perf_counter() - started:.0f} s", flush=True)
+    return {part: found}
 
 
 def measure_planner(args: argparse.Namespace, started: float) -> dict:
@@ -440,14 +446,16 @@ def render(results: dict) -> str:
             f"equal batch, then useful {unit}/s at equal memory.\n\n"
             + render_steps(stage, results[f"steps_{stage}"], budgets)
         )
-    if "v4" in results:
+    for part, version in (("v4", "v4"), ("v5", "v5dev")):
+        if part not in results:
+            continue
         from bench import cfm_memory
 
         size = "official" if results["size"] == "v2" else results["size"]
         on_cuda = results["device_argument"].startswith("cuda")
         precision = "the official cases fp16 + GradScaler, ours auto" if on_cuda else "fp32"
         where = f"{results['device']}, {precision}"
-        sections.append(cfm_memory.render(results["v4"], size, 10.0, where))
+        sections.append(cfm_memory.render(results[part], size, 10.0, where, version))
     if "planner" in results:
         sections.append(
             "**Planner** (`small` preset, memory.optimizer=auto, `--data`: the demo corpus × "
@@ -480,8 +488,8 @@ def main(args: argparse.Namespace) -> None:
             results.update(measure_optimizer(args))
         elif part in ("steps", "pro"):
             results.update(measure_steps(args, started, pro=part == "pro"))
-        elif part == "v4":
-            results.update(measure_v4(args, started))
+        elif part in ("v4", "v5"):
+            results.update(measure_cfm(args, started, part))
         else:
             results.update(measure_planner(args, started))
         results["seconds"][part] = time.perf_counter() - started
