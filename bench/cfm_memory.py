@@ -37,7 +37,6 @@ from leanvoice.memory.optimizers import build_optimizer
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.memory.report import StepMemory
 from leanvoice.models.cfm import CFMSoVITS, cfm_size
-from leanvoice.train.cfm import FULLY_TRAINED_WITH_LORA
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "bench-results"
 LORA = LoraConfig(rank=32, alpha=32.0)  # the official default rank, alpha = rank
@@ -98,11 +97,7 @@ def measure(
     model = CFMSoVITS(cfm_size(size_name, version)).to(device)
     bootstrap = model.size.settings.step_embedding  # the worst case; v5 has none
     setup = apply_memory_policy(model, "sovits", policy, device)
-    model, precision = setup.model.train(), setup.precision
-    if policy.lora.rank:  # official: bridge and wns1 train in full beside the adapters
-        for key, parameter in model.named_parameters():
-            if key.startswith(FULLY_TRAINED_WITH_LORA):
-                parameter.requires_grad_(True)
+    model, precision = setup.model.train(), setup.precision  # LoRA: bridge, wns1 in full
     optimizer = build_optimizer(model.parameters(), policy.optimizer, 1e-4)
     scaler = precision.make_scaler()
     probe = StepMemory(model, optimizer, device)

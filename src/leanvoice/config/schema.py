@@ -140,6 +140,10 @@ class MemoryConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     freeze: list[str] = field(default_factory=list)
     offload_activations: bool = False  # saved tensors to pinned host memory (CUDA only)
+    # frozen Linear/Conv1d weights (LoRA's base, frozen groups) stored in fp16 where fp16
+    # holds them exactly: half their memory, the same training maths under autocast
+    # (memory.precision bf16/fp16); under fp32 it does nothing (memory/half_frozen.py)
+    half_frozen: bool = False
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """`apply_memory_policy`: the one entry point that turns `memory.*` config into a model
-set up for training (freeze → LoRA → checkpointing → offload → compile; the precision plan is
-returned for the trainer's autocast and scalers). The optimizer (`memory.optimizer`) is
-built by the caller with `build_optimizer`, once, after any DDP/FSDP wrapping.
+set up for training (freeze → LoRA → half frozen weights → checkpointing → offload →
+compile; the precision plan is returned for the trainer's autocast and scalers). The
+optimizer (`memory.optimizer`) is built by the caller with `build_optimizer`, once, after
+any DDP/FSDP wrapping.
 
 Every technique targets the groups the model declares once: `parameter_groups()` (freeze),
 `lora_targets()` (LoRA), `block_names()` (checkpointing per group; offload and compile
@@ -20,6 +21,7 @@ from leanvoice.errors import ConfigError
 from leanvoice.memory.checkpointing import apply_activation_checkpointing
 from leanvoice.memory.compile import compile_blocks as compile_named_blocks
 from leanvoice.memory.freeze import freeze_groups
+from leanvoice.memory.half_frozen import store_frozen_in_half
 from leanvoice.memory.lora import apply_lora, stage_lora
 from leanvoice.memory.offload import apply_activation_offload
 from leanvoice.memory.precision import PrecisionPlan, resolve_precision
@@ -30,6 +32,7 @@ class MemorySetup:
     model: nn.Module
     precision: PrecisionPlan
     checkpointed_blocks: list[str]
+    half_frozen_parameters: int = 0  # memory.half_frozen: frozen parameters stored in fp16
 
 
 def apply_memory_policy(
@@ -69,6 +72,14 @@ def apply_memory_policy(
             policy.lora.dropout,
             quantize_base=policy.lora.quantize_base,
         )
+        beside = getattr(model, "trained_beside_adapters", lambda: ())()
+        for name, parameter in model.named_parameters():  # e.g. the v4 recipe's bridge, wns1
+            if any(name == m or name.startswith(m + ".") for m in beside):
+                parameter.requires_grad_(True)
+    precision = resolve_precision(policy.precision, device)
+    half = 0
+    if policy.half_frozen and precision.dtype is not None:  # only autocast reads them
+        half = store_frozen_in_half(model)
     groups = model.block_names()
     checkpointed = apply_activation_checkpointing(model, groups, policy.checkpoint)
     blocks = [name for names in groups.values() for name in names]
@@ -76,8 +87,7 @@ def apply_memory_policy(
         apply_activation_offload(model, blocks, True)
     if compile_blocks:
         compile_named_blocks(model, blocks)
-    precision = resolve_precision(policy.precision, device)
-    return MemorySetup(model, precision, checkpointed)
+    return MemorySetup(model, precision, checkpointed, half)
 
 
 def _linear_lora_targets(model: nn.Module) -> list[str]:

@@ -35,7 +35,6 @@ from leanvoice.config.schema import Config
 from leanvoice.config.sizes import load_size
 from leanvoice.data.batch_cost import mel_frames
 from leanvoice.errors import ConfigError
-from leanvoice.memory.lora import stage_lora
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.cfm import CFMSoVITS, cfm_size
 from leanvoice.train.distributed import wrap_model
@@ -43,8 +42,6 @@ from leanvoice.train.gpt import find_sovits
 from leanvoice.train.spectrogram_stage import SpectrogramStage
 from leanvoice.train.trainer import LossPhase, Network
 
-# the official v3/v4 recipe trains these in full beside the DiT's adapters
-FULLY_TRAINED_WITH_LORA = ("bridge.", "wns1.")
 V2_SPECTROGRAM = load_size("v2").sovits  # the style encoder reads the v2 linear spectrogram
 
 
@@ -110,12 +107,8 @@ class CFMTrainer(SpectrogramStage):
         setup = apply_memory_policy(
             model.to(device), "sovits", cfg.memory, device, compile_blocks=cfg.train.compile
         )
-        self.model = setup.model.train()
-        if stage_lora(cfg.memory.lora, "sovits").rank > 0:  # official: the adapters, and
-            # bridge + wns1 in full
-            for name, parameter in self.model.named_parameters():
-                if name.startswith(FULLY_TRAINED_WITH_LORA):
-                    parameter.requires_grad_(True)
+        self.model = setup.model.train()  # with LoRA: bridge + wns1 in full beside the
+        # adapters (the model's trained_beside_adapters, applied by the policy)
         self.precision = setup.precision
         groups = [{"params": list(self.model.parameters()), "lr": cfg.train.lr}]
         return {"generator": Network(self.model, wrap_model(self.model, self.ctx), groups)}

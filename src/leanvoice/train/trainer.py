@@ -54,6 +54,7 @@ from leanvoice.data.manifest import read_manifest
 from leanvoice.data.sampler import BucketBatchSampler, padding_efficiency
 from leanvoice.data.training_sets import ClipSet
 from leanvoice.errors import ConfigError, InputError, LeanVoiceError
+from leanvoice.memory.half_frozen import full_precision, half_modules
 from leanvoice.memory.optimizer_in_backward import OptimizerInBackward
 from leanvoice.memory.optimizers import build_optimizer, optimizer_name, resolve_auto
 from leanvoice.memory.precision import PrecisionPlan
@@ -254,6 +255,18 @@ class StageTrainer(ABC):
             limit = max(padded_cost(b, lengths) for b in self.sampler.global_batches(0))
         self.guard = OOMGuard(limit, max_in_a_row=cfg.train.max_oom_retries)
 
+    def _half_frozen(self) -> str:
+        """What memory.half_frozen did, for the log."""
+        stored = sum(
+            p.numel()
+            for network in self.networks.values()
+            for module in half_modules(network.model)
+            for p in module.parameters(recurse=False)
+        )
+        if self.precision.dtype is None:
+            return "nothing stored in fp16: it needs autocast (memory.precision bf16 or fp16)"
+        return f"{stored:,} frozen parameters stored in fp16"
+
     def _training_and_held_out(self) -> tuple[ClipSet, ClipSet]:
         """(training clips, held-out clips): the held-out ones from `valid_data`, else
         `data.valid_fraction` of each speaker's clips by a fixed rule (data/held_out.py)."""
@@ -380,7 +393,8 @@ class StageTrainer(ABC):
             self.precision = PrecisionPlan(precision.device_type, None)  # no autocast
             for network in self.networks.values():
                 network.model.eval()
-            with torch.random.fork_rng(devices=devices), torch.no_grad():
+            models = [network.model for network in self.networks.values()]
+            with torch.random.fork_rng(devices=devices), torch.no_grad(), full_precision(*models):
                 torch.manual_seed(self.cfg.train.seed)
                 for part in parts:
                     figures = self.validate(self.collate(part), len(part))
@@ -611,6 +625,8 @@ class StageTrainer(ABC):
                 if report is None and self.ctx.is_main:
                     self.console.print(measured.table(f"{self.stage} training step"))
                     monitor.log(f"{self.stage} optimizer: {self.optimizer_names()}")
+                    if cfg.memory.half_frozen:
+                        monitor.log(f"{self.stage} memory.half_frozen: {self._half_frozen()}")
                 if report is None or measured.peak_bytes > report.peak_bytes:
                     report = measured
             self.step += 1

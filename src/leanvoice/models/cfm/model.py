@@ -125,6 +125,16 @@ class CFMSoVITS(nn.Module):
             ],
         }
 
+    def trained_beside_adapters(self) -> tuple[str, ...]:
+        """Modules that train in full when the DiT trains through LoRA adapters (the
+        official v3/v4 LoRA recipe: `bridge` and `wns1`)."""
+        return ("bridge", "wns1")
+
+    def full_precision_groups(self) -> tuple[str, ...]:
+        """Groups that run in fp32 even under autocast (everything before `bridge`, as the
+        official): memory.half_frozen leaves their weights in fp32."""
+        return ("text_encoder", "style", "quantizer")
+
     def lora_targets(self) -> dict[str, tuple[str, ...]]:
         """Group → the names of its modules that get LoRA adapters: the official v3/v4
         LoRA trainer's, the DiT attention's projections (`to_out.0` is a dotted suffix)."""
