@@ -99,6 +99,7 @@ def test_unknown_preset_lists_presets() -> None:
 
 def test_lora_stages_name_known_stages() -> None:
     assert load_config("timbre").memory.lora.stages == ["gpt"]
+    assert load_config("timbre").memory.half_frozen
     assert load_config().memory.lora.stages == ["gpt", "sovits"]
     with pytest.raises(ConfigError, match=r"memory\.lora\.stages: unknown stage 'sovit'"):
         load_config(overrides=["memory.lora.stages=[gpt, sovit]"])

@@ -145,3 +145,27 @@ def test_a_lora_run_with_half_frozen_weights_evaluates_as_one_without(
     assert lines[0] == lines[1]
     assert "memory.half_frozen: " in capsys.readouterr().err  # the log says how many
     assert any(valid is not None for _, valid in lines[1])
+
+
+def test_a_gpt_lora_run_trains_the_same_with_half_frozen_weights(featured_demo, tmp_path):
+    """The GPT's frozen FFN base layers in fp16 (its attention is peft's own wrapper of
+    nn.MultiheadAttention, left as it is): the same losses under bf16."""
+    from leanvoice.compat import export_gpt
+    from leanvoice.train.gpt import GPTTrainer
+
+    torch.manual_seed(0)
+    init = tmp_path / "s1.ckpt"
+    export_gpt(SemanticGPT(load_size("tiny").gpt), init)  # fp16, as the official files
+    common = [*TINY, f"model.gpt_init={init}", "memory.precision=bf16", "memory.lora.rank=4"]
+    common += ["train.max_steps=3"]
+    losses = []
+    for half in (False, True):
+        cfg = load_config(overrides=[*common, f"memory.half_frozen={str(half).lower()}"])
+        run = tmp_path / f"run-{half}"
+        trainer = GPTTrainer(cfg, featured_demo, run)
+        trainer.train()
+        if half:
+            assert half_modules(trainer.model)
+        metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        losses.append([m.get("loss") for m in metrics])
+    assert losses[0] == losses[1]
