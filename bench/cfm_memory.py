@@ -12,7 +12,10 @@ step so optimizer states exist):
   bootstrap runs without autograd; and the same with the bootstrap under autograd, to
   isolate what the no-grad bootstrap saves;
 - the official full fine-tune's settings (no adapters, no checkpointing, AdamW);
-- LeanVoice full fine-tune: checkpointing, no-grad bootstrap, 8-bit AdamW states.
+- LeanVoice full fine-tune: checkpointing, no-grad bootstrap, 8-bit AdamW states;
+- LeanVoice LoRA under bf16 autocast (on a CPU too), without and with
+  `memory.half_frozen` (the frozen weights in fp16: the model's weights are rounded to
+  fp16 first, as the official files hold them).
 
 `python -m bench.cfm_memory [--size official|tiny] [--seconds 10] [--device cpu]
 [--version v4|v5dev]`; the results go to
@@ -51,6 +54,17 @@ CASES = {
     ),
     "official full fine-tune settings": (MemoryConfig(optimizer="adamw"), False),
     "LeanVoice full fine-tune": (MemoryConfig(optimizer="adamw8bit", checkpoint=CHECKPOINT), True),
+    # under bf16 autocast on a CPU as well (the cases above run fp32 there)
+    "LeanVoice LoRA, bf16": (
+        MemoryConfig(lora=LORA, optimizer="adamw", checkpoint=CHECKPOINT, precision="bf16"),
+        True,
+    ),
+    "LeanVoice LoRA, bf16 + half frozen": (
+        MemoryConfig(
+            lora=LORA, optimizer="adamw", checkpoint=CHECKPOINT, precision="bf16", half_frozen=True
+        ),
+        True,
+    ),
 }
 
 
@@ -85,16 +99,20 @@ def measure(
 ) -> dict[str, float]:
     """One case's step. On CUDA, as the official trainer, the official cases run fp16
     autocast with a GradScaler and LeanVoice's `memory.precision=auto` (bf16 where the
-    card has it); the peak is the allocator's, less what was live before. On a CPU: fp32."""
+    card has it); the peak is the allocator's, less what was live before. On a CPU: fp32,
+    except the bf16 cases."""
     policy, no_grad_bootstrap = CASES[name]
     on_cuda = torch.device(device).type == "cuda"
     if on_cuda:
         policy = replace(policy, precision="fp16" if name.startswith("official") else "auto")
-    else:
+    elif "bf16" not in name:
         policy = replace(policy, precision="fp32")
     before = torch.cuda.memory_allocated(device) if on_cuda else 0
     torch.manual_seed(0)
     model = CFMSoVITS(cfm_size(size_name, version)).to(device)
+    with torch.no_grad():  # fp16 values, as the official files hold them (half_frozen)
+        for parameter in model.parameters():
+            parameter.copy_(parameter.half().float())
     bootstrap = model.size.settings.step_embedding  # the worst case; v5 has none
     setup = apply_memory_policy(model, "sovits", policy, device)
     model, precision = setup.model.train(), setup.precision  # LoRA: bridge, wns1 in full
