@@ -201,3 +201,17 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(featured_demo, tmp_path
     final = torch.load(checkpoint_path(run, 12), weights_only=True)["model"]
     expected = torch.load(checkpoint_path(tmp_path / "reference", 12), weights_only=True)["model"]
     assert all(torch.equal(final[k], expected[k]) for k in expected)
+
+
+def test_fsdp_refuses_the_gpt_lora_attention_adapters_in_one_line(featured_demo, tmp_path):
+    """peft's LoRA wrapper of nn.MultiheadAttention keeps weights FSDP2 cannot place: a
+    one-line refusal that names ddp, not FSDP's assertion."""
+    command = train_command(
+        "gpt", featured_demo, tmp_path / "run", "train.max_steps=1",
+        "train.distributed=fsdp", "memory.lora.rank=4",
+    )  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=ENV)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "cannot shard the GPT's LoRA attention adapters" in output
+    assert "use train.distributed=ddp" in output and "AssertionError" not in output

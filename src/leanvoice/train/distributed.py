@@ -78,6 +78,14 @@ def wrap_model(
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
     from torch.distributed.fsdp import fully_shard  # fsdp: the schema admits no other
 
+    if any(
+        type(m).__name__ == "MultiheadAttention" and hasattr(m, "lora_A") for m in model.modules()
+    ):
+        raise ConfigError(
+            "train.distributed=fsdp cannot shard the GPT's LoRA attention adapters (peft's "
+            "MultiheadAttention LoRA keeps its weights outside the module tree FSDP2 walks): "
+            "use train.distributed=ddp (LoRA's few trainable weights gain little from sharding)"
+        )
     fully_shard(model)
     return model
 
