@@ -24,6 +24,18 @@ def _leanvoice(*args: str) -> str:
     return run.stdout
 
 
+def _speak(data: Path, gpt: Path, sovits: Path, wav: Path) -> tuple:
+    """`synthesize` a short sentence in the voice of the data's first clip, with its
+    tiny models; → (samples, sample rate) of what it wrote."""
+    reference = sorted((data / "wav32k").glob("*.wav"))[0]
+    _leanvoice(
+        *["synthesize", "--gpt", str(gpt), "--sovits", str(sovits)],
+        *["--ref", str(reference), "--ref-text", "今天天气很好。", "--text", "你好。"],
+        *["--out", str(wav), "--feature-models", str(data / "tiny_models")],
+    )
+    return sf.read(wav)
+
+
 @pytest.fixture(scope="module")
 def pro_data(tmp_path_factory) -> Path:
     """Six demo clips of each speaker, prepared with tiny features and `--sv tiny`."""
@@ -61,15 +73,8 @@ def test_a_tiny_pro_voice_goes_from_prepare_to_export(pro_data, pro_gpt, tmp_pat
     runs = tmp_path / "runs"
     common = [*TINY, f"model.version={version}", "train.max_steps=2", "train.save_every=2"]
     _leanvoice("train", "sovits", "--data", str(pro_data), "--out", str(runs / "s"), *common)
-    wav = tmp_path / "voice.wav"
-    reference = sorted((pro_data / "wav32k").glob("*.wav"))[0]
-    _leanvoice(
-        *["synthesize", "--gpt", str(pro_gpt)],
-        *["--sovits", str(runs / "s" / "checkpoints" / "best.pt")],
-        *["--ref", str(reference), "--ref-text", "今天天气很好。", "--text", "你好。"],
-        *["--out", str(wav), "--feature-models", str(pro_data / "tiny_models")],
-    )
-    samples, rate = sf.read(wav)
+    best = runs / "s" / "checkpoints" / "best.pt"
+    samples, rate = _speak(pro_data, pro_gpt, best, tmp_path / "voice.wav")
     assert rate == 32000 and len(samples) > 0.2 * rate
     exported = tmp_path / "voice.pth"
     said = _leanvoice("export", str(runs / "s" / "checkpoints" / "best.pt"), str(exported))
@@ -104,16 +109,9 @@ def test_a_tiny_v4_voice_trains_full_and_with_the_official_lora_recipe_and_speak
     for name, extra in (("full", []), ("lora", lora)):
         out = str(runs / name)
         _leanvoice("train", "sovits", "--data", str(pro_data), "--out", out, *common, *extra)
-    wav = tmp_path / "voice.wav"
-    reference = sorted((pro_data / "wav32k").glob("*.wav"))[0]
-    said = _leanvoice(
-        *["synthesize", "--gpt", str(pro_gpt)],
-        *["--sovits", str(runs / "lora" / "checkpoints" / "best.pt")],
-        *["--ref", str(reference), "--ref-text", "今天天气很好。", "--text", "你好。"],
-        *["--out", str(wav), "--feature-models", str(pro_data / "tiny_models")],
-    )
-    samples, rate = sf.read(wav)
-    assert rate == 48000 and len(samples) > 0.2 * rate, said
+    best = runs / "lora" / "checkpoints" / "best.pt"
+    samples, rate = _speak(pro_data, pro_gpt, best, tmp_path / "voice.wav")
+    assert rate == 48000 and len(samples) > 0.2 * rate
 
 
 @pytest.mark.slow
@@ -127,14 +125,7 @@ def test_a_tiny_v5_voice_trains_with_the_official_lora_recipe_speaks_and_exports
                "model.version=v5turbo", "train.max_steps=2", "train.save_every=2",
                "memory.lora.rank=4", "memory.lora.alpha=4")  # fmt: skip
     checkpoint = run / "checkpoints" / "best.pt"
-    wav = tmp_path / "voice.wav"
-    reference = sorted((pro_data / "wav32k").glob("*.wav"))[0]
-    _leanvoice(
-        *["synthesize", "--gpt", str(pro_gpt), "--sovits", str(checkpoint)],
-        *["--ref", str(reference), "--ref-text", "今天天气很好。", "--text", "你好。"],
-        *["--out", str(wav), "--feature-models", str(pro_data / "tiny_models")],
-    )
-    samples, rate = sf.read(wav)
+    samples, rate = _speak(pro_data, pro_gpt, checkpoint, tmp_path / "voice.wav")
     assert rate == 48000 and len(samples) > 0.2 * rate
     exported = tmp_path / "voice.pth"
     said = _leanvoice("export", str(checkpoint), str(exported))
