@@ -100,4 +100,4 @@ def test_guidance_out_of_range_is_refused_in_one_line(v3_voice, tmp_path) -> Non
     done = _run([*v3_voice["base"], "--out", str(tmp_path / "x.wav"), "--guidance", "3",
                  "--feature-models", str(v3_voice["models"])])  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "--guidance 3.0: give a value from 0 to 2" in done.stderr + done.stdout
+    assert "guidance 3.0: give a value from 0 to 2" in done.stderr + done.stdout

@@ -137,7 +137,12 @@ def test_the_versions_through_the_ui_api(ui, tmp_path) -> None:
     assert spoken[0].startswith("**Error:**") and "vocoder" in spoken[0], spoken
     vocoder = str(data / "tiny_models" / "vocoder.pth")
     spoken = client.predict(*asked, "", vocoder, api_name="/synthesize")
-    assert "s of audio at 48 kHz" in spoken[0], spoken
+    assert "s of audio at 48 kHz, 8 flow steps, guidance 0" in spoken[0], spoken
+    # the flow-matching sampler's fields reach it; guidance out of range: one line
+    spoken = client.predict(*asked, "", vocoder, 2, "0.5", api_name="/synthesize")
+    assert "48 kHz, 2 flow steps, guidance 0.5" in spoken[0], spoken
+    spoken = client.predict(*asked, "", vocoder, 0, "3", api_name="/synthesize")
+    assert spoken[0].startswith("**Error:**") and "guidance 3.0: give" in spoken[0], spoken
 
 
 def _summary(run: Path) -> dict:

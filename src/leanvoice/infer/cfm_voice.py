@@ -35,9 +35,9 @@ OFFICIAL_VOCODERS = {
 def check_sampler_options(steps: int, guidance: float | None) -> None:
     """A one-line refusal of steps or guidance the sampler cannot take."""
     if steps < 0:
-        raise InputError(f"--flow-steps {steps}: give 1 or more (0: the version's default)")
+        raise InputError(f"flow steps {steps}: give 1 or more (0: the version's default)")
     if guidance is not None and not 0 <= guidance <= MAX_GUIDANCE:
-        raise InputError(f"--guidance {guidance}: give a value from 0 to {MAX_GUIDANCE:g}")
+        raise InputError(f"guidance {guidance}: give a value from 0 to {MAX_GUIDANCE:g}")
 
 
 @dataclass

@@ -517,6 +517,19 @@ def _optional_path(text: str | None) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
+def _optional_guidance(text: str | float | None) -> float | None:
+    """The guidance field: None when left empty (the version's), else a number."""
+    text = str(text if text is not None else "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(
+            f"guidance {text!r}: give a number from 0 to 2, or leave it empty"
+        ) from None
+
+
 def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
     with gr.Tab("Synthesize", id="synthesize") as tab:
         with gr.Row():
@@ -560,6 +573,18 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
         with gr.Row():
             language = gr.Dropdown(LANGUAGE_CHOICES, value="auto", label="Language")
             seed = gr.Number(value=0, precision=0, label="Seed")
+            flow_steps = gr.Number(
+                value=0,  # also the API default
+                precision=0,
+                label="Flow steps, v3/v4/v5 (0: the version's)",
+                elem_id="synth-flow-steps",
+            )
+            guidance = gr.Textbox(
+                label="Guidance, v3/v4/v5 (0-2)",
+                placeholder="empty: the version's (v5dev 1.3, else 0)",
+                value="",  # also the API default
+                elem_id="synth-guidance",
+            )
         run = gr.Button("Synthesize", variant="primary", elem_id="synth-run")
         status = gr.Markdown(elem_id="synth-status")
         result = gr.Audio(label="Result", type="filepath", elem_id="synth-result")
@@ -567,7 +592,18 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
 
     @inline(outputs=3)
     def synthesize(
-        gpt, sovits, features, reference, reference_text, text, language, seed, sv, vocoder
+        gpt,
+        sovits,
+        features,
+        reference,
+        reference_text,
+        text,
+        language,
+        seed,
+        sv,
+        vocoder,
+        flow_steps=0,
+        guidance="",
     ):
         from leanvoice.audio.io import write_audio
         from leanvoice.audio.quality import measure, speech_like
@@ -589,7 +625,12 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
             sv=_optional_path(sv),
             vocoder=_optional_path(vocoder),
         )
-        options = SynthesisOptions(language=language, seed=int(seed))
+        options = SynthesisOptions(
+            language=language,
+            seed=int(seed),
+            flow_steps=int(flow_steps or 0),
+            guidance=_optional_guidance(guidance),
+        )
         samples = synth.synthesize(Path(reference), reference_text, text, options)
         out = ws.root / "out" / f"synth-{datetime.now():%Y%m%d-%H%M%S-%f}.wav"
         write_audio(out, samples, synth.sample_rate)
@@ -603,11 +644,19 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
             f"{quality.edge_peak:.2f} — {verdict}"
         )
         rate = f"{synth.sample_rate / 1000:g} kHz"  # 48 kHz from a v4 voice, else 32 kHz
+        if synth.voice is not None:  # the flow-matching sampler's settings, as used
+            settings = synth.voice.model.size.settings
+            steps = options.flow_steps or settings.sample_steps
+            cfg = settings.cfg_rate if options.guidance is None else options.guidance
+            rate += f", {steps} flow steps, guidance {cfg:g}"
         return f"{seconds:.2f} s of audio at {rate} → `{out}`  \n{report}", str(out), str(out)
 
     run.click(
         synthesize,
-        [gpt, sovits, features, reference, reference_text, text, language, seed, sv, vocoder],
+        [
+            *(gpt, sovits, features, reference, reference_text, text, language, seed),
+            *(sv, vocoder, flow_steps, guidance),
+        ],
         [status, result, download],
     )
     return tab, gpt, sovits, features
