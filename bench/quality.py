@@ -81,6 +81,7 @@ def preset_memory(name: str) -> tuple[str, ...]:
         f"memory.lora.alpha={memory.lora.alpha}",
         f"memory.lora.stages=[{','.join(memory.lora.stages)}]",
         f"memory.freeze=[{','.join(memory.freeze)}]",
+        f"memory.half_frozen={str(memory.half_frozen).lower()}",
     )
 
 
@@ -232,6 +233,7 @@ def synthesis_figures(trainer) -> dict[str, float]:
     the report's mel signature of the training clips) is the clip's own."""
     from leanvoice.audio.quality import measure
     from leanvoice.audio.spectrogram import linear_spectrogram, linear_to_log_mel
+    from leanvoice.memory.half_frozen import full_precision
 
     model, size, device = trainer.generator, trainer.size, trainer.ctx.device
     rate = size.sample_rate
@@ -253,7 +255,7 @@ def synthesis_figures(trainer) -> dict[str, float]:
     errors, voiced, right = [], [], []
     was_training = model.training
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(model):  # fp32 decoding of half frozen weights
         for clip in valid.clips:
             reference = _samples(trainer.clips.root / first_of[clip.speaker].wav)
             ref_spec = linear_spectrogram(

@@ -486,6 +486,9 @@ def synthesize(
     inputs |= {"--sv": sv, "--vocoder": vocoder}
     for target in targets:  # before anything is written
         refuse_overwriting_inputs(target, inputs, "--out")
+    from leanvoice.infer.cfm_voice import check_sampler_options
+
+    check_sampler_options(flow_steps, guidance)  # before any model is loaded
     synth = load_synthesizer(
         gpt,
         sovits,

@@ -101,3 +101,13 @@ def test_guidance_out_of_range_is_refused_in_one_line(v3_voice, tmp_path) -> Non
                  "--feature-models", str(v3_voice["models"])])  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "guidance 3.0: give a value from 0 to 2" in done.stderr + done.stdout
+
+
+def test_sampler_options_for_a_v2_voice_are_refused_in_one_line(v3_voice, tmp_path) -> None:
+    """A v2 SoVITS has no flow-matching sampler: its steps and guidance would be ignored."""
+    base = list(v3_voice["base"])
+    base[base.index("--sovits") + 1] = str(v3_voice["models"] / "sovits.pth")
+    done = _run([*base, "--out", str(tmp_path / "x.wav"), "--flow-steps", "4",
+                 "--feature-models", str(v3_voice["models"])])  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "set the v3/v4/v5 sampler; this SoVITS is v2" in done.stderr + done.stdout

@@ -157,7 +157,7 @@ def test_a_gpt_lora_run_trains_the_same_with_half_frozen_weights(featured_demo, 
     init = tmp_path / "s1.ckpt"
     export_gpt(SemanticGPT(load_size("tiny").gpt), init)  # fp16, as the official files
     common = [*TINY, f"model.gpt_init={init}", "memory.precision=bf16", "memory.lora.rank=4"]
-    common += ["train.max_steps=3"]
+    common += ["train.max_steps=3", "train.audition_every=3"]  # the audition runs in fp32
     losses = []
     for half in (False, True):
         cfg = load_config(overrides=[*common, f"memory.half_frozen={str(half).lower()}"])
@@ -169,3 +169,12 @@ def test_a_gpt_lora_run_trains_the_same_with_half_frozen_weights(featured_demo, 
         metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
         losses.append([m.get("loss") for m in metrics])
     assert losses[0] == losses[1]
+
+
+def test_full_precision_narrows_again_after_a_forward_that_raised() -> None:
+    half, _ = _cfm(half=True)
+    half.eval()
+    modules = half_modules(half)
+    with pytest.raises(RuntimeError), torch.no_grad(), full_precision(half):
+        modules[0](torch.zeros(1, 3))  # a wrong width: the module's own forward raises
+    assert all(m.weight.dtype == torch.float16 for m in modules)

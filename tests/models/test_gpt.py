@@ -118,6 +118,41 @@ def test_kv_cache_gives_the_same_greedy_tokens(tiny: SemanticGPT) -> None:
     assert all(len(a) > 0 for a in cached)
 
 
+def test_a_lora_gpt_decodes_with_its_attention_adapters_and_leaves_the_base_as_it_was() -> None:
+    """KV-cache decoding calls the attention's projections itself, so peft's adapters on
+    nn.MultiheadAttention act only inside `attention_adapters_merged`: the tokens then
+    equal the uncached ones and the merged model's, and the base weights come out
+    unchanged; outside it the decoding refuses."""
+    import copy
+
+    from leanvoice.memory.lora import apply_lora, attention_adapters_merged, merge_lora
+
+    torch.manual_seed(0)
+    model = apply_lora(SemanticGPT(load_size("tiny").gpt), 4, 8.0).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)  # adapters that change the attention
+    base = {k: v.clone() for k, v in model.named_parameters()}
+    x, xl, bert, _, _ = _batch([12, 9], [1, 1], seed=3)
+    prompt = torch.randint(0, 1024, (2, 4), generator=torch.Generator().manual_seed(4))
+    cfg = SamplingConfig(top_k=1, max_new_tokens=30)
+    with pytest.raises(RuntimeError, match="attention_adapters_merged"):
+        generate(model, x, xl, bert, prompt, cfg)
+    with attention_adapters_merged(model):  # the uncached steps also run peft's forward
+        cached = generate(model, x, xl, bert, prompt, cfg)
+        uncached = generate(model, x, xl, bert, prompt, cfg, use_cache=False)
+    assert not any(m.merged for m in model.modules() if hasattr(m, "merged"))
+    merged = generate(merge_lora(copy.deepcopy(model)), x, xl, bert, prompt, cfg)
+    plain = generate(SemanticGPT(load_size("tiny").gpt).eval(), x, xl, bert, prompt, cfg)
+    assert all(torch.equal(a, b) for a, b in zip(cached, uncached, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(cached, merged, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(cached, plain, strict=True))
+    after = dict(model.named_parameters())
+    changed = [k for k in base if not torch.equal(after[k], base[k])]
+    assert after.keys() == base.keys() and not changed, changed
+
+
 def test_sampling_is_seeded_and_stops_at_eos() -> None:
     torch.manual_seed(0)
     model = SemanticGPT(

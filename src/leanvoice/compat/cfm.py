@@ -165,7 +165,8 @@ def cfm_file_version(
     version = requested or (stated if stated in VERSIONS else None)
     if version is None:
         pair = "v3 or v4"
-        if weight is not None and not any(".d_embed." in key for key in weight):
+        holds_dit = weight is not None and "cfm.estimator.proj_out.weight" in weight
+        if holds_dit and not any(".d_embed." in key for key in weight):
             pair = "v5dev or v5turbo"
         raise InputError(
             f"{path}: no version header, and {pair} have the same shapes: give its version ({pair})"

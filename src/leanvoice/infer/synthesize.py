@@ -137,8 +137,12 @@ class Synthesizer:
             raise TextError("the text to speak is empty")
         if not reference_text.strip():
             raise TextError("the reference transcript is empty")
-        if self.voice is not None:
-            check_sampler_options(options.flow_steps, options.guidance)
+        check_sampler_options(options.flow_steps, options.guidance)
+        if self.voice is None and (options.flow_steps or options.guidance is not None):
+            raise InputError(
+                f"flow steps and guidance set the v3/v4/v5 sampler; this SoVITS is "
+                f"{self.sovits.size.version}: leave them out"
+            )
         audio = load_audio(Path(reference), self.input_rate)
         low, high = REFERENCE_SECONDS
         if not low <= audio.duration_sec <= high:

@@ -79,6 +79,8 @@ def full_precision(*models: nn.Module) -> Iterator[None]:
     finally:
         for handle in handles:
             handle.remove()
+        for module in modules:  # a forward that raised never ran its narrowing hook
+            _narrow(module, (), None)
 
 
 def _widen(module: nn.Module, inputs: tuple) -> None:

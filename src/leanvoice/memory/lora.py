@@ -15,6 +15,8 @@ restores the plain module tree, so state-dict names are official again.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 
 import torch
@@ -140,6 +142,39 @@ def _dequantize_linears(model: nn.Module) -> None:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, plain)
+
+
+@contextlib.contextmanager
+def attention_adapters_merged(model: nn.Module) -> Iterator[None]:
+    """peft's adapters on `nn.MultiheadAttention` act only inside that module's own
+    forward, which merges them (peft's `merge`), calls, and unmerges. Code that calls
+    the attention's projections itself (the GPT's KV-cache decoding: the auditions of a
+    LoRA run) runs in this context: the same `merge`, so it computes what training
+    computes, then the very same base parameters are put back (peft's `unmerge`
+    subtracts the adapters again, which rounds)."""
+    merged = []
+    for layer in model.modules():
+        if type(layer).__name__ != "MultiheadAttention" or not hasattr(layer, "lora_A"):
+            continue
+        if layer.merged:
+            continue
+        base = layer.get_base_layer()
+        out = base.out_proj.get_base_layer()
+        saved = (base.in_proj_weight, out.weight)
+        active = [a for a in layer.active_adapters if a in layer.lora_A]
+        layer.merge(adapter_names=active)
+        merged.append((layer, base, out, saved, active))
+    try:
+        yield
+    finally:
+        for layer, base, out, (in_proj, out_weight), active in merged:
+            del base.in_proj_weight
+            base.register_parameter("in_proj_weight", in_proj)
+            del out.weight
+            out.register_parameter("weight", out_weight)
+            for adapter in active:
+                layer.merged_adapters.remove(adapter)
+                base.out_proj.merged_adapters.remove(adapter)
 
 
 def merge_lora(model: nn.Module) -> nn.Module:

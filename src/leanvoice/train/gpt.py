@@ -24,6 +24,7 @@ from torch import nn
 from leanvoice.compat.official import load_official_gpt, load_official_sovits
 from leanvoice.config.sizes import load_size
 from leanvoice.data.training_sets import ClipSet, collate_gpt, gpt_clip_set
+from leanvoice.memory.lora import attention_adapters_merged
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.gpt import SemanticGPT
 from leanvoice.models.gpt.sampling import (
@@ -182,7 +183,10 @@ class GPTTrainer(StageTrainer):
                 self._sovits = load_official_sovits(path)[0].to(self.ctx.device)
             if self._sovits.size.sv_dim and not self.clips.clips[0].sv_path:
                 return None  # a v2Pro SoVITS speaks only with a speaker embedding
-            with full_parameters(self.networks["gpt"].wrapped):
+            with (
+                full_parameters(self.networks["gpt"].wrapped),
+                attention_adapters_merged(self.model),  # LoRA: for the KV-cache decoding
+            ):
                 return gpt_audition(self.model, self._sovits, self.clips, self.ctx.device)
 
 

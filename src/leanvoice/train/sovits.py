@@ -33,7 +33,6 @@ from leanvoice.compat.official import load_discriminator_weights, load_official_
 from leanvoice.config.sizes import load_size
 from leanvoice.data.training_sets import ClipSet, collate_sovits
 from leanvoice.errors import ConfigError
-from leanvoice.memory.half_frozen import full_precision
 from leanvoice.memory.policy import apply_memory_policy
 from leanvoice.models.sovits import SoVITSGenerator
 from leanvoice.models.sovits.discriminator import MultiPeriodDiscriminator
@@ -328,11 +327,7 @@ class SoVITSTrainer(SpectrogramStage):
         f0 = None
         if self.generator.f0_embedding is not None:
             f0 = self.clip_f0(0, batch["wave"][0])[None, None].to(device)
-        with (
-            torch.random.fork_rng(devices=[]),
-            full_parameters(self.networks["generator"].wrapped),
-            full_precision(self.generator),
-        ):
+        with torch.random.fork_rng(devices=[]), full_parameters(self.networks["generator"].wrapped):
             audio = self.generator.decode(
                 codes.to(device),
                 batch["phoneme_ids"].to(device),

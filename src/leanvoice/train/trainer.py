@@ -672,7 +672,8 @@ class StageTrainer(ABC):
                 monitor.log(f"stopped at step {self.step} on request; resume with --resume auto")
                 break
             if cfg.train.audition_every and (self.step % cfg.train.audition_every == 0 or last):
-                sample = self.audition()
+                with full_precision(*(n.model for n in self.networks.values())):
+                    sample = self.audition()  # in fp32: half frozen weights widened
                 if sample is not None:
                     monitor.audio(f"audition/{self.stage}", sample[0], sample[1], self.step)
         world = self.ctx.world_size  # totals over all ranks; ranks run in lockstep

@@ -126,12 +126,22 @@ class TransformerLayer(nn.Module):
     def forward_cached(
         self, x: torch.Tensor, allowed: torch.Tensor, cache: list[torch.Tensor] | None
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The same layer for incremental decoding: new positions attend to cached keys."""
-        q, k, v = self.self_attn.project_qkv(x)
+        """The same layer for incremental decoding: new positions attend to cached keys.
+        Adapters wrapped around the attention (peft) act in its own forward, not here:
+        decode such a model inside memory.lora.attention_adapters_merged."""
+        attention = self.self_attn
+        if hasattr(attention, "base_layer"):  # an adapter wrapper
+            if not attention.merged:
+                raise RuntimeError(
+                    "the attention's adapters would be skipped: decode inside "
+                    "memory.lora.attention_adapters_merged(model)"
+                )
+            attention = attention.base_layer
+        q, k, v = attention.project_qkv(x)
         if cache is not None:
             k = torch.cat([cache[0], k], dim=2)
             v = torch.cat([cache[1], v], dim=2)
-        x = self.norm1(x + self.dropout1(self.self_attn.attend(q, k, v, allowed)))
+        x = self.norm1(x + self.dropout1(attention.attend(q, k, v, allowed)))
         return self.norm2(x + self.feed_forward(x)), [k, v]
 
 
