@@ -96,8 +96,8 @@ class CFMVoice:
         guidance: float | None = None,
     ) -> np.ndarray:
         """The sentence's codes (1, T) and phonemes → mono float32 at `output_rate`;
-        `steps` 0 and `guidance` None are the version's defaults."""
-        check_sampler_options(steps, guidance)
+        `steps` 0 and `guidance` None are the version's defaults (checked by the caller:
+        `check_sampler_options`)."""
         mel = self.model.decode(
             codes,
             torch.tensor([ids], device=self.device),

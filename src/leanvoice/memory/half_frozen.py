@@ -27,18 +27,20 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from leanvoice.memory.freeze import group_parameters
+
 HALF_MODULES = (nn.Linear, nn.Conv1d)
 
 
 def store_frozen_in_half(model: nn.Module) -> int:
     """Casts every frozen, exactly representable `nn.Linear` / `nn.Conv1d` (weight and
     bias) outside the model's full-precision groups to fp16; → parameters cast."""
-    skipped = _full_precision_prefixes(model)
+    kept = {id(p) for _, p in group_parameters(model, _full_precision_prefixes(model))}
     cast = 0
-    for name, module in model.named_modules():
+    for module in model.modules():
         if type(module) not in HALF_MODULES or parametrize.is_parametrized(module):
             continue
-        if any(name == p or name.startswith(p + ".") for p in skipped):
+        if id(module.weight) in kept:
             continue
         tensors = [t for t in (module.weight, module.bias) if t is not None]
         if any(t.requires_grad or t.dtype != torch.float32 for t in tensors):
@@ -103,9 +105,10 @@ def _exact_in_half(tensor: torch.Tensor) -> bool:
     return bool(torch.isfinite(half).all()) and torch.equal(half.float(), tensor.detach())
 
 
-def _full_precision_prefixes(model: nn.Module) -> list[str]:
+def _full_precision_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """The module prefixes of the groups the model runs in fp32 under autocast."""
     groups = getattr(model, "full_precision_groups", lambda: ())()
     if not groups:
-        return []
+        return ()
     declared = model.parameter_groups()
-    return [prefix for group in groups for prefix in declared[group]]
+    return tuple(prefix for group in groups for prefix in declared[group])

@@ -144,6 +144,15 @@ def _dequantize_linears(model: nn.Module) -> None:
         setattr(parent, child, plain)
 
 
+def peft_attention_layers(model: nn.Module) -> list[nn.Module]:
+    """peft's LoRA wrappers of `nn.MultiheadAttention` (the GPT's attention) in `model`."""
+    return [
+        module
+        for module in model.modules()
+        if type(module).__name__ == "MultiheadAttention" and hasattr(module, "lora_A")
+    ]
+
+
 @contextlib.contextmanager
 def attention_adapters_merged(model: nn.Module) -> Iterator[None]:
     """peft's adapters on `nn.MultiheadAttention` act only inside that module's own
@@ -153,9 +162,7 @@ def attention_adapters_merged(model: nn.Module) -> Iterator[None]:
     computes, then the very same base parameters are put back (peft's `unmerge`
     subtracts the adapters again, which rounds)."""
     merged = []
-    for layer in model.modules():
-        if type(layer).__name__ != "MultiheadAttention" or not hasattr(layer, "lora_A"):
-            continue
+    for layer in peft_attention_layers(model):
         if layer.merged:
             continue
         base = layer.get_base_layer()

@@ -20,7 +20,7 @@ from leanvoice.config.schema import MemoryConfig
 from leanvoice.errors import ConfigError
 from leanvoice.memory.checkpointing import apply_activation_checkpointing
 from leanvoice.memory.compile import compile_blocks as compile_named_blocks
-from leanvoice.memory.freeze import freeze_groups
+from leanvoice.memory.freeze import freeze_groups, group_parameters
 from leanvoice.memory.half_frozen import store_frozen_in_half
 from leanvoice.memory.lora import apply_lora, stage_lora
 from leanvoice.memory.offload import apply_activation_offload
@@ -73,9 +73,8 @@ def apply_memory_policy(
             quantize_base=policy.lora.quantize_base,
         )
         beside = getattr(model, "trained_beside_adapters", lambda: ())()
-        for name, parameter in model.named_parameters():  # e.g. the v4 recipe's bridge, wns1
-            if any(name == m or name.startswith(m + ".") for m in beside):
-                parameter.requires_grad_(True)
+        for _, parameter in group_parameters(model, beside):  # the v4 recipe's bridge, wns1
+            parameter.requires_grad_(True)
     precision = resolve_precision(policy.precision, device)
     half = 0
     if policy.half_frozen and precision.dtype is not None:  # only autocast reads them

@@ -78,9 +78,9 @@ def wrap_model(
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
     from torch.distributed.fsdp import fully_shard  # fsdp: the schema admits no other
 
-    if any(
-        type(m).__name__ == "MultiheadAttention" and hasattr(m, "lora_A") for m in model.modules()
-    ):
+    from leanvoice.memory.lora import peft_attention_layers
+
+    if peft_attention_layers(model):
         raise ConfigError(
             "train.distributed=fsdp cannot shard the GPT's LoRA attention adapters (peft's "
             "MultiheadAttention LoRA keeps its weights outside the module tree FSDP2 walks): "

@@ -257,14 +257,14 @@ class StageTrainer(ABC):
 
     def _half_frozen(self) -> str:
         """What memory.half_frozen did, for the log."""
+        if self.precision.dtype is None:
+            return "nothing stored in fp16: it needs autocast (memory.precision bf16 or fp16)"
         stored = sum(
             p.numel()
             for network in self.networks.values()
             for module in half_modules(network.model)
             for p in module.parameters(recurse=False)
         )
-        if self.precision.dtype is None:
-            return "nothing stored in fp16: it needs autocast (memory.precision bf16 or fp16)"
         return f"{stored:,} frozen parameters stored in fp16"
 
     def _training_and_held_out(self) -> tuple[ClipSet, ClipSet]:
