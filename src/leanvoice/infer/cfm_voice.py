@@ -106,7 +106,7 @@ class CFMVoice:
             reference.spectrogram,
             reference.mel,
             speed=speed,
-            steps=steps or None,
+            steps=steps,
             cfg_rate=guidance,
             generator=generator,
         )

@@ -646,8 +646,7 @@ def synthesize_tab(ws: Workspace) -> tuple[Any, Any]:
         rate = f"{synth.sample_rate / 1000:g} kHz"  # 48 kHz from a v4 voice, else 32 kHz
         if synth.voice is not None:  # the flow-matching sampler's settings, as used
             settings = synth.voice.model.size.settings
-            steps = options.flow_steps or settings.sample_steps
-            cfg = settings.cfg_rate if options.guidance is None else options.guidance
+            steps, cfg = settings.sampler(options.flow_steps, options.guidance)
             rate += f", {steps} flow steps, guidance {cfg:g}"
         return f"{seconds:.2f} s of audio at {rate} → `{out}`  \n{report}", str(out), str(out)
 

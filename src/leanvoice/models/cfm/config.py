@@ -58,6 +58,11 @@ class CFMVersion:
     max_target_chunk: int = 0
     rolling_tail: int = 0
 
+    def sampler(self, steps: int | None, cfg_rate: float | None) -> tuple[int, float]:
+        """(steps, guidance) as the sampler runs them: the version's where not given
+        (steps 0 or None, guidance None)."""
+        return steps or self.sample_steps, self.cfg_rate if cfg_rate is None else cfg_rate
+
 
 V3 = CFMVersion("v3", V3_MEL, 1.875, 3.875, 32, 468, 934, 24000)
 V4 = CFMVersion("v4", V4_MEL, 2.0, 4.0, 8, 500, 1000, 48000)

@@ -288,6 +288,7 @@ class CFMSoVITS(nn.Module):
         official v5 ignores a temperature it is given). Vocode `denormalize_mel` of it.
         """
         settings = self.size.settings
+        steps, cfg_rate = settings.sampler(steps, cfg_rate)
         style = self.reference_style(reference_spectrogram)
         prompt_content = self.encode_codes(prompt_codes, prompt_phoneme_ids, style)
         target = self.encode_codes(codes, phoneme_ids, style, speed)
@@ -297,8 +298,8 @@ class CFMSoVITS(nn.Module):
             reference_mel,
             prompt_content,
             target,
-            steps=steps or settings.sample_steps,
+            steps=steps,
             temperature=settings.noise_temperature if temperature is None else temperature,
-            cfg_rate=settings.cfg_rate if cfg_rate is None else cfg_rate,
+            cfg_rate=cfg_rate,
             generator=generator,
         )
